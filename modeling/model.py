@@ -1,0 +1,118 @@
+"""ACC BERT: a Hugging Face ``BertForSequenceClassification`` run layer by layer with word-vector elimination.
+
+We wrap the Hugging Face modules instead of re-implementing BERT, so any BERT checkpoint loads as it is. Each layer
+runs its own ``attention`` (eager, so the attention probabilities exist) and ``feed_forward_chunk``; between
+layers the ACC score of the layer's attention decides which word-vectors the next layer sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from acc.profiles import EncoderShape, ModelError, pruned_layers
+
+from .score import acc_score
+from .select import Selection, select_tokens
+
+# (hidden, mask, positions, score, n_valid, ratio, min_keep) -> Selection. The exporter swaps in a version
+# that traces to the ONNX function ai.acc::TokenSelect.
+Selector = Callable[..., Selection]
+
+
+@dataclass
+class AccOutput:
+    """Logits plus, per layer, the word-vectors it saw (diagnostics, tests and validation)."""
+
+    logits: torch.Tensor  # [B, num_labels]
+    kept_positions: list[torch.Tensor]  # per layer: [B, K_l] original positions of the slots
+    kept_masks: list[torch.Tensor]  # per layer: [B, K_l], 1 for real word-vectors
+
+
+class AccBertForSequenceClassification(nn.Module):
+    """Sequence classification with ACC elimination; ``keep_ratios=None`` (or all 1.0) is the dense model."""
+
+    def __init__(self, hf_model: nn.Module, min_keep: int = 1, selector: Selector = select_tokens) -> None:
+        super().__init__()
+        if not hasattr(hf_model, "bert") or not hasattr(hf_model, "classifier"):
+            raise ModelError(
+                f"{type(hf_model).__name__} is not a BERT sequence classifier; load a BertForSequenceClassification"
+            )
+        # Elimination needs the attention probabilities, which only the eager attention returns.
+        hf_model.config._attn_implementation = "eager"
+        self.hf = hf_model
+        self.min_keep = min_keep
+        self.selector = selector
+
+    @property
+    def config(self):  # noqa: ANN201 - a transformers PretrainedConfig
+        return self.hf.config
+
+    @property
+    def shape(self) -> EncoderShape:
+        return EncoderShape.from_config(self.hf.config)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.hf.bert.encoder.layer)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        keep_ratios: Sequence[float] | torch.Tensor | None = None,
+        select_layers: Sequence[int] | None = None,
+    ) -> AccOutput:
+        """Run the encoder; before layer l (l ≥ 1, 0-based) keep ``ceil(keep_ratios[l] · n_valid)`` word-vectors.
+
+        ``select_layers`` overrides which layers get a selection (the adjustable graph selects before every layer
+        because its ratios are only known at run time); by default only layers whose ratio drops.
+        """
+        bert = self.hf.bert
+        mask = attention_mask.long()
+        hidden = bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+        batch, seq_len = input_ids.shape
+        positions = torch.arange(seq_len, device=input_ids.device)[None, :].expand(batch, seq_len)
+        n_valid = mask.sum(dim=1)
+        ratios = self._ratios_tensor(keep_ratios, hidden.device)
+        if select_layers is None:
+            select_layers = [] if ratios is None else pruned_layers([float(r) for r in ratios])
+        selected = set(select_layers)
+
+        kept_positions: list[torch.Tensor] = []
+        kept_masks: list[torch.Tensor] = []
+        probs: torch.Tensor | None = None
+        for index, layer in enumerate(bert.encoder.layer):
+            if index in selected and probs is not None:
+                score = acc_score(probs, mask)
+                hidden, mask, positions = self.selector(
+                    hidden, mask, positions, score, n_valid, ratios[index], self.min_keep
+                )
+            kept_positions.append(positions)
+            kept_masks.append(mask)
+            attention_output, probs = layer.attention(hidden, _additive_mask(mask, hidden.dtype))
+            hidden = layer.feed_forward_chunk(attention_output)
+
+        pooled = bert.pooler(hidden) if bert.pooler is not None else hidden[:, 0]
+        logits = self.hf.classifier(self.hf.dropout(pooled))
+        return AccOutput(logits, kept_positions, kept_masks)
+
+    def _ratios_tensor(self, keep_ratios: Sequence[float] | torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+        if keep_ratios is None:
+            return None
+        ratios = torch.as_tensor(keep_ratios, dtype=torch.float32, device=device)
+        if ratios.shape != (self.num_layers,):
+            raise ModelError(
+                f"profile has {ratios.shape[0] if ratios.dim() else 0} keep ratios but the model has "
+                f"{self.num_layers} layers; offline-tune a profile for this model"
+            )
+        return ratios
+
+
+def _additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """[B, N] 0/1 mask → [B, 1, 1, N] additive mask (0 or dtype-min), the form eager attention adds to scores."""
+    return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min

@@ -1,0 +1,25 @@
+"""The ACC score (METHOD.md §1): how much attention context each word-vector gives the rest of the sequence."""
+
+from __future__ import annotations
+
+import torch
+
+
+def acc_score(probs: torch.Tensor, mask: torch.Tensor, pin_first: bool = True) -> torch.Tensor:
+    """ACC[b, j] = Σ_h Σ_{i valid} A[b, h, i, j] / (H · n_valid[b]), in fp32.
+
+    probs: [B, H, N, N] attention probabilities (rows = queries). mask: [B, N], 1 for real word-vectors.
+    Padding gets −inf so it is dropped first; position 0 ([CLS]) gets +inf so it is never dropped, because the
+    classifier reads it. The normalisation keeps scores comparable across lengths; it does not change the ranking.
+    """
+    p = probs.float()
+    m = mask.float()
+    num_heads = p.shape[1]
+    column = torch.einsum("bhij,bi->bj", p, m)
+    n_valid = m.sum(dim=1, keepdim=True).clamp(min=1.0)
+    score = column / (n_valid * num_heads)
+    score = torch.where(m > 0, score, torch.full_like(score, float("-inf")))
+    if pin_first:
+        first = torch.arange(score.shape[1], device=score.device)[None, :] == 0
+        score = torch.where(first, torch.full_like(score, float("inf")), score)
+    return score

@@ -1,0 +1,51 @@
+"""FLOPs model of a BERT encoder under word-vector elimination (METHOD.md §3).
+
+Why a model and not a measurement: offline-tuning must turn a requested speedup into keep ratios on any machine,
+before anything is measured. Embeddings and the classifier are excluded (they do not change with elimination).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+FLOPS_MODEL_NAME = "bert-encoder-v1"
+
+
+@dataclass(frozen=True)
+class EncoderShape:
+    """The few numbers of a transformer encoder the FLOPs model needs."""
+
+    num_layers: int
+    hidden_size: int
+    intermediate_size: int
+    num_heads: int = 12
+
+    @classmethod
+    def from_config(cls, config: object) -> EncoderShape:
+        """Read a Hugging Face config (or anything with the same attribute names)."""
+        return cls(
+            num_layers=int(getattr(config, "num_hidden_layers")),
+            hidden_size=int(getattr(config, "hidden_size")),
+            intermediate_size=int(getattr(config, "intermediate_size", 4 * getattr(config, "hidden_size"))),
+            num_heads=int(getattr(config, "num_attention_heads", 12)),
+        )
+
+
+BERT_BASE = EncoderShape(num_layers=12, hidden_size=768, intermediate_size=3072, num_heads=12)
+
+
+def layer_flops(n_tokens: float, shape: EncoderShape) -> float:
+    """FLOPs of one encoder layer on ``n_tokens`` word-vectors (multiply-add = 2 FLOPs).
+
+    Projections Q, K, V, O: 8·n·d²; FFN: 4·n·d·ffn; QKᵀ and probs·V: 4·n²·d. With ffn = 4d this is
+    24·n·d² + 4·n²·d, the formula of METHOD.md §3.
+    """
+    d = shape.hidden_size
+    n = float(n_tokens)
+    return 8.0 * n * d * d + 4.0 * n * d * shape.intermediate_size + 4.0 * n * n * d
+
+
+def encoder_flops(tokens_per_layer: Sequence[float], shape: EncoderShape) -> float:
+    """Total encoder FLOPs when layer l sees ``tokens_per_layer[l]`` word-vectors."""
+    return sum(layer_flops(n, shape) for n in tokens_per_layer)

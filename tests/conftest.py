@@ -1,0 +1,54 @@
+"""Shared fixtures: a tiny random BERT checkpoint (2 layers, hidden 64) with a real WordPiece tokenizer.
+
+The tokenizer is the shipped base model's (its vocabulary is real), the weights are random and tiny so every
+golden test runs in milliseconds on CPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+def _make_tiny_checkpoint(directory: Path, num_layers: int = 2) -> Path:
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from acc.modeling.checkpoint import AccConfig, LoadedModel, _minilm_dir, save_checkpoint
+    from acc.modeling.model import AccBertForSequenceClassification
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(str(_minilm_dir()))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=64,
+        num_hidden_layers=num_layers,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=512,
+        num_labels=2,
+    )
+    hf = BertForSequenceClassification(config).eval()
+    loaded = LoadedModel(AccBertForSequenceClassification(hf), tokenizer, AccConfig(max_length=128), "tiny")
+    return save_checkpoint(loaded, directory)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Directory of a 2-layer, hidden-64 random ACC BERT checkpoint."""
+    return _make_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "tiny-bert")
+
+
+@pytest.fixture(scope="session")
+def tiny4_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 4-layer variant, so profiles with several pruned layers can be exercised."""
+    return _make_tiny_checkpoint(tmp_path_factory.mktemp("tiny4") / "tiny4-bert", num_layers=4)
+
+
+@pytest.fixture(scope="session")
+def sst2_dir() -> Path:
+    """The SST-2 data shipped beside the project (../shared/data/sst2)."""
+    from acc.modeling.data import default_data_dir
+
+    return default_data_dir()
