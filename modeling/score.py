@@ -15,7 +15,9 @@ def acc_score(probs: torch.Tensor, mask: torch.Tensor, pin_first: bool = True) -
     p = probs.float()
     m = mask.float()
     num_heads = p.shape[1]
-    column = torch.einsum("bhij,bi->bj", p, m)
+    # Σ_i m_i · A[h, i, j] as a batched row-vector × matrix product, then Σ over heads: a MatMul every backend
+    # (ORT, TensorRT) runs fast, where an Einsum or a masked [B,H,N,N] reduction may not be.
+    column = torch.matmul(m[:, None, None, :], p).sum(dim=(1, 2))
     n_valid = m.sum(dim=1, keepdim=True).clamp(min=1.0)
     score = column / (n_valid * num_heads)
     score = torch.where(m > 0, score, torch.full_like(score, float("-inf")))

@@ -1,0 +1,209 @@
+"""Write a bundle: hash every staged file, write ``manifest.json``, then move the directory into place atomically.
+
+Why a staging directory beside the target: ``rename`` is atomic only inside one file system, so a reader (a
+runtime, a CI job, ``acc-bench``) sees either no bundle or a complete, hashed one, never a half-written directory.
+The caller fills the staging directory (graphs, weights, tokenizer, profiles) and hands it to ``write_bundle``,
+which owns it from then on: it is either renamed to the target or removed.
+
+The reader of this format is ``acc.runtime.manifest``; the exporter does not import it (the runtime is a later
+stage), so the round trip writer → reader is pinned by tests instead.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from acc.profiles import BundleError
+
+BUNDLE_FORMAT = "acc-bundle"
+BUNDLE_FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+# Keys write_bundle computes itself; a caller that passes them is confused about who owns them.
+_COMPUTED_KEYS = ("format", "format_version", "files")
+_REQUIRED_KEYS = ("model", "profiles")
+_DEFAULTS: dict[str, Any] = {
+    "tokenizer": "tokenizer",
+    "adjustable": None,
+    "engines": [],
+    "tables": {"accuracy": [], "latency": []},
+    "validation": {},
+    "allow_mismatch": False,
+}
+# Distribution names whose versions every manifest records (read from package metadata: no heavy imports).
+_VERSIONED_PACKAGES = {
+    "acc": "acc-deploy",
+    "onnx": "onnx",
+    "onnxruntime": "onnxruntime",
+    "torch": "torch",
+    "transformers": "transformers",
+}
+_CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    """Content identity of one bundle file, as recorded under ``manifest["files"][path]``."""
+
+    sha256: str
+    bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "bytes": self.bytes}
+
+
+def file_digest(path: str | os.PathLike[str]) -> FileDigest:
+    """sha256 and size of one file, read in 1 MiB chunks so multi-GB weight files do not need to fit in memory."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK_BYTES):
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError as exc:
+        raise BundleError(f"cannot read {path} to hash it ({exc.strerror}); check it exists and is readable") from exc
+    return FileDigest(sha256=digest.hexdigest(), bytes=size)
+
+
+def new_staging_dir(target_dir: str | os.PathLike[str]) -> Path:
+    """An empty temp directory beside ``target_dir`` (same file system, so the final rename is atomic).
+
+    Its name starts with a dot and names the target, so a leftover after a crash is easy to recognise.
+    """
+    target = Path(target_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+
+
+def installed_versions() -> dict[str, str | None]:
+    """Versions of the packages a bundle depends on; ``None`` for one that is not installed."""
+    versions: dict[str, str | None] = {}
+    for key, distribution in _VERSIONED_PACKAGES.items():
+        try:
+            versions[key] = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            versions[key] = None
+    return versions
+
+
+def bundle_files(staging_dir: Path) -> dict[str, dict[str, Any]]:
+    """``{relative posix path: {"sha256", "bytes"}}`` for every file under ``staging_dir`` except the manifest.
+
+    Symlinks are refused: a bundle must be self-contained, and a link could point at a file that changes later.
+    """
+    files: dict[str, dict[str, Any]] = {}
+    for path in sorted(staging_dir.rglob("*")):
+        relative = path.relative_to(staging_dir).as_posix()
+        if path.is_symlink():
+            raise BundleError(f"bundle file {relative} is a symlink; copy the file into the bundle instead")
+        if path.is_dir() or relative == MANIFEST_NAME:
+            continue
+        files[relative] = file_digest(path).to_dict()
+    return files
+
+
+def build_manifest(manifest_fields: dict[str, Any], files: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The manifest dict: the caller's fields, defaults for optional keys, format keys and the file table.
+
+    Checks that every file the manifest refers to (tokenizer, graphs, engines) is in the bundle, so a bundle that
+    the runtime would reject is never written.
+    """
+    for key in _COMPUTED_KEYS:
+        if key in manifest_fields:
+            raise BundleError(f"manifest field {key!r} is computed by write_bundle; remove it from manifest_fields")
+    missing = [key for key in _REQUIRED_KEYS if key not in manifest_fields]
+    if missing:
+        raise BundleError(f"manifest_fields lacks {', '.join(missing)}; pass the model card and the profile list")
+    manifest: dict[str, Any] = {
+        "format": BUNDLE_FORMAT,
+        "format_version": BUNDLE_FORMAT_VERSION,
+        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    manifest.update(copy.deepcopy(_DEFAULTS))
+    manifest.update(manifest_fields)
+    manifest["versions"] = {**installed_versions(), **dict(manifest_fields.get("versions") or {})}
+    manifest["files"] = files
+    _check_references(manifest, files)
+    return manifest
+
+
+def _check_references(manifest: dict[str, Any], files: dict[str, dict[str, Any]]) -> None:
+    tokenizer = str(manifest["tokenizer"]).rstrip("/")
+    if not any(path.startswith(tokenizer + "/") for path in files):
+        raise BundleError(f"tokenizer directory {tokenizer}/ is empty or missing in the bundle; save the tokenizer")
+    referenced = [(f"profile {entry.get('name')!r} graph", entry.get("graph")) for entry in manifest["profiles"]]
+    if manifest["adjustable"]:
+        referenced.append(("adjustable graph", manifest["adjustable"].get("graph")))
+    referenced += [(f"engine for profile {entry.get('profile')!r}", entry.get("file")) for entry in manifest["engines"]]
+    for what, path in referenced:
+        if path not in files:
+            raise BundleError(f"{what} {path!r} is not a file in the bundle; write it into the staging dir first")
+
+
+def write_bundle(
+    staging_dir: str | os.PathLike[str],
+    target_dir: str | os.PathLike[str],
+    manifest_fields: dict[str, Any],
+    overwrite: bool = False,
+) -> Path:
+    """Hash the staged files, write ``manifest.json`` and rename ``staging_dir`` to ``target_dir``.
+
+    ``staging_dir`` must come from :func:`new_staging_dir` (same parent as the target). On any exception it is
+    removed and no target is left behind; an existing target is only replaced with ``overwrite=True``, and is
+    restored if the final rename fails. Returns the target path.
+    """
+    staging = Path(staging_dir)
+    target = Path(target_dir)
+    try:
+        if not staging.is_dir():
+            raise BundleError(f"staging dir {staging} does not exist; create it with new_staging_dir({str(target)!r})")
+        if staging.resolve().parent != target.resolve().parent:
+            raise BundleError(
+                f"staging dir {staging} is not beside {target} (rename would not be atomic); use new_staging_dir"
+            )
+        if target.exists() and not overwrite:
+            raise BundleError(f"bundle {target} already exists; pass overwrite=True (--overwrite) or another path")
+        manifest = build_manifest(manifest_fields, bundle_files(staging))
+        _write_json(staging / MANIFEST_NAME, manifest)
+        _move_into_place(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    try:
+        text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise BundleError(f"manifest is not plain JSON ({exc}); pass numbers, strings, lists and dicts only") from exc
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _move_into_place(staging: Path, target: Path) -> None:
+    """Rename staging → target. A non-empty directory cannot be renamed over, so an old target steps aside first."""
+    if not target.exists():
+        staging.rename(target)
+        return
+    backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    backup.rmdir()
+    target.rename(backup)
+    try:
+        staging.rename(target)
+    except BaseException:
+        backup.rename(target)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)

@@ -1,0 +1,60 @@
+"""Architecture export configs: declarations the exporter reads instead of branching on model names.
+
+Like optimum's ``OnnxConfig`` classes, a config says which inputs (and dynamic axes) a graph takes and the
+validation tolerances that belong to the architecture; callers may override the tolerances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from acc.profiles import ExportError
+
+if TYPE_CHECKING:
+    import torch
+
+AXES_BS: dict[int, str] = {0: "batch", 1: "sequence"}
+
+
+@dataclass(frozen=True)
+class AccOnnxConfig:
+    """Inputs, axes and tolerances of one architecture's ACC graphs."""
+
+    architecture: str
+    inputs: dict[str, dict[int, str]]
+    atol: dict[str, float] = field(default_factory=lambda: {"logits": 1e-4, "": 1e-5})
+    min_label_agreement: float = 0.999
+    vocab_size: int = 30522
+    max_length: int = 512
+
+    def atol_for(self, output: str) -> float:
+        return self.atol.get(output, self.atol[""])
+
+    def sample_inputs(self, batch: int, seq_len: int, seed: int = 0) -> dict[str, torch.Tensor]:
+        """Token ids with per-row valid lengths ``seq_len, seq_len - 1, ...`` (padding at the end)."""
+        import torch
+
+        generator = torch.Generator().manual_seed(seed)
+        input_ids = torch.randint(1000, min(self.vocab_size, 30000), (batch, seq_len), generator=generator)
+        mask = torch.zeros(batch, seq_len, dtype=torch.long)
+        for row in range(batch):
+            mask[row, : max(1, seq_len - row)] = 1
+        input_ids = input_ids * mask
+        sample = {"input_ids": input_ids, "attention_mask": mask}
+        if "token_type_ids" in self.inputs:
+            sample["token_type_ids"] = torch.zeros_like(input_ids)
+        return sample
+
+
+def config_for(model_config: object) -> AccOnnxConfig:
+    """The export config of a Hugging Face model config; only BERT-family encoders are supported so far."""
+    model_type = getattr(model_config, "model_type", None)
+    if model_type != "bert":
+        raise ExportError(f"model type {model_type!r} is not supported by the ACC exporter yet; use a BERT checkpoint")
+    return AccOnnxConfig(
+        architecture="bert",
+        inputs={"input_ids": AXES_BS, "attention_mask": AXES_BS, "token_type_ids": AXES_BS},
+        vocab_size=int(getattr(model_config, "vocab_size", 30522)),
+        max_length=int(getattr(model_config, "max_position_embeddings", 512)),
+    )

@@ -1,0 +1,159 @@
+"""Export one ACC graph (a fixed profile, or the adjustable graph) from PyTorch to ONNX.
+
+We use the TorchScript exporter (``torch.onnx.export(dynamo=False)``): token selection has a data-dependent
+output length, which it records as one ``ai.acc::TokenSelect`` node through a symbolic, while torch.export would
+need unbacked symbolic sizes through every later layer. The function body is attached afterwards.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from acc.profiles import ExportError, Profile, pruned_layers
+
+from .config import AccOnnxConfig
+from .token_select import DOMAIN, DOMAIN_VERSION, FUNCTION_NAME, OPSET, token_select_function, traceable_select
+
+if TYPE_CHECKING:
+    import onnx
+
+    from acc.modeling.model import AccBertForSequenceClassification
+
+MAX_IR_VERSION = 10
+ADJUSTABLE_NAME = "adjustable"
+KEEP_RATIOS_INPUT = "keep_ratios"
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """What to export: a named fixed profile, or the adjustable graph (``profile=None``)."""
+
+    name: str
+    profile: Profile | None
+
+    @property
+    def adjustable(self) -> bool:
+        return self.profile is None
+
+
+@dataclass(frozen=True)
+class ExportedGraph:
+    """An exported graph file and what it contains."""
+
+    spec: GraphSpec
+    path: Path
+    select_layers: tuple[int, ...]  # 0-based layers preceded by a TokenSelect node
+    output_names: tuple[str, ...]
+
+
+class _ExportWrapper(nn.Module):
+    """Fixes the profile (or takes the ratios as an input) and returns plain tensors for the exporter."""
+
+    def __init__(self, model: AccBertForSequenceClassification, spec: GraphSpec, select_layers: list[int]) -> None:
+        super().__init__()
+        self.model = model
+        self.spec = spec
+        self.select_layers = select_layers
+
+    def forward(self, input_ids, attention_mask, token_type_ids, keep_ratios=None):  # noqa: ANN001, ANN201
+        ratios = keep_ratios if self.spec.adjustable else list(self.spec.profile.keep_ratios)
+        out = self.model(input_ids, attention_mask, token_type_ids, keep_ratios=ratios, select_layers=self.select_layers)
+        kept = [
+            torch.where(out.kept_masks[layer] > 0, out.kept_positions[layer], torch.full_like(out.kept_positions[layer], -1))
+            for layer in self.select_layers
+        ]
+        return (out.logits, *kept)
+
+
+def kept_index_name(layer: int) -> str:
+    """Output name of the original positions entering 0-based ``layer`` (named 1-based, as in the method)."""
+    return f"kept_index_{layer + 1}"
+
+
+def export_graph(
+    model: AccBertForSequenceClassification,
+    spec: GraphSpec,
+    path: str | Path,
+    config: AccOnnxConfig,
+    sample_length: int = 16,
+) -> ExportedGraph:
+    """Trace ``model`` under ``spec`` into a self-contained ONNX file (weights embedded; see ``weights.py``).
+
+    The sample batch has two rows of different valid lengths so no shape is specialised on the trace.
+    """
+    path = Path(path)
+    num_layers = model.num_layers
+    if spec.adjustable:
+        select_layers = list(range(1, num_layers))
+    else:
+        if spec.profile.num_layers != num_layers:
+            raise ExportError(
+                f"profile {spec.name} has {spec.profile.num_layers} ratios for a {num_layers}-layer model; "
+                "offline-tune the profile for this model"
+            )
+        select_layers = pruned_layers(spec.profile.keep_ratios)
+    wrapper = _ExportWrapper(model, spec, select_layers).eval()
+    input_names = list(config.inputs)
+    sample = config.sample_inputs(batch=2, seq_len=sample_length)
+    args = tuple(sample[name] for name in input_names)
+    dynamic_axes = {name: dict(axes) for name, axes in config.inputs.items()}
+    if spec.adjustable:
+        input_names.append(KEEP_RATIOS_INPUT)
+        args = (*args, torch.ones(num_layers, dtype=torch.float32))
+    output_names = ["logits"] + [kept_index_name(layer) for layer in select_layers]
+    dynamic_axes["logits"] = {0: "batch"}
+    for layer in select_layers:
+        dynamic_axes[kept_index_name(layer)] = {0: "batch", 1: f"kept_{layer + 1}"}
+
+    previous = model.selector
+    model.selector = traceable_select
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings about Python ints are expected and harmless here
+            torch.onnx.export(
+                wrapper,
+                args,
+                str(path),
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_axes=dynamic_axes,
+                custom_opsets={DOMAIN: DOMAIN_VERSION},
+                do_constant_folding=True,
+            )
+    except Exception as exc:  # noqa: BLE001 - the exporter raises many unrelated types; report one line
+        raise ExportError(f"torch.onnx export of graph {spec.name} failed: {exc}".splitlines()[0]) from exc
+    finally:
+        model.selector = previous
+
+    import onnx
+
+    proto = onnx.load(str(path))
+    attach_token_select(proto)
+    proto.ir_version = min(proto.ir_version, MAX_IR_VERSION)
+    onnx.save(proto, str(path))
+    return ExportedGraph(spec, path, tuple(select_layers), tuple(output_names))
+
+
+def attach_token_select(proto: onnx.ModelProto) -> None:
+    """Add the ``TokenSelect`` function body (once) and its domain import to a model that calls it."""
+    import onnx
+
+    if not any(node.domain == DOMAIN for node in proto.graph.node):
+        return
+    if not any(f.domain == DOMAIN and f.name == FUNCTION_NAME for f in proto.functions):
+        proto.functions.append(token_select_function())
+    if not any(entry.domain == DOMAIN for entry in proto.opset_import):
+        proto.opset_import.append(onnx.helper.make_opsetid(DOMAIN, DOMAIN_VERSION))
+
+
+def count_token_select(proto: onnx.ModelProto) -> int:
+    """Number of ``ai.acc::TokenSelect`` calls in the main graph (0 once inlined)."""
+    return sum(1 for node in proto.graph.node if node.domain == DOMAIN and node.op_type == FUNCTION_NAME)

@@ -1,0 +1,99 @@
+"""The CPU latency table written into a bundle at export time: every graph × (batch, seq), same process.
+
+Rows are full-length inputs (every token valid) so a profile's cost at a length is its worst case at that length.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .latency import measure_latency
+
+
+@dataclass(frozen=True)
+class LatencyCell:
+    """Latency of one graph (at one profile) at one (batch, seq) on one backend."""
+
+    graph: str
+    profile: str
+    backend: str
+    device: str
+    batch: int
+    seq: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    iters: int
+    threads: int
+
+    def to_manifest_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def cpu_name() -> str:
+    """A readable CPU model name (``/proc/cpuinfo`` on Linux), for keying latency tables by device."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def full_length_feeds(batch: int, seq: int, vocab_size: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1000, min(vocab_size, 30000), size=(batch, seq)).astype(np.int64)
+    return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+
+
+def measure_latency_table(
+    runs: Sequence[tuple[Any, Any, str]],
+    config: Any,
+    batches: Sequence[int],
+    seqs: Sequence[int],
+    iters: int = 20,
+    threads: int | None = None,
+    progress: bool = True,
+    max_seconds_per_cell: float = 5.0,
+) -> list[LatencyCell]:
+    """Time each ``(graph, profile, label)`` on ORT CPU at every (batch, seq); one session per graph file."""
+    import onnxruntime as ort
+
+    session_options = ort.SessionOptions()
+    session_options.intra_op_num_threads = threads or 0
+    effective_threads = threads or os.cpu_count() or 1
+    sessions: dict[Path, Any] = {}
+    cells: list[LatencyCell] = []
+    device = cpu_name()
+    total = len(runs) * len(batches) * len(seqs)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="latency", unit="cell", leave=False)
+    for graph, profile, label in runs:
+        if graph.path not in sessions:
+            sessions[graph.path] = ort.InferenceSession(str(graph.path), session_options, providers=["CPUExecutionProvider"])
+        session = sessions[graph.path]
+        for batch in batches:
+            for seq in seqs:
+                feeds = full_length_feeds(batch, seq, config.vocab_size)
+                if graph.spec.adjustable:
+                    feeds["keep_ratios"] = np.asarray(profile.keep_ratios, dtype=np.float32)
+                stats = measure_latency(lambda: session.run(["logits"], feeds), warmup=2, iters=iters,
+                                        max_seconds=max_seconds_per_cell)
+                cells.append(LatencyCell(label, profile.name, "ort-cpu", device, batch, seq,
+                                         stats.p50_ms, stats.p90_ms, stats.p99_ms, stats.iters, effective_threads))
+                if bar is not None:
+                    bar.update(1)
+    if bar is not None:
+        bar.close()
+    return cells

@@ -1,0 +1,84 @@
+"""``ExportOptions``: the one place that defines acc-export's flags, defaults and API kwargs (they cannot drift)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from acc.profiles import DEFAULT_REFERENCE_LENGTH, ExportError, parse_speedups
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Everything ``main_export`` needs. Flags are the field names in kebab-case."""
+
+    model: str = "bert-sst2"
+    speedups: tuple[float, ...] = (1.5, 3.0, 4.8)
+    output: Path | None = None  # default: bundles/<model name>
+    adjustable: bool = True
+    inline: bool = False
+    reference_length: int = DEFAULT_REFERENCE_LENGTH
+    data_dir: Path | None = None
+    max_examples: int | None = None  # SST-2 dev examples to validate on (None = all 872)
+    max_length: int = 128
+    validate_grid: str = "fast"  # fast | slow | none
+    atol: float | None = None
+    allow_mismatch: bool = False
+    bench: bool = True
+    bench_batches: tuple[int, ...] = (1, 8)
+    bench_seqs: tuple[int, ...] = (64, 128)
+    bench_iters: int = 20
+    threads: int | None = None
+    overwrite: bool = False
+    progress: bool = True
+
+    def bundle_dir(self) -> Path:
+        if self.output is not None:
+            return Path(self.output)
+        return Path("bundles") / Path(str(self.model)).name
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--model", default="bert-sst2", help="shipped alias, ACC checkpoint directory or hub id")
+        parser.add_argument("--speedups", default="1.5,3,4.8", help="comma-separated target speedups (1 = dense)")
+        parser.add_argument("--output", "-o", type=Path, default=None, help="bundle directory (default bundles/<model>)")
+        parser.add_argument("--no-adjustable", dest="adjustable", action="store_false",
+                            help="skip the adjustable graph (keep ratios as a runtime input)")
+        parser.add_argument("--inline", action="store_true",
+                            help="write graphs with TokenSelect expanded (for parsers without local functions)")
+        parser.add_argument("--reference-length", type=int, default=DEFAULT_REFERENCE_LENGTH,
+                            help="length at which each profile reaches its target speedup")
+        parser.add_argument("--data-dir", type=Path, default=None, help="SST-2 folder (default ../shared/data/sst2)")
+        parser.add_argument("--max-examples", type=int, default=None, help="validate on the first N dev examples")
+        parser.add_argument("--max-length", type=int, default=128, help="tokeniser truncation length")
+        parser.add_argument("--validate-grid", choices=("fast", "slow", "none"), default="fast",
+                            help="synthetic (batch, length) grid validated besides SST-2")
+        parser.add_argument("--atol", type=float, default=None, help="override the logits tolerance (fp32: 1e-4)")
+        parser.add_argument("--allow-mismatch", action="store_true",
+                            help="write the bundle despite tolerance failures (recorded in the manifest)")
+        parser.add_argument("--no-bench", dest="bench", action="store_false", help="skip the CPU latency table")
+        parser.add_argument("--bench-batches", default="1,8", help="batch sizes of the latency table")
+        parser.add_argument("--bench-seqs", default="64,128", help="sequence lengths of the latency table")
+        parser.add_argument("--bench-iters", type=int, default=20, help="timed iterations per latency cell")
+        parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
+        parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+        parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ExportOptions:
+        values = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
+        values["speedups"] = tuple(parse_speedups(args.speedups))
+        values["bench_batches"] = _ints(args.bench_batches, "--bench-batches")
+        values["bench_seqs"] = _ints(args.bench_seqs, "--bench-seqs")
+        return cls(**values)
+
+
+def _ints(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(item) for item in text.split(",") if item.strip())
+    except ValueError:
+        raise ExportError(f"{flag} takes comma-separated integers, got {text!r}; write e.g. 1,8,32") from None
+    if not values or min(values) < 1:
+        raise ExportError(f"{flag} takes positive integers, got {text!r}; write e.g. 1,8,32")
+    return values

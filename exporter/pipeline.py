@@ -1,0 +1,263 @@
+"""``main_export``: checkpoint → profiles → ONNX graphs → checks → validation → latency table → bundle.
+
+The order matters: graphs are checked (onnx.checker, TokenSelect count) before they are validated, validated
+before they are timed, and nothing reaches the bundle path unless every step passed — the staging directory is
+removed on any failure, so a failed export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from acc.profiles import ExportError, Profile, profile_for_speedup, pruned_layers
+
+from .bundle import new_staging_dir, write_bundle
+from .config import AccOnnxConfig, config_for
+from .export import ADJUSTABLE_NAME, KEEP_RATIOS_INPUT, ExportedGraph, GraphSpec, count_token_select, export_graph
+from .latency_table import LatencyCell, measure_latency_table
+from .options import ExportOptions
+from .validate import FAST_GRID, SLOW_GRID, GraphReport, check_reports, measure_graph, sst2_batches, synthetic_batches
+from .weights import WEIGHTS_FILE, SharedWeights
+
+GRAPHS_DIR = "graphs"
+DENSE_NAME = "dense"
+
+
+@dataclass
+class SummaryRow:
+    """One line of the printed summary (and of ``ExportResult.rows``)."""
+
+    profile: str
+    target_speedup: float
+    theoretical_speedup_64: float
+    theoretical_speedup_128: float
+    accuracy: float | None
+    label_agreement: float
+    max_abs_diff: float
+    index_flip_rate: float
+    cpu_speedup: float | None = None  # vs the dense graph, largest latency cell
+
+
+@dataclass
+class ExportResult:
+    bundle: Path
+    rows: list[SummaryRow]
+    latency: list[LatencyCell] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def build_profiles(shape: Any, speedups: tuple[float, ...], reference_length: int, min_keep: int) -> list[Profile]:
+    """Dense first, then one offline-tuned profile per requested speedup (duplicates and 1.0 folded into dense)."""
+    profiles = [profile_for_speedup(shape, 1.0, reference_length, min_keep, name=DENSE_NAME)]
+    for speedup in sorted(set(speedups)):
+        if speedup != 1.0:
+            profiles.append(profile_for_speedup(shape, speedup, reference_length, min_keep))
+    return profiles
+
+
+def main_export(options: ExportOptions, progress: Callable[[str], None] | None = None) -> ExportResult:
+    """Export, validate, time and bundle every profile of ``options.model``; returns the summary."""
+    from acc.modeling.checkpoint import load_model
+
+    say = progress or (lambda message: None)
+    target = options.bundle_dir()
+    if target.exists() and not options.overwrite:
+        raise ExportError(f"bundle {target} already exists; pass --overwrite or choose another --output")
+    say(f"loading {options.model}")
+    loaded = load_model(options.model)
+    model = loaded.model
+    config = config_for(model.config)
+    if options.atol is not None:
+        config = AccOnnxConfig(**{**config.__dict__, "atol": {"logits": options.atol, "": options.atol}})
+    profiles = build_profiles(model.shape, options.speedups, options.reference_length, model.min_keep)
+
+    staging = new_staging_dir(target)
+    try:
+        graphs = _export_all(model, profiles, options, config, staging, say)
+        reports = _validate_all(loaded, graphs, profiles, options, config, say)
+        failures = check_reports(reports, config, allow_mismatch=options.allow_mismatch)
+        latency = _latency(graphs, profiles, config, options, say) if options.bench else []
+        if options.inline:
+            say("inlining TokenSelect")
+            for graph in graphs:
+                _inline(graph.path)
+        loaded.tokenizer.save_pretrained(staging / "tokenizer")
+        (staging / "profiles").mkdir()
+        for profile in profiles:
+            profile.save(staging / "profiles" / f"{profile.name}.json")
+        rows = summary_rows(profiles, reports, latency)
+        fields = _manifest_fields(loaded, options, config, profiles, graphs, reports, latency, failures)
+        say("writing bundle")
+        bundle = write_bundle(staging, target, fields, overwrite=options.overwrite)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ExportResult(bundle, rows, latency, failures)
+
+
+def _export_all(model, profiles, options, config, staging: Path, say) -> list[ExportedGraph]:  # noqa: ANN001
+    import onnx
+
+    graphs_dir = staging / GRAPHS_DIR
+    graphs_dir.mkdir()
+    specs = [GraphSpec(profile.name, profile) for profile in profiles]
+    if options.adjustable:
+        specs.append(GraphSpec(ADJUSTABLE_NAME, None))
+    graphs: list[ExportedGraph] = []
+    with SharedWeights(graphs_dir / WEIGHTS_FILE) as weights, _bar(options, len(specs), "export") as bar:
+        for spec in specs:
+            say(f"exporting {spec.name}")
+            graph = export_graph(model, spec, graphs_dir / f"{spec.name}.onnx", config)
+            weights.externalize(graph.path)
+            graphs.append(graph)
+            bar.update(1)
+    for graph in graphs:
+        try:
+            onnx.checker.check_model(str(graph.path), full_check=True)
+        except onnx.checker.ValidationError as exc:
+            raise ExportError(f"graph {graph.spec.name} fails onnx.checker: {str(exc).splitlines()[0]}") from exc
+        expected = len(graph.select_layers)
+        found = count_token_select(onnx.load(str(graph.path), load_external_data=False))
+        if found != expected:
+            raise ExportError(f"graph {graph.spec.name} has {found} TokenSelect nodes, expected {expected}; file a bug")
+    return graphs
+
+
+def _validate_all(loaded, graphs, profiles, options, config, say) -> list[GraphReport]:  # noqa: ANN001
+    from acc.modeling.data import load_sst2
+
+    split = load_sst2("dev", options.data_dir).head(options.max_examples)
+    grid = {"fast": FAST_GRID, "slow": SLOW_GRID, "none": ()}[options.validate_grid]
+    by_name = {profile.name: profile for profile in profiles}
+    jobs: list[tuple[ExportedGraph, Profile]] = []
+    for graph in graphs:
+        targets = [p for p in profiles if p.name != DENSE_NAME] if graph.spec.adjustable else [by_name[graph.spec.name]]
+        jobs += [(graph, profile) for profile in targets]
+    reports: list[GraphReport] = []
+    sessions: dict[Path, Any] = {}
+    with _bar(options, len(jobs), "validate") as bar:
+        for graph, profile in jobs:
+            say(f"validating {graph.spec.name} at {profile.name}")
+            session = sessions.get(graph.path) or _session(graph.path, options.threads)
+            sessions[graph.path] = session
+            ratios = profile.keep_ratios
+            reports.append(measure_graph(session, loaded.model, graph,
+                                         sst2_batches(split, loaded.tokenizer, 32, options.max_length),
+                                         "sst2-dev", ratios, profile.name))
+            if grid:
+                reports.append(measure_graph(session, loaded.model, graph, synthetic_batches(config, grid),
+                                             "synthetic", ratios, profile.name))
+            bar.update(1)
+    return reports
+
+
+def _latency(graphs, profiles, config, options, say) -> list[LatencyCell]:  # noqa: ANN001
+    say("measuring CPU latency")
+    by_name = {profile.name: profile for profile in profiles}
+    runs = []
+    for graph in graphs:
+        if graph.spec.adjustable:
+            runs += [(graph, p, f"{ADJUSTABLE_NAME}@{p.name}") for p in profiles if p.name != DENSE_NAME]
+        else:
+            runs.append((graph, by_name[graph.spec.name], graph.spec.name))
+    return measure_latency_table(runs, config, options.bench_batches, options.bench_seqs, options.bench_iters,
+                                 options.threads, progress=options.progress)
+
+
+def summary_rows(profiles: list[Profile], reports: list[GraphReport], latency: list[LatencyCell]) -> list[SummaryRow]:
+    """Per profile (from its own graph): accuracy on SST-2 dev, agreement with PyTorch, and CPU speedup vs dense."""
+    rows: list[SummaryRow] = []
+    largest = max(((c.batch, c.seq) for c in latency), default=None)
+    dense_ms = {(c.batch, c.seq): c.p50_ms for c in latency if c.graph == DENSE_NAME}
+    for profile in profiles:
+        own = [r for r in reports if r.graph == profile.name]
+        sst2 = next((r for r in own if r.source == "sst2-dev"), None)
+        cell = next((c for c in latency if c.graph == profile.name and (c.batch, c.seq) == largest), None)
+        rows.append(SummaryRow(
+            profile=profile.name,
+            target_speedup=profile.target_speedup,
+            theoretical_speedup_64=profile.speedup_at.get("64", 1.0),
+            theoretical_speedup_128=profile.speedup_at.get("128", 1.0),
+            accuracy=sst2.onnx_accuracy if sst2 else None,
+            label_agreement=min((r.label_agreement for r in own), default=1.0),
+            max_abs_diff=max((r.max_abs_diff for r in own), default=0.0),
+            index_flip_rate=max((max(r.index_mismatch.values(), default=0.0) for r in own), default=0.0),
+            cpu_speedup=(dense_ms[largest] / cell.p50_ms) if cell and largest in dense_ms else None,
+        ))
+    return rows
+
+
+def _manifest_fields(loaded, options, config, profiles, graphs, reports, latency, failures) -> dict[str, Any]:  # noqa: ANN001
+    hf_config = loaded.model.config
+    by_graph = {graph.spec.name: graph for graph in graphs}
+    accuracy = [
+        {"profile": r.profile, "graph": r.graph, "dataset": "sst2-dev", "examples": r.examples,
+         "accuracy": r.onnx_accuracy, "torch_accuracy": r.torch_accuracy, "label_agreement": r.label_agreement,
+         "max_abs_diff": r.max_abs_diff}
+        for r in reports if r.source == "sst2-dev" and r.graph != ADJUSTABLE_NAME
+    ]
+    return {
+        "model": {
+            "name": Path(str(options.model)).name, "source": loaded.source, "architecture": config.architecture,
+            "num_layers": loaded.model.num_layers, "hidden_size": hf_config.hidden_size,
+            "num_heads": hf_config.num_attention_heads, "intermediate_size": hf_config.intermediate_size,
+            "labels": list(loaded.acc_config.labels), "max_length": config.max_length, "inputs": list(config.inputs),
+            "min_keep": loaded.model.min_keep, "checkpoint_accuracy": loaded.acc_config.accuracy,
+        },
+        "profiles": [
+            {"name": p.name, "graph": f"{GRAPHS_DIR}/{p.name}.onnx", "profile": p.to_dict(),
+             "token_select_nodes": 0 if options.inline else len(pruned_layers(p.keep_ratios))}
+            for p in profiles
+        ],
+        "adjustable": ({"graph": f"{GRAPHS_DIR}/{ADJUSTABLE_NAME}.onnx", "input": KEEP_RATIOS_INPUT}
+                       if ADJUSTABLE_NAME in by_graph else None),
+        "tables": {
+            "accuracy": accuracy,
+            "latency": [c.to_manifest_row() for c in latency if "@" not in c.graph],
+        },
+        "validation": {
+            "reports": [r.to_dict() for r in reports],
+            "atol": config.atol, "min_label_agreement": config.min_label_agreement,
+            "grid": options.validate_grid, "failures": failures,
+            "adjustable_latency": [c.to_manifest_row() for c in latency if "@" in c.graph],
+        },
+        "graph_format": {"opset": 18, "inline": options.inline, "weights": f"{GRAPHS_DIR}/{WEIGHTS_FILE}"},
+        "allow_mismatch": bool(options.allow_mismatch and failures),
+    }
+
+
+def _session(path: Path, threads: int | None):  # noqa: ANN202
+    import onnxruntime as ort
+
+    session_options = ort.SessionOptions()
+    if threads:
+        session_options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), session_options, providers=["CPUExecutionProvider"])
+
+
+def _inline(path: Path) -> None:
+    """Expand the TokenSelect calls in place (external weights stay where they are)."""
+    import onnx
+    import onnx.inliner
+
+    proto = onnx.load(str(path), load_external_data=False)
+    inlined = onnx.inliner.inline_local_functions(proto)
+    onnx.save(inlined, str(path))
+
+
+def _bar(options: ExportOptions, total: int, description: str):  # noqa: ANN202
+    if not options.progress:
+        return nullcontext(_NoBar())
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit="graph", leave=False)
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass

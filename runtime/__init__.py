@@ -1,0 +1,68 @@
+"""Load an acc bundle and serve requests: manifest checks, the profile policy, ORT backends, the ``Runtime``.
+
+Importing this package imports neither torch nor onnxruntime; sessions and the tokenizer load on first use.
+"""
+
+from __future__ import annotations
+
+from .inputs import Batch, TextEncoder, pad_batch
+from .manifest import (
+    BUNDLE_FORMAT,
+    MANIFEST_NAME,
+    SUPPORTED_FORMAT_VERSION,
+    AccuracyRow,
+    AdjustableEntry,
+    EngineEntry,
+    FileEntry,
+    LatencyRow,
+    Manifest,
+    ModelCard,
+    ProfileEntry,
+    Tables,
+    read_manifest,
+    update_manifest_tables,
+)
+from .policy import (
+    Choice,
+    LoadAdaptivePolicy,
+    ProfileCatalog,
+    accuracy_by_profile,
+    choose_profile,
+    interpolate_p99_ms,
+)
+from .runtime import Prediction, Runtime
+from .session import Backend, BackendError, OrtBackend, SessionCache, cpu_name, resolve_device
+
+__all__ = [
+    "AccuracyRow",
+    "AdjustableEntry",
+    "BUNDLE_FORMAT",
+    "Backend",
+    "BackendError",
+    "Batch",
+    "Choice",
+    "EngineEntry",
+    "FileEntry",
+    "LatencyRow",
+    "LoadAdaptivePolicy",
+    "MANIFEST_NAME",
+    "Manifest",
+    "ModelCard",
+    "OrtBackend",
+    "Prediction",
+    "ProfileCatalog",
+    "ProfileEntry",
+    "Runtime",
+    "SUPPORTED_FORMAT_VERSION",
+    "SessionCache",
+    "Tables",
+    "TextEncoder",
+    "accuracy_by_profile",
+    "choose_profile",
+    "cpu_name",
+    "interpolate_p99_ms",
+    "pad_batch",
+    "read_manifest",
+    "resolve_device",
+    "update_manifest_tables",
+]

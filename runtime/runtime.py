@@ -1,0 +1,215 @@
+"""``Runtime``: load a bundle once, then per request encode, pick a profile, run its graph and report.
+
+Per request the order is fixed: encode first (the policy needs the padded batch and sequence length), then
+``choose_profile`` over the manifest tables, then the cached backend of that profile's graph. Everything mutable
+(backends, ad-hoc profiles) sits behind locks, so one ``Runtime`` serves many threads.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from acc.profiles import (
+    DEFAULT_REFERENCE_LENGTH,
+    BundleError,
+    PolicyError,
+    Profile,
+    ProfileError,
+    profile_for_speedup,
+)
+
+from .inputs import Inputs, TextEncoder
+from .manifest import Manifest, read_manifest
+from .policy import Choice, choose_profile
+from .session import BackendError, SessionCache, cpu_name, ort_factory, resolve_device
+
+BACKENDS = ("auto", "ort")
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """Result of one request. ``probabilities``/``logits``: float32 ``[n, num_labels]``; ``latency_ms``: graph run."""
+
+    labels: list[str]
+    label_ids: list[int]
+    probabilities: np.ndarray
+    profile: str
+    latency_ms: float
+    backend: str
+    logits: np.ndarray
+    reason: str
+
+
+class Runtime:
+    """A loaded bundle. Create with :meth:`load`; the constructor takes already-built parts (tests inject them)."""
+
+    def __init__(self, manifest: Manifest, encoder: TextEncoder, sessions: SessionCache, backend: str) -> None:
+        self.manifest = manifest
+        self.encoder = encoder
+        self.backend = backend
+        self._sessions = sessions
+        self._device_name = cpu_name() if backend.endswith("cpu") else None
+        self._adhoc: dict[float, Profile] = {}
+        self._adhoc_lock = threading.Lock()
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        device: str = "auto",
+        backend: str = "auto",
+        verify: bool = True,
+        threads: int | None = None,
+    ) -> Runtime:
+        """Read and verify the bundle, load its tokenizer; graph sessions are created on first use.
+
+        ``device``: ``auto`` (CUDA when onnxruntime-gpu sees a GPU, else CPU), ``cpu`` or ``cuda``. ``backend``:
+        ``auto`` or ``ort`` (TensorRT engines come later). ``threads``: ORT intra-op threads (default: ORT's).
+        """
+        if backend not in BACKENDS:
+            raise BackendError(f"unknown backend {backend!r}; pass one of {', '.join(repr(b) for b in BACKENDS)}")
+        manifest = read_manifest(path, verify=verify)
+        resolved = resolve_device(device)
+        encoder = TextEncoder(manifest.path(manifest.tokenizer), manifest.model.max_length)
+        sessions = SessionCache(ort_factory(resolved, threads=threads))
+        return cls(manifest, encoder, sessions, backend=f"ort-{resolved}")
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.manifest.model.labels
+
+    def choose(
+        self,
+        *,
+        speedup: float | None = None,
+        latency_budget_ms: float | None = None,
+        min_accuracy: float | None = None,
+        best_effort: bool = False,
+        batch: int = 1,
+        seq_len: int = 64,
+    ) -> Choice:
+        """The policy's choice for a request of this shape on this runtime's backend (nothing is run)."""
+        return choose_profile(
+            self.manifest,
+            speedup=speedup,
+            latency_budget_ms=latency_budget_ms,
+            min_accuracy=min_accuracy,
+            batch=batch,
+            seq_len=seq_len,
+            backend=self.backend,
+            device=self._device_name,
+            best_effort=best_effort,
+        )
+
+    def predict(
+        self,
+        inputs: Inputs,
+        *,
+        speedup: float | None = None,
+        latency_budget_ms: float | None = None,
+        min_accuracy: float | None = None,
+        best_effort: bool = False,
+        truncate: bool = True,
+    ) -> Prediction:
+        """Classify texts (or token-id lists) with the profile the policy picks for this request.
+
+        Inputs are padded to the request's longest sample; longer than the model's ``max_length`` they are cut
+        (``truncate=False``: ``DataError``). ``latency_ms`` is the wall time of the graph run only.
+        """
+        batch = self.encoder.encode(inputs, truncate=truncate)
+        choice = self.choose(
+            speedup=speedup,
+            latency_budget_ms=latency_budget_ms,
+            min_accuracy=min_accuracy,
+            best_effort=best_effort,
+            batch=batch.size,
+            seq_len=batch.seq_len,
+        )
+        feeds = batch.feeds()
+        graph = self._graph_for(choice, feeds)
+        backend = self._sessions.get(graph)
+        start = time.perf_counter()
+        outputs = backend.infer(feeds)
+        latency_ms = (time.perf_counter() - start) * 1e3
+        return self._prediction(outputs, choice, latency_ms, graph)
+
+    def predict_batch(self, inputs: Inputs, **kwargs: object) -> Prediction:
+        """Alias of :meth:`predict` for a list of texts or token-id lists."""
+        return self.predict(inputs, **kwargs)  # type: ignore[arg-type]
+
+    def _graph_for(self, choice: Choice, feeds: dict[str, np.ndarray]) -> Path:
+        """Graph file of the choice; for an ad-hoc speedup also adds the keep-ratio feed of the adjustable graph."""
+        if not choice.adjustable:
+            return self.manifest.path(self.manifest.profile(choice.profile).graph)
+        adjustable = self.manifest.adjustable
+        if adjustable is None or choice.speedup is None:
+            raise PolicyError(
+                f"choice {choice.profile!r} needs the adjustable graph, which this bundle lacks; pass a shipped speedup"
+            )
+        feeds[adjustable.input] = np.asarray(self._adhoc_profile(choice.speedup).keep_ratios, dtype=np.float32)
+        return self.manifest.path(adjustable.graph)
+
+    def _adhoc_profile(self, speedup: float) -> Profile:
+        """Offline-tune (METHOD.md §5) with the reference length and min_keep of the shipped profiles; cached."""
+        with self._adhoc_lock:
+            cached = self._adhoc.get(speedup)
+            if cached is not None:
+                return cached
+            shipped = [entry.profile for entry in self.manifest.profiles]
+            reference = shipped[0].reference_length if shipped else DEFAULT_REFERENCE_LENGTH
+            min_keep = shipped[0].min_keep if shipped else 1
+            try:
+                profile = profile_for_speedup(self.manifest.model.shape, speedup, reference, min_keep)
+            except ProfileError as exc:
+                raise PolicyError(f"adjustable graph cannot run speedup {speedup:g}: {exc}") from exc
+            self._adhoc[speedup] = profile
+            return profile
+
+    def _prediction(self, outputs: dict[str, np.ndarray], choice: Choice, latency_ms: float, graph: Path) -> Prediction:
+        logits = outputs.get("logits")
+        labels = self.labels
+        if logits is None or logits.ndim != 2 or logits.shape[1] != len(labels):
+            shape = None if logits is None else tuple(logits.shape)
+            raise BundleError(
+                f"graph {graph.name} returned logits of shape {shape}, expected [batch, {len(labels)}] for labels "
+                f"{list(labels)}; re-export the bundle"
+            )
+        logits = logits.astype(np.float32, copy=False)
+        probabilities = _softmax(logits)
+        label_ids = [int(i) for i in np.argmax(logits, axis=1)]
+        return Prediction(
+            labels=[labels[i] for i in label_ids],
+            label_ids=label_ids,
+            probabilities=probabilities,
+            profile=choice.profile,
+            latency_ms=latency_ms,
+            backend=self.backend,
+            logits=logits,
+            reason=choice.reason,
+        )
+
+    def close(self) -> None:
+        """Release every cached session (a later request recreates what it needs)."""
+        self._sessions.clear()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """Row softmax in float64 (stable: max subtracted), returned as float32."""
+    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
