@@ -12,8 +12,11 @@ def acc_score(probs: torch.Tensor, mask: torch.Tensor, pin_first: bool = True) -
     Padding gets −inf so it is dropped first; position 0 ([CLS]) gets +inf so it is never dropped, because the
     classifier reads it. The normalisation keeps scores comparable across lengths; it does not change the ranking.
     """
-    p = probs.float()
-    m = mask.float()
+    with torch.autocast(device_type=probs.device.type, enabled=False):  # fp32 even inside a bf16 autocast region
+        return _acc_score_fp32(probs.float(), mask.float(), pin_first)
+
+
+def _acc_score_fp32(p: torch.Tensor, m: torch.Tensor, pin_first: bool) -> torch.Tensor:
     num_heads = p.shape[1]
     # Σ_i m_i · A[h, i, j] as a batched row-vector × matrix product, then Σ over heads: a MatMul every backend
     # (ORT, TensorRT) runs fast, where an Einsum or a masked [B,H,N,N] reduction may not be.

@@ -52,3 +52,13 @@ def sst2_dir() -> Path:
     from acc.modeling.data import default_data_dir
 
     return default_data_dir()
+
+
+@pytest.fixture(scope="session")
+def tiny_export_bundle(tiny_checkpoint: Path, sst2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real acc-export bundle (dense, s1.5, adjustable) of ``tiny_checkpoint``, via ``main_export``, untimed."""
+    from acc.exporter import ExportOptions, main_export
+
+    options = ExportOptions(model=str(tiny_checkpoint), speedups=(1.5,), output=tmp_path_factory.mktemp("export") / "tiny",
+                            data_dir=sst2_dir, max_examples=8, validate_grid="none", bench=False, progress=False)  # fmt: skip
+    return main_export(options).bundle

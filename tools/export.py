@@ -29,7 +29,10 @@ def run(args: argparse.Namespace) -> int:
     except AccError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    Console().print(render_summary(result))
+    out = Console()
+    if not out.is_terminal:  # a pipe, a CI log: rich would assume 80 columns and cut the numbers with "…"
+        out = Console(width=max(out.width, 160))
+    out.print(render_summary(result))
     return 0
 
 

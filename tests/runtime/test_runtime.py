@@ -26,16 +26,19 @@ def runtime(tiny_bundle: Path) -> Runtime:
 
 @pytest.fixture(scope="module")
 def torch_logits(tiny_checkpoint: Path):  # noqa: ANN201 - returns a function
-    """PyTorch reference: the ACC model, dense (no keep ratios), on the same padded batch."""
+    """PyTorch reference: the ACC model on the same padded batch, dense or at ``keep_ratios``."""
     import torch
 
     from acc.modeling.checkpoint import load_model
 
     loaded = load_model(tiny_checkpoint)
 
-    def run(input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray:
+    def run(
+        input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray, keep_ratios=None  # noqa: ANN001
+    ) -> np.ndarray:
         with torch.no_grad():
-            out = loaded.model(torch.from_numpy(input_ids), torch.from_numpy(attention_mask), torch.from_numpy(token_type_ids))
+            out = loaded.model(torch.from_numpy(input_ids), torch.from_numpy(attention_mask),
+                               torch.from_numpy(token_type_ids), keep_ratios=keep_ratios)  # fmt: skip
         return out.logits.numpy()
 
     run.tokenizer = loaded.tokenizer  # type: ignore[attr-defined]
@@ -104,13 +107,21 @@ def test_single_text_and_predict_batch(runtime: Runtime) -> None:
 # ------------------------------------------------------------------------------------------------------ profiles
 
 
-def test_shipped_speedup_runs_its_graph(runtime: Runtime) -> None:
+def test_shipped_speedup_runs_its_graph(runtime: Runtime, torch_logits) -> None:  # noqa: ANN001
     prediction = runtime.predict(TEXTS, speedup=1.5)
     assert prediction.profile == "s1.5"
-    np.testing.assert_allclose(prediction.logits, runtime.predict(TEXTS).logits, atol=1e-6)  # same graph here
+    batch = runtime.encoder.encode(TEXTS)
+    ratios = runtime.manifest.profile("s1.5").profile.keep_ratios
+    assert ratios[1] < 1.0  # the profile really drops word-vectors before layer 2
+    reference = torch_logits(batch.input_ids, batch.attention_mask, batch.token_type_ids, keep_ratios=ratios)
+    np.testing.assert_allclose(prediction.logits, reference, atol=1e-5, rtol=0)
+    dense = torch_logits(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+    assert np.abs(prediction.logits - dense).max() > 1e-5  # and its graph is not the dense one
 
 
-def test_adhoc_speedup_feeds_keep_ratios_to_the_adjustable_graph(tiny_bundle: Path) -> None:
+def test_adhoc_speedup_feeds_keep_ratios_to_the_adjustable_graph(
+    tiny_bundle: Path, torch_logits  # noqa: ANN001
+) -> None:
     from acc.profiles import profile_for_speedup
 
     runtime = Runtime.load(tiny_bundle, device="cpu")
@@ -134,7 +145,9 @@ def test_adhoc_speedup_feeds_keep_ratios_to_the_adjustable_graph(tiny_bundle: Pa
     expected = profile_for_speedup(runtime.manifest.model.shape, 1.7, reference_length=128).keep_ratios
     np.testing.assert_allclose(seen[-1]["keep_ratios"], np.asarray(expected, dtype=np.float32))
     assert seen[-1]["keep_ratios"].dtype == np.float32
-    np.testing.assert_allclose(prediction.logits, runtime.predict(TEXTS).logits, atol=1e-5)
+    batch = runtime.encoder.encode(TEXTS)
+    reference = torch_logits(batch.input_ids, batch.attention_mask, batch.token_type_ids, keep_ratios=expected)
+    np.testing.assert_allclose(prediction.logits, reference, atol=1e-5, rtol=0)
 
 
 def test_unreachable_adhoc_speedup_is_a_policy_error(runtime: Runtime) -> None:
@@ -143,13 +156,25 @@ def test_unreachable_adhoc_speedup_is_a_policy_error(runtime: Runtime) -> None:
 
 
 def test_policy_arguments_reach_the_policy(runtime: Runtime) -> None:
-    assert runtime.predict(TEXTS, min_accuracy=0.885).profile == "s1.5"  # test tables: dense .90, s1.5 .89
-    with pytest.raises(PolicyError, match="no profile reaches accuracy 0.95"):
-        runtime.predict(TEXTS, min_accuracy=0.95)
-    assert runtime.predict(TEXTS, min_accuracy=0.95, best_effort=True).profile == "dense"
-    assert runtime.predict(TEXTS, latency_budget_ms=1e6).profile == "dense"
+    """The bundle's own measured tables (accuracy on 32 SST-2 dev examples, CPU latency) decide."""
+    accuracy = {row.profile: row.accuracy for row in runtime.manifest.tables.accuracy}
+    assert sorted(accuracy) == ["dense", "s1.5"]
+    # Every profile reaches the lower accuracy, so the fastest one is chosen.
+    assert runtime.predict(TEXTS, min_accuracy=min(accuracy.values())).profile == "s1.5"
+    most_accurate = "s1.5" if accuracy["s1.5"] > accuracy["dense"] else "dense"  # ties go to less elimination
+    assert max(accuracy.values()) < 1.0  # a random model: some accuracy floor is out of reach
+    floor = (max(accuracy.values()) + 1.0) / 2
+    with pytest.raises(PolicyError, match=f"no profile reaches accuracy {floor:g}"):
+        runtime.predict(TEXTS, min_accuracy=floor)
+    assert runtime.predict(TEXTS, min_accuracy=floor, best_effort=True).profile == most_accurate
+    # A generous budget: the most accurate profile fits.
+    assert runtime.predict(TEXTS, latency_budget_ms=1e6).profile == most_accurate
+    choice = runtime.choose(latency_budget_ms=1e6, batch=3, seq_len=40)
+    assert choice.p99_ms is not None and choice.p99_ms > 0  # interpolated from the measured rows
     with pytest.raises(PolicyError, match="no profile fits latency budget"):
         runtime.predict(TEXTS, latency_budget_ms=1e-6)
+    fastest = runtime.predict(TEXTS, latency_budget_ms=1e-6, best_effort=True)
+    assert fastest.profile in accuracy and "best effort" in fastest.reason
 
 
 def test_sessions_are_created_lazily_and_cached(tiny_bundle: Path) -> None:
