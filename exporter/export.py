@@ -125,7 +125,7 @@ def export_graph(
                 input_names=input_names,
                 output_names=output_names,
                 dynamic_axes=dynamic_axes,
-                custom_opsets={DOMAIN: DOMAIN_VERSION},
+                custom_opsets={DOMAIN: DOMAIN_VERSION} if select_layers else None,
                 do_constant_folding=True,
             )
     except Exception as exc:  # noqa: BLE001 - the exporter raises many unrelated types; report one line

@@ -62,7 +62,7 @@ def measure_latency_table(
     iters: int = 20,
     threads: int | None = None,
     progress: bool = True,
-    max_seconds_per_cell: float = 5.0,
+    max_seconds_per_cell: float = 2.0,
 ) -> list[LatencyCell]:
     """Time each ``(graph, profile, label)`` on ORT CPU at every (batch, seq); one session per graph file."""
     import onnxruntime as ort
@@ -88,7 +88,7 @@ def measure_latency_table(
                 feeds = full_length_feeds(batch, seq, config.vocab_size)
                 if graph.spec.adjustable:
                     feeds["keep_ratios"] = np.asarray(profile.keep_ratios, dtype=np.float32)
-                stats = measure_latency(lambda: session.run(["logits"], feeds), warmup=2, iters=iters,
+                stats = measure_latency(lambda: session.run(["logits"], feeds), warmup=1, iters=iters,
                                         max_seconds=max_seconds_per_cell)
                 cells.append(LatencyCell(label, profile.name, "ort-cpu", device, batch, seq,
                                          stats.p50_ms, stats.p90_ms, stats.p99_ms, stats.iters, effective_threads))

@@ -136,10 +136,12 @@ def _validate_all(loaded, graphs, profiles, options, config, say) -> list[GraphR
     by_name = {profile.name: profile for profile in profiles}
     jobs: list[tuple[ExportedGraph, Profile]] = []
     for graph in graphs:
-        targets = [p for p in profiles if p.name != DENSE_NAME] if graph.spec.adjustable else [by_name[graph.spec.name]]
+        pruned = [p for p in profiles if p.name != DENSE_NAME] or profiles  # dense-only: check it at dense
+        targets = pruned if graph.spec.adjustable else [by_name[graph.spec.name]]
         jobs += [(graph, profile) for profile in targets]
     reports: list[GraphReport] = []
     sessions: dict[Path, Any] = {}
+    references: dict = {}  # PyTorch outputs shared by the graphs checked at the same profile
     with _bar(options, len(jobs), "validate") as bar:
         for graph, profile in jobs:
             say(f"validating {graph.spec.name} at {profile.name}")
@@ -148,10 +150,10 @@ def _validate_all(loaded, graphs, profiles, options, config, say) -> list[GraphR
             ratios = profile.keep_ratios
             reports.append(measure_graph(session, loaded.model, graph,
                                          sst2_batches(split, loaded.tokenizer, 32, options.max_length),
-                                         "sst2-dev", ratios, profile.name))
+                                         "sst2-dev", ratios, profile.name, references))
             if grid:
                 reports.append(measure_graph(session, loaded.model, graph, synthetic_batches(config, grid),
-                                             "synthetic", ratios, profile.name))
+                                             "synthetic", ratios, profile.name, references))
             bar.update(1)
     return reports
 
@@ -162,7 +164,8 @@ def _latency(graphs, profiles, config, options, say) -> list[LatencyCell]:  # no
     runs = []
     for graph in graphs:
         if graph.spec.adjustable:
-            runs += [(graph, p, f"{ADJUSTABLE_NAME}@{p.name}") for p in profiles if p.name != DENSE_NAME]
+            pruned = [p for p in profiles if p.name != DENSE_NAME] or profiles
+            runs += [(graph, p, f"{ADJUSTABLE_NAME}@{p.name}") for p in pruned]
         else:
             runs.append((graph, by_name[graph.spec.name], graph.spec.name))
     return measure_latency_table(runs, config, options.bench_batches, options.bench_seqs, options.bench_iters,

@@ -94,28 +94,30 @@ def measure_graph(
     source: str,
     keep_ratios: Sequence[float] | None = None,
     profile_name: str | None = None,
+    reference_cache: dict | None = None,
 ) -> GraphReport:
-    """Run ORT ``session`` and the PyTorch model on ``batches``; ``keep_ratios`` feeds the adjustable graph."""
-    import torch
+    """Run ORT ``session`` and the PyTorch model on ``batches``; ``keep_ratios`` feeds the adjustable graph.
+
+    ``reference_cache`` (any dict, owned by the caller) keeps PyTorch outputs keyed by source, ratios, selected
+    layers and batch index, so a graph checked at a profile already checked elsewhere (the adjustable graph at
+    each fixed profile) does not run the PyTorch model again. Batches must then be deterministic per source.
+    """
 
     ratios = list(keep_ratios) if keep_ratios is not None else list(graph.spec.profile.keep_ratios)
     name = profile_name or graph.spec.name
     report = GraphReport(graph=graph.spec.name, source=source, profile=name)
     agree = correct_onnx = correct_torch = 0
     flips_per_layer = {layer: 0 for layer in graph.select_layers}
-    for batch in batches:
+    cache = {} if reference_cache is None else reference_cache
+    for index, batch in enumerate(batches):
         feeds = dict(batch.feeds)
         if graph.spec.adjustable:
             feeds[KEEP_RATIOS_INPUT] = np.asarray(ratios, dtype=np.float32)
         outputs = dict(zip(graph.output_names, session.run(list(graph.output_names), feeds)))
-        with torch.no_grad():
-            ref = model(
-                torch.from_numpy(batch.feeds["input_ids"]),
-                torch.from_numpy(batch.feeds["attention_mask"]),
-                torch.from_numpy(batch.feeds["token_type_ids"]),
-                keep_ratios=ratios,
-                select_layers=list(graph.select_layers),
-            )
+        key = (source, tuple(ratios), graph.select_layers, index)
+        if key not in cache:
+            cache[key] = _reference(model, batch, ratios, graph.select_layers)
+        ref = cache[key]
         flipped = np.zeros(len(batch.feeds["input_ids"]), dtype=bool)
         for layer in graph.select_layers:
             differs = _kept_sets_differ(outputs[kept_index_name(layer)], ref.kept_positions[layer], ref.kept_masks[layer])
@@ -139,6 +141,19 @@ def measure_graph(
             report.onnx_accuracy = correct_onnx / report.examples
             report.torch_accuracy = correct_torch / report.examples
     return report
+
+
+def _reference(model: AccBertForSequenceClassification, batch: InputBatch, ratios: list[float], select_layers: tuple[int, ...]):  # noqa: ANN202
+    import torch
+
+    with torch.no_grad():
+        return model(
+            torch.from_numpy(batch.feeds["input_ids"]),
+            torch.from_numpy(batch.feeds["attention_mask"]),
+            torch.from_numpy(batch.feeds["token_type_ids"]),
+            keep_ratios=ratios,
+            select_layers=list(select_layers),
+        )
 
 
 def _kept_sets_differ(onnx_index: np.ndarray, positions: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
