@@ -1,27 +1,35 @@
-"""Export ACC models to ONNX (one graph per profile + the adjustable graph), validate, time and bundle them."""
+"""Export ACC models to ONNX (one graph per profile + the adjustable graph), validate, time and bundle them.
+
+Names are imported on first use (PEP 562), so ``acc-export --help`` and light modules such as
+``acc.exporter.bundle`` or ``acc.exporter.latency_table`` do not pay for importing torch.
+"""
 
 from __future__ import annotations
 
-from .bundle import new_staging_dir, write_bundle
-from .config import AccOnnxConfig, config_for
-from .export import ExportedGraph, GraphSpec, count_token_select, export_graph
-from .options import ExportOptions
-from .pipeline import ExportResult, main_export
-from .validate import GraphReport, check_reports, measure_graph
+import importlib
+from typing import Any
 
-__all__ = [
-    "AccOnnxConfig",
-    "ExportOptions",
-    "ExportResult",
-    "ExportedGraph",
-    "GraphReport",
-    "GraphSpec",
-    "check_reports",
-    "config_for",
-    "count_token_select",
-    "export_graph",
-    "main_export",
-    "measure_graph",
-    "new_staging_dir",
-    "write_bundle",
-]
+_PUBLIC = {
+    "AccOnnxConfig": ".config",
+    "config_for": ".config",
+    "ExportOptions": ".options",
+    "ExportResult": ".pipeline",
+    "main_export": ".pipeline",
+    "ExportedGraph": ".export",
+    "GraphSpec": ".export",
+    "count_token_select": ".export",
+    "export_graph": ".export",
+    "GraphReport": ".validate",
+    "check_reports": ".validate",
+    "measure_graph": ".validate",
+    "new_staging_dir": ".bundle",
+    "write_bundle": ".bundle",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_PUBLIC[name], __name__), name)

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from acc.profiles import DEFAULT_REFERENCE_LENGTH, ExportError, parse_speedups
 
+from .engines.record import parse_precisions
+from .engines.shapes import parse_range
+
 
 @dataclass(frozen=True)
 class ExportOptions:
@@ -32,6 +35,11 @@ class ExportOptions:
     threads: int | None = None
     overwrite: bool = False
     progress: bool = True
+    engine: str | None = None  # "trt": also build a TensorRT / TensorRT-RTX engine per graph (on this GPU)
+    engine_precision: tuple[str, ...] = ("fp16",)
+    engine_batch: tuple[int, int, int] = (1, 8, 32)  # min, opt, max
+    engine_seq: tuple[int, int, int] = (16, 128, 512)
+    engine_target: str | None = None  # TensorRT-RTX target compute capability (sm89, ...); default this GPU
 
     def bundle_dir(self) -> Path:
         if self.output is not None:
@@ -64,6 +72,13 @@ class ExportOptions:
         parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
         parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
         parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+        parser.add_argument("--engine", choices=("trt",), default=None,
+                            help="also build a TensorRT (or TensorRT-RTX) engine per graph for this GPU")
+        parser.add_argument("--engine-precision", default="fp16", help="engine precisions: fp16, fp32 or fp16,fp32")
+        parser.add_argument("--engine-batch", default="1,8,32", help="engine batch range min,opt,max")
+        parser.add_argument("--engine-seq", default="16,128,512", help="engine sequence-length range min,opt,max")
+        parser.add_argument("--engine-target", default=None,
+                            help="TensorRT-RTX only: target compute capability such as sm89 (default: this GPU)")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ExportOptions:
@@ -71,6 +86,9 @@ class ExportOptions:
         values["speedups"] = tuple(parse_speedups(args.speedups))
         values["bench_batches"] = _ints(args.bench_batches, "--bench-batches")
         values["bench_seqs"] = _ints(args.bench_seqs, "--bench-seqs")
+        values["engine_precision"] = parse_precisions(args.engine_precision)
+        values["engine_batch"] = parse_range(args.engine_batch, "--engine-batch")
+        values["engine_seq"] = parse_range(args.engine_seq, "--engine-seq")
         return cls(**values)
 
 

@@ -2,7 +2,8 @@
 
 The order matters: graphs are checked (onnx.checker, TokenSelect count) before they are validated, validated
 before they are timed, and nothing reaches the bundle path unless every step passed — the staging directory is
-removed on any failure, so a failed export leaves nothing behind.
+removed on any failure, so a failed export leaves nothing behind. With ``--engine trt`` the TensorRT flavour and the
+GPU are checked before anything is exported, and engines are built from the final graphs after validation.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def main_export(options: ExportOptions, progress: Callable[[str], None] | None =
     target = options.bundle_dir()
     if target.exists() and not options.overwrite:
         raise ExportError(f"bundle {target} already exists; pass --overwrite or choose another --output")
+    engine = _engine_setup(options) if options.engine else None  # fails fast: no TensorRT, no GPU, bad target
     say(f"loading {options.model}")
     loaded = load_model(options.model)
     model = loaded.model
@@ -92,12 +94,36 @@ def main_export(options: ExportOptions, progress: Callable[[str], None] | None =
             profile.save(staging / "profiles" / f"{profile.name}.json")
         rows = summary_rows(profiles, reports, latency)
         fields = _manifest_fields(loaded, options, config, profiles, graphs, reports, latency, failures)
+        if engine is not None:
+            _add_engines(fields, staging, graphs, options, engine, say)
         say("writing bundle")
         bundle = write_bundle(staging, target, fields, overwrite=options.overwrite)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return ExportResult(bundle, rows, latency, failures)
+
+
+def _engine_setup(options: ExportOptions) -> tuple[Any, Any]:
+    """The engine target (imports TensorRT, asks the GPU) and shape ranges, before any work is done."""
+    from .engines import ShapeRanges, engine_target, parse_precisions
+
+    if options.engine != "trt":
+        raise ExportError(f"--engine {options.engine!r} is not supported; pass --engine trt or leave it out")
+    parse_precisions(options.engine_precision)
+    shapes = ShapeRanges(options.engine_batch, options.engine_seq)
+    return engine_target(options.engine_target), shapes
+
+
+def _add_engines(fields: dict[str, Any], staging: Path, graphs, options, engine, say) -> None:  # noqa: ANN001
+    """Build one engine per graph and precision into ``staging/engines`` and list them in the manifest fields."""
+    from .engines import build_engines
+
+    target, shapes = engine
+    names = [graph.spec.name for graph in graphs]
+    records = build_engines(staging, names, options.engine_precision, shapes, say, target=target)
+    fields["engines"] = [record.to_manifest() for record in records]
+    fields["versions"] = {target.backend: target.trt_version}
 
 
 def _export_all(model, profiles, options, config, staging: Path, say) -> list[ExportedGraph]:  # noqa: ANN001

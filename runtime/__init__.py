@@ -1,10 +1,13 @@
 """Load an acc bundle and serve requests: manifest checks, the profile policy, ORT backends, the ``Runtime``.
 
 Importing this package imports neither torch nor onnxruntime; sessions and the tokenizer load on first use.
+Also here, imported by name because they need more: ``acc.runtime.calibrate.calibrate`` (measure the latency
+table on this machine), ``acc.runtime.server.create_app`` and ``acc.runtime.serve.serve`` (the ``[serve]`` extra).
 """
 
 from __future__ import annotations
 
+from .batching import BatcherClosedError, BatcherStats, DynamicBatcher, merge_batches
 from .inputs import Batch, TextEncoder, pad_batch
 from .manifest import (
     BUNDLE_FORMAT,
@@ -31,7 +34,7 @@ from .policy import (
     interpolate_p99_ms,
 )
 from .runtime import Prediction, Runtime
-from .session import Backend, BackendError, OrtBackend, SessionCache, cpu_name, resolve_device
+from .session import Backend, BackendError, OrtBackend, SessionCache, cpu_name, device_name, gpu_name, resolve_device
 
 __all__ = [
     "AccuracyRow",
@@ -40,7 +43,10 @@ __all__ = [
     "Backend",
     "BackendError",
     "Batch",
+    "BatcherClosedError",
+    "BatcherStats",
     "Choice",
+    "DynamicBatcher",
     "EngineEntry",
     "FileEntry",
     "LatencyRow",
@@ -60,7 +66,10 @@ __all__ = [
     "accuracy_by_profile",
     "choose_profile",
     "cpu_name",
+    "device_name",
+    "gpu_name",
     "interpolate_p99_ms",
+    "merge_batches",
     "pad_batch",
     "read_manifest",
     "resolve_device",

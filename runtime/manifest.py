@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
@@ -385,11 +386,14 @@ def _replace_json(path: Path, data: dict[str, Any]) -> None:
         text = json.dumps(data, indent=2, allow_nan=False) + "\n"
     except (TypeError, ValueError) as exc:
         raise BundleError(f"manifest update is not plain JSON ({exc}); pass finite numbers and strings only") from exc
+    # The temp file is created 0600: keep the manifest's mode, or another user's server can no longer read it.
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
     handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=".manifest.", delete=False)
     try:
         with handle:
             handle.write(text)
             handle.flush()
+            os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
         os.replace(handle.name, path)
     except BaseException:

@@ -255,7 +255,7 @@ def _by_latency(
     if not estimates:
         raise PolicyError(
             f"bundle has no latency rows for backend {backend!r}; calibrate it on this machine "
-            "(update_manifest_tables) or ask with speedup= / min_accuracy="
+            "(acc-bench --calibrate BUNDLE) or ask with speedup= / min_accuracy="
         )
     timed = [e for e in catalog.profiles if e.name in estimates]
     candidates = timed if floor is None else [e for e in timed if accuracy.get(e.name, -1.0) >= floor]

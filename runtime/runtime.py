@@ -2,11 +2,14 @@
 
 Per request the order is fixed: encode first (the policy needs the padded batch and sequence length), then
 ``choose_profile`` over the manifest tables, then the cached backend of that profile's graph. Everything mutable
-(backends, ad-hoc profiles) sits behind locks, so one ``Runtime`` serves many threads.
+(backends, ad-hoc profiles) sits behind locks, so one ``Runtime`` serves many threads. Concurrent requests can be
+merged into one graph run by ``acc.runtime.batching.DynamicBatcher``, which calls :meth:`Runtime.run_batch`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 import threading
 import time
@@ -25,17 +28,23 @@ from acc.profiles import (
     profile_for_speedup,
 )
 
-from .inputs import Inputs, TextEncoder
+from .inputs import Batch, Inputs, TextEncoder
 from .manifest import Manifest, read_manifest
 from .policy import Choice, choose_profile
 from .session import BackendError, SessionCache, cpu_name, ort_factory, resolve_device
+from .session import device_name as name_of_device
 
 BACKENDS = ("auto", "ort")
 
 
 @dataclass(frozen=True, eq=False)
 class Prediction:
-    """Result of one request. ``probabilities``/``logits``: float32 ``[n, num_labels]``; ``latency_ms``: graph run."""
+    """Result of one request. ``probabilities``/``logits``: float32 ``[n, num_labels]``; ``latency_ms``: graph run.
+
+    ``queue_ms``: time between submitting the request to a ``DynamicBatcher`` and the start of the graph run that
+    served it (0 for a direct :meth:`Runtime.predict`). ``batch_size``: rows of that graph run, which is more than
+    ``n`` when the batcher merged this request with others.
+    """
 
     labels: list[str]
     label_ids: list[int]
@@ -45,17 +54,27 @@ class Prediction:
     backend: str
     logits: np.ndarray
     reason: str
+    queue_ms: float = 0.0
+    batch_size: int = 0
 
 
 class Runtime:
     """A loaded bundle. Create with :meth:`load`; the constructor takes already-built parts (tests inject them)."""
 
-    def __init__(self, manifest: Manifest, encoder: TextEncoder, sessions: SessionCache, backend: str) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        encoder: TextEncoder,
+        sessions: SessionCache,
+        backend: str,
+        device_name: str | None = None,
+    ) -> None:
         self.manifest = manifest
         self.encoder = encoder
         self.backend = backend
         self._sessions = sessions
-        self._device_name = cpu_name() if backend.endswith("cpu") else None
+        # The latency rows of this device win in the policy (calibration keys rows by the same name).
+        self._device_name = device_name or (cpu_name() if backend.endswith("cpu") else None)
         self._adhoc: dict[float, Profile] = {}
         self._adhoc_lock = threading.Lock()
 
@@ -79,11 +98,16 @@ class Runtime:
         resolved = resolve_device(device)
         encoder = TextEncoder(manifest.path(manifest.tokenizer), manifest.model.max_length)
         sessions = SessionCache(ort_factory(resolved, threads=threads))
-        return cls(manifest, encoder, sessions, backend=f"ort-{resolved}")
+        return cls(manifest, encoder, sessions, backend=f"ort-{resolved}", device_name=name_of_device(resolved))
 
     @property
     def labels(self) -> tuple[str, ...]:
         return self.manifest.model.labels
+
+    @property
+    def device_name(self) -> str | None:
+        """The ``device`` key this runtime looks up in the latency table (CPU model or GPU name)."""
+        return self._device_name
 
     def choose(
         self,
@@ -132,6 +156,27 @@ class Runtime:
             batch=batch.size,
             seq_len=batch.seq_len,
         )
+        return self.run_batch(batch, choice)
+
+    def predict_batch(self, inputs: Inputs, **kwargs: object) -> Prediction:
+        """Alias of :meth:`predict` for a list of texts or token-id lists."""
+        return self.predict(inputs, **kwargs)  # type: ignore[arg-type]
+
+    async def apredict(self, inputs: Inputs, **kwargs: object) -> Prediction:
+        """:meth:`predict` on the event loop's default executor, so a coroutine never blocks the loop on ORT.
+
+        Each call is its own graph run; to merge concurrent calls into batches use ``DynamicBatcher.apredict``.
+        """
+        loop = asyncio.get_running_loop()
+        call = functools.partial(self.predict, inputs, **kwargs)  # type: ignore[arg-type]
+        return await loop.run_in_executor(None, call)
+
+    def run_batch(self, batch: Batch, choice: Choice) -> Prediction:
+        """Run an encoded batch on the graph of ``choice`` (from :meth:`choose`); the step after the policy.
+
+        Public so a batcher can encode and choose per request, merge requests that share a choice, and run them
+        once. ``latency_ms`` is the wall time of the graph run only.
+        """
         feeds = batch.feeds()
         graph = self._graph_for(choice, feeds)
         backend = self._sessions.get(graph)
@@ -139,10 +184,6 @@ class Runtime:
         outputs = backend.infer(feeds)
         latency_ms = (time.perf_counter() - start) * 1e3
         return self._prediction(outputs, choice, latency_ms, graph)
-
-    def predict_batch(self, inputs: Inputs, **kwargs: object) -> Prediction:
-        """Alias of :meth:`predict` for a list of texts or token-id lists."""
-        return self.predict(inputs, **kwargs)  # type: ignore[arg-type]
 
     def _graph_for(self, choice: Choice, feeds: dict[str, np.ndarray]) -> Path:
         """Graph file of the choice; for an ad-hoc speedup also adds the keep-ratio feed of the adjustable graph."""
@@ -193,6 +234,7 @@ class Runtime:
             backend=self.backend,
             logits=logits,
             reason=choice.reason,
+            batch_size=int(logits.shape[0]),
         )
 
     def close(self) -> None:

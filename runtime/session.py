@@ -8,7 +8,7 @@ feeds and calls ``_infer_impl()``. onnxruntime is imported inside the functions 
 from __future__ import annotations
 
 import os
-import platform
+import subprocess
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from acc.exporter.latency_table import cpu_name  # one definition: export-time and runtime tables must match
 from acc.profiles import AccError, BundleError, DataError
 
 if TYPE_CHECKING:
@@ -62,16 +63,30 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def cpu_name() -> str:
-    """Human-readable CPU model, the ``device`` key of CPU latency rows (calibration writes the same string)."""
+def gpu_name() -> str:
+    """Name of the GPU ORT's CUDA EP uses (the first visible one), as ``nvidia-smi`` and ``torch`` spell it.
+
+    Asked of ``nvidia-smi`` rather than torch so the runtime never imports torch; ``CUDA_VISIBLE_DEVICES`` is read
+    now, at call time, because it decides which physical GPU is device 0. When nothing answers, ``"cuda"``: rows
+    of unnamed GPUs then share one key instead of failing a load that would otherwise run.
+    """
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    command = ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "-i", visible or "0"]
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown-cpu"
+        done = subprocess.run(command, capture_output=True, text=True, timeout=20, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return "cuda"
+    lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
+    return lines[0] if lines else "cuda"
+
+
+def device_name(device: str) -> str:
+    """The ``device`` key of latency rows for a resolved device: the CPU model, or the GPU name on ``cuda``."""
+    if device == "cpu":
+        return cpu_name()
+    if device == "cuda":
+        return gpu_name()
+    raise BackendError(f"unknown device {device!r}; pass one of {', '.join(repr(d) for d in DEVICES)}")
 
 
 def _ort_errors() -> tuple[type[BaseException], ...]:

@@ -1,4 +1,9 @@
-"""``BenchOptions``: the one place that defines acc-bench's flags, defaults and API kwargs (they cannot drift)."""
+"""acc-bench's flags, defaults and API kwargs in one place (they cannot drift).
+
+``BenchOptions``: the benchmark against the dense baseline. ``CalibrateOptions``: ``--calibrate BUNDLE``, which
+measures the bundle's latency table on this machine and writes it into the manifest; it shares the grid and timing
+flags (``--batches``, ``--seqs``, ``--iters``, ``--warmup``, ``--threads``, ``--max-seconds-per-cell``).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from acc.profiles import DataError, parse_speedups
 
 DEFAULT_BATCHES = (1, 8, 32)
 DEFAULT_SEQS = (64, 128, 256, 512)
+CALIBRATE_SEQS = (32, 64, 128, 256)
+CALIBRATE_MAX_SECONDS = 5.0
 DEFAULT_OUTPUT_DIR = Path("benchmarks") / "results"
 
 
@@ -81,13 +88,15 @@ class BenchOptions:
                             help="checkpoint for the dense baseline (default: the bundle's model.source)")
         parser.add_argument("--speedups", default="1.5,3,4.8", help="profiles of the --random-bert-base bundle")
         parser.add_argument("--batches", default=",".join(map(str, DEFAULT_BATCHES)), help="batch sizes (default 1,8,32)")
-        parser.add_argument("--seqs", default=",".join(map(str, DEFAULT_SEQS)),
-                            help="sequence lengths, every token valid (default 64,128,256,512)")
+        parser.add_argument("--seqs", default=None,
+                            help="sequence lengths, every token valid (default 64,128,256,512; with --calibrate "
+                                 "32,64,128,256)")
         parser.add_argument("--iters", type=int, default=20, help="timed rounds per cell (default 20)")
         parser.add_argument("--warmup", type=int, default=3, help="untimed rounds per cell (default 3)")
         parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads (default: all usable CPUs)")
-        parser.add_argument("--max-seconds-per-cell", type=float, default=20.0,
-                            help="stop timing a cell after this many seconds (at least 3 rounds; default 20)")
+        parser.add_argument("--max-seconds-per-cell", type=float, default=None,
+                            help="stop timing a cell after this many seconds (at least 3 rounds; default 20, "
+                                 "with --calibrate 5)")
         parser.add_argument("--spin", dest="spinning", action="store_true",
                             help="let ORT worker threads spin between runs (off: sessions take turns on the cores)")
         parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
@@ -100,14 +109,81 @@ class BenchOptions:
         parser.add_argument("--allow-unfused-baseline", action="store_true",
                             help="time the baseline even if ORT's optimizer fused no Attention (flatters speedups)")
         parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress output")
+        group = parser.add_argument_group(
+            "calibration", "measure BUNDLE's latency table on this machine and write it into its manifest.json "
+            "(rows of this backend and device are replaced, others kept; graphs and their sha256s are untouched)")
+        group.add_argument("--calibrate", type=Path, default=None, metavar="BUNDLE",
+                           help="calibrate this bundle instead of benchmarking (no baseline, no results files)")
+        group.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
+                           help="device to calibrate on (default cpu; cuda needs onnxruntime-gpu)")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> BenchOptions:
+        if getattr(args, "device", None) is not None:
+            raise DataError("--device applies to --calibrate BUNDLE; the benchmark runs on ONNX Runtime CPU")
         values = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
         values["speedups"] = tuple(parse_speedups(args.speedups))
         values["batches"] = _ints(args.batches, "--batches")
-        values["seqs"] = _ints(args.seqs, "--seqs")
+        values["seqs"] = DEFAULT_SEQS if args.seqs is None else _ints(args.seqs, "--seqs")
+        if args.max_seconds_per_cell is None:
+            values["max_seconds_per_cell"] = cls.max_seconds_per_cell
         return cls(**values).check()
+
+
+# Benchmark-only flags and their "not given" values: passing one with --calibrate is a mistake worth a line.
+_BENCH_ONLY = {"bundle": (None, "BUNDLE (positional)"), "random_bert_base": (False, "--random-bert-base"),
+               "source": (None, "--source"), "work_dir": (None, "--work-dir"), "name": (None, "--name"),
+               "allow_unfused_baseline": (False, "--allow-unfused-baseline"),
+               "spinning": (False, "--spin")}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CalibrateOptions:
+    """Everything ``acc.runtime.calibrate.calibrate`` takes; ``to_kwargs()`` is its keyword arguments."""
+
+    bundle: Path
+    device: str = "cpu"
+    batches: tuple[int, ...] = DEFAULT_BATCHES
+    seqs: tuple[int, ...] = CALIBRATE_SEQS
+    iters: int = 20
+    warmup: int = 3
+    threads: int | None = None  # None: onnxruntime's default, as Runtime.load(threads=None) runs
+    max_seconds_per_cell: float = CALIBRATE_MAX_SECONDS
+    progress: bool = True
+
+    def check(self) -> CalibrateOptions:
+        if self.iters < 1 or self.warmup < 0:
+            raise DataError(f"--iters must be >= 1 and --warmup >= 0, got {self.iters} and {self.warmup}")
+        if self.threads is not None and self.threads < 1:
+            raise DataError(f"--threads must be >= 1, got {self.threads}; omit it for onnxruntime's default")
+        if not self.max_seconds_per_cell > 0:
+            raise DataError(f"--max-seconds-per-cell must be > 0, got {self.max_seconds_per_cell}")
+        return self
+
+    def to_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``calibrate`` (``progress`` is the caller's callback, not a flag)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "progress"}
+        data["bundle"] = Path(self.bundle)
+        return data
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> CalibrateOptions:
+        given = [flag for name, (unset, flag) in _BENCH_ONLY.items() if getattr(args, name, unset) != unset]
+        if given:
+            raise DataError(f"{', '.join(given)} belong(s) to the benchmark, not to --calibrate BUNDLE; drop them")
+        return cls(
+            bundle=args.calibrate,
+            device=args.device or "cpu",
+            batches=_ints(args.batches, "--batches"),
+            seqs=CALIBRATE_SEQS if args.seqs is None else _ints(args.seqs, "--seqs"),
+            iters=args.iters,
+            warmup=args.warmup,
+            threads=args.threads,
+            max_seconds_per_cell=(
+                CALIBRATE_MAX_SECONDS if args.max_seconds_per_cell is None else args.max_seconds_per_cell
+            ),
+            progress=args.progress,
+        ).check()
 
 
 def _ints(text: str, flag: str) -> tuple[int, ...]:

@@ -266,3 +266,14 @@ def test_update_is_atomic_when_the_write_fails(make_fake_bundle: MakeBundle, mon
     monkeypatch.undo()
     assert (bundle / "manifest.json").read_bytes() == before
     assert not [p for p in bundle.iterdir() if p.name.startswith(".manifest.")]
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640])
+def test_update_keeps_the_manifest_file_mode(make_fake_bundle: MakeBundle, mode: int) -> None:
+    """The temp file it writes is created 0600; a server running as another user must still read the manifest."""
+    import stat
+
+    bundle = make_fake_bundle()
+    (bundle / "manifest.json").chmod(mode)
+    update_manifest_tables(bundle, latency_rows=[_latency("dense", 64, 1.0)])
+    assert stat.S_IMODE((bundle / "manifest.json").stat().st_mode) == mode

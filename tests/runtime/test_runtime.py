@@ -352,3 +352,22 @@ def test_loading_and_predicting_never_import_torch(tiny_bundle: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_apredict_runs_predict_off_the_event_loop(runtime: Runtime) -> None:
+    import asyncio
+
+    async def main() -> list[Prediction]:
+        return await asyncio.gather(runtime.apredict(TEXTS), runtime.apredict(TEXTS[0], speedup=1.5))
+
+    batch, single = asyncio.run(main())
+    np.testing.assert_allclose(batch.logits, runtime.predict(TEXTS).logits, atol=1e-6)
+    assert single.profile == "s1.5" and single.batch_size == 1 and single.queue_ms == 0.0
+
+
+def test_run_batch_runs_an_encoded_batch_with_a_given_choice(runtime: Runtime) -> None:
+    batch = runtime.encoder.encode(TEXTS)
+    choice = runtime.choose(speedup=1.5, batch=batch.size, seq_len=batch.seq_len)
+    prediction = runtime.run_batch(batch, choice)
+    np.testing.assert_allclose(prediction.logits, runtime.predict(TEXTS, speedup=1.5).logits, atol=1e-6)
+    assert prediction.profile == "s1.5" and prediction.batch_size == len(TEXTS)

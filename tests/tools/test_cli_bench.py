@@ -95,3 +95,56 @@ def test_random_bert_base_run(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     data = json.loads(next(tmp_path.glob("cpu-bert-base-random_*.json")).read_text())
     assert data["metadata"]["latency_only"] is True and data["metadata"]["model"]["num_layers"] == 12
     assert "LATENCY ONLY" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------- --calibrate
+
+
+def test_calibrate_writes_the_latency_table(
+    tiny_export_bundle: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    import shutil
+
+    from acc.runtime import cpu_name, read_manifest
+
+    bundle = Path(shutil.copytree(tiny_export_bundle, tmp_path / "bundle"))
+    monkeypatch.chdir(tmp_path)  # the benchmark would write ./benchmarks/results; calibration writes nothing there
+    argv = ["--calibrate", str(bundle), "--device", "cpu", "--batches", "1", "--seqs", "8,16", "--iters", "3",
+            "--warmup", "1", "--threads", "1", "--no-progress"]  # fmt: skip
+    assert bench_tool.main(argv) == 0
+    stdout = capsys.readouterr().out
+    assert f"wrote 4 latency rows into {bundle / 'manifest.json'}" in stdout and "s1.5" in stdout
+    rows = read_manifest(bundle, verify=True).tables.latency
+    assert sorted((r.profile, r.seq) for r in rows) == [("dense", 8), ("dense", 16), ("s1.5", 8), ("s1.5", 16)]
+    assert {(r.backend, r.device, r.batch, r.threads) for r in rows} == {("ort-cpu", cpu_name(), 1, 1)}
+    assert not (tmp_path / "benchmarks").exists()  # no results files, no baseline
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--calibrate", "/no/such/bundle"], "bundle /no/such/bundle does not exist"),
+    (["--calibrate", "/no/such/bundle", "/no/such/bundle"], "BUNDLE (positional) belong(s) to the benchmark"),
+    (["--calibrate", "/no/such/bundle", "--random-bert-base", "--spin"], "--random-bert-base, --spin belong(s)"),
+    (["--calibrate", "/no/such/bundle", "--iters", "0"], "--iters must be >= 1"),
+    (["/no/such/bundle", "--device", "cpu"], "--device applies to --calibrate BUNDLE"),
+])  # fmt: skip
+def test_calibrate_bad_arguments_exit_2_with_one_line(argv: list[str], needle: str, capsys) -> None:  # noqa: ANN001
+    assert bench_tool.main(argv) == 2
+    assert needle in _one_error_line(capsys.readouterr().err)
+
+
+def test_calibrate_cuda_without_onnxruntime_gpu(tiny_export_bundle: Path, capsys) -> None:  # noqa: ANN001
+    from acc.runtime.session import available_ort_providers
+
+    if "CUDAExecutionProvider" in available_ort_providers():
+        pytest.skip("onnxruntime-gpu is installed")
+    before = (tiny_export_bundle / "manifest.json").read_bytes()
+    assert bench_tool.main(["--calibrate", str(tiny_export_bundle), "--device", "cuda", "--no-progress"]) == 2
+    assert "device='cuda' needs onnxruntime-gpu" in _one_error_line(capsys.readouterr().err)
+    assert (tiny_export_bundle / "manifest.json").read_bytes() == before
+
+
+def test_help_lists_the_calibration_flags(capsys) -> None:  # noqa: ANN001
+    with pytest.raises(SystemExit):
+        bench_tool.main(["--help"])
+    out = capsys.readouterr().out
+    assert "--calibrate BUNDLE" in out and "--device {auto,cpu,cuda}" in out

@@ -1,0 +1,50 @@
+"""TensorRT / TensorRT-RTX engines for a bundle's graphs: lazy loaders, the engine record, ``build_engines``.
+
+Importing this package imports neither TensorRT nor onnx; ``trt_module()`` finds the installed flavour when a
+loader runs. Names are imported on first use (PEP 562), like ``acc.exporter``.
+
+    engine = SaveEngine(EngineFromNetwork(NetworkFromOnnx(Fp16Onnx(InlinedOnnx("graphs/s3.0.onnx"))), "fp16",
+                                          ShapeRanges(batch=(1, 8, 32), seq=(16, 128, 512))), "s3.0.engine")
+    engine()   # builds now
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_PUBLIC = {
+    "BACKENDS": ".flavour",
+    "EngineTarget": ".flavour",
+    "device_compute_capability": ".flavour",
+    "engine_target": ".flavour",
+    "parse_cc": ".flavour",
+    "resolve_target": ".flavour",
+    "backend_name": ".flavour",
+    "trt_module": ".flavour",
+    "ShapeRanges": ".shapes",
+    "parse_range": ".shapes",
+    "OnnxGraph": ".onnx_prep",
+    "InlinedOnnx": ".onnx_prep",
+    "Fp16Onnx": ".onnx_prep",
+    "ParsedNetwork": ".loaders",
+    "BuiltEngine": ".loaders",
+    "NetworkFromOnnx": ".loaders",
+    "EngineFromNetwork": ".loaders",
+    "SaveEngine": ".loaders",
+    "ENGINES_DIR": ".record",
+    "PRECISIONS": ".record",
+    "EngineRecord": ".record",
+    "engine_file_name": ".record",
+    "parse_engine_file_name": ".record",
+    "parse_precisions": ".record",
+    "build_engines": ".build",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_PUBLIC[name], __name__), name)

@@ -1,0 +1,107 @@
+"""``EngineRecord``: one prebuilt engine as the manifest lists it, and the file name that encodes its key.
+
+Engines are keyed by (profile, backend, compute capability, precision) (DESIGN.md: Bundle); the file name spells
+the key, so two engines of one bundle never collide and a file found alone still says what it is:
+``engines/s3.0.tensorrt.sm87.fp16.engine``. Profile names may contain dots (``s1.5``); the other parts do not.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from acc.profiles import EngineBuildError
+
+from .flavour import BACKENDS, parse_cc
+from .shapes import ShapeRanges
+
+ENGINES_DIR = "engines"
+ENGINE_SUFFIX = ".engine"
+PRECISIONS = ("fp16", "fp32")
+_SAFE_PROFILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+
+
+def parse_precisions(text: str | Any) -> tuple[str, ...]:
+    """``"fp16,fp32"`` → ``("fp16", "fp32")``; unknown or repeated names are a one-line error."""
+    items = [item.strip() for item in text.split(",")] if isinstance(text, str) else [str(i) for i in text]
+    unknown = [item for item in items if item not in PRECISIONS]
+    if not items or unknown:
+        raise EngineBuildError(
+            f"--engine-precision takes {' and/or '.join(PRECISIONS)}, got {text!r}; write e.g. fp16 or fp16,fp32"
+        )
+    if len(set(items)) != len(items):
+        raise EngineBuildError(f"--engine-precision names a precision twice ({text!r}); list each once")
+    return tuple(items)
+
+
+def engine_file_name(profile: str, backend: str, compute_capability: str, precision: str) -> str:
+    """``<profile>.<backend>.<cc>.<precision>.engine``, every part checked so the name parses back."""
+    if not _SAFE_PROFILE.match(profile):
+        raise EngineBuildError(f"profile name {profile!r} cannot name an engine file; use letters, digits, . _ - @")
+    if backend not in BACKENDS:
+        raise EngineBuildError(f"engine backend {backend!r} is not one of {', '.join(BACKENDS)}; file a bug")
+    if precision not in PRECISIONS:
+        raise EngineBuildError(f"engine precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    cc = parse_cc(compute_capability)
+    return f"{profile}.{backend}.{cc}.{precision}{ENGINE_SUFFIX}"
+
+
+def parse_engine_file_name(name: str) -> tuple[str, str, str, str]:
+    """Inverse of ``engine_file_name``: ``(profile, backend, compute_capability, precision)``."""
+    stem = name.rsplit("/", 1)[-1]
+    parts = stem.removesuffix(ENGINE_SUFFIX).rsplit(".", 3) if stem.endswith(ENGINE_SUFFIX) else []
+    if len(parts) != 4 or parts[1] not in BACKENDS or parts[3] not in PRECISIONS:
+        raise EngineBuildError(
+            f"engine file {name!r} is not named <profile>.<backend>.<cc>.<precision>{ENGINE_SUFFIX}; rebuild it "
+            "with acc-export --engine trt"
+        )
+    profile, backend, cc, precision = parts
+    return profile, backend, parse_cc(cc), precision
+
+
+@dataclass(frozen=True)
+class EngineRecord:
+    """One entry of the manifest's ``engines`` list. ``file`` is relative to the bundle root.
+
+    ``build_seconds`` and ``network_layers`` (TensorRT network layers after parsing, before fusion) describe the
+    build; readers of format 1 ignore keys they do not know, so they travel in the manifest as information only.
+    """
+
+    profile: str
+    backend: str
+    compute_capability: str
+    precision: str
+    file: str
+    trt_version: str
+    shapes: ShapeRanges = field(default_factory=ShapeRanges)
+    build_seconds: float | None = None
+    network_layers: int | None = None
+
+    def to_manifest(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "profile": self.profile, "backend": self.backend, "compute_capability": self.compute_capability,
+            "precision": self.precision, "file": self.file, "trt_version": self.trt_version,
+            "shapes": self.shapes.to_dict(),
+        }  # fmt: skip
+        if self.build_seconds is not None:
+            entry["build_seconds"] = round(float(self.build_seconds), 3)
+        if self.network_layers is not None:
+            entry["network_layers"] = int(self.network_layers)
+        return entry
+
+    @classmethod
+    def from_manifest(cls, entry: dict[str, Any]) -> EngineRecord:
+        missing = [key for key in ("profile", "backend", "compute_capability", "precision", "file", "trt_version",
+                                "shapes") if key not in entry]  # fmt: skip
+        if missing:
+            raise EngineBuildError(
+                f"engine entry {entry!r} lacks {', '.join(missing)}; rebuild with acc-export --engine trt"
+            )
+        return cls(
+            profile=str(entry["profile"]), backend=str(entry["backend"]),
+            compute_capability=str(entry["compute_capability"]), precision=str(entry["precision"]),
+            file=str(entry["file"]), trt_version=str(entry["trt_version"]),
+            shapes=ShapeRanges.from_dict(entry["shapes"]),
+            build_seconds=entry.get("build_seconds"), network_layers=entry.get("network_layers"),
+        )  # fmt: skip

@@ -1,0 +1,195 @@
+"""``TrtBackend``: runs a prebuilt TensorRT / TensorRT-RTX engine from a bundle, after checking it belongs here.
+
+Two halves, kept apart on purpose:
+
+- *Checks* (pure functions, unit-tested on CPU): an engine runs only under the TensorRT flavour and release that
+  built it, on a GPU of the compute capability it was built for. Deserializing a foreign engine fails deep inside
+  TensorRT with a message that names neither side, so we refuse first, in one line that names both and the fix.
+- *The run path* (``_EngineRunner``): deserialize, one execution context, torch CUDA buffers, ``execute_async_v3``.
+  It needs a GPU that can execute the engine, so it is not run in CI (TensorRT-RTX engines cannot execute on
+  compute capability 9.0, the only GPU our device runs have).
+
+TensorRT and torch are imported inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol
+
+import numpy as np
+
+from acc.profiles import BundleError, DataError, EngineBuildError
+
+from .session import Backend, BackendError
+
+REBUILD = "rebuild it with `acc-export --engine trt` on this device"
+
+
+class EngineMismatchError(EngineBuildError):
+    """An engine built for another GPU, TensorRT flavour or TensorRT release than the ones here."""
+
+
+class EngineKey(Protocol):
+    """What the checks read from an engine entry (``acc.runtime.EngineEntry`` or ``EngineRecord``)."""
+
+    profile: str
+    backend: str
+    compute_capability: str
+    precision: str
+    file: str
+    trt_version: str | None
+
+
+# ----------------------------------------------------------------------------------------------------- checks
+
+
+def trt_release(version: str) -> tuple[int, ...]:
+    """``"10.3.0.30"`` → ``(10, 3, 0)``: the part of a TensorRT version that must match (its build may differ)."""
+    numbers = re.findall(r"\d+", str(version))
+    return tuple(int(n) for n in numbers[:3])
+
+
+def check_backend(record: EngineKey, backend: str) -> None:
+    if record.backend != backend:
+        raise EngineMismatchError(
+            f"engine {record.file} was built by {record.backend}, but this runtime has {backend}; install "
+            f"{record.backend} or {REBUILD}"
+        )
+
+
+def check_trt_version(record: EngineKey, version: str) -> None:
+    built = record.trt_version
+    if not built:
+        raise EngineMismatchError(f"engine {record.file} does not record its TensorRT version; {REBUILD}")
+    if not trt_release(built) or trt_release(built) != trt_release(version):
+        raise EngineMismatchError(
+            f"engine {record.file} was built with {record.backend} {built}, this is {version} (engines only load in "
+            f"the release that built them); install {record.backend} {built} or {REBUILD}"
+        )
+
+
+def check_compute_capability(record: EngineKey, device_cc: str) -> None:
+    if _cc(record.compute_capability) != _cc(device_cc):
+        raise EngineMismatchError(
+            f"engine {record.file} was built for {record.compute_capability}, this GPU is {device_cc}; {REBUILD}"
+        )
+
+
+def check_engine_compatible(record: EngineKey, *, backend: str, trt_version: str, device_cc: str) -> None:
+    """All three checks, flavour first (a version compares only within one flavour); raises on the first miss."""
+    check_backend(record, backend)
+    check_trt_version(record, trt_version)
+    check_compute_capability(record, device_cc)
+
+
+def check_input_shape(name: str, shape: Sequence[int], low: Sequence[int], high: Sequence[int]) -> None:
+    """An input must lie inside the engine's optimization profile, dimension by dimension."""
+    shape, low, high = tuple(shape), tuple(low), tuple(high)
+    if len(shape) != len(low) or any(not lo <= d <= hi for d, lo, hi in zip(shape, low, high)):
+        raise DataError(
+            f"input {name} has shape {list(shape)}, outside the engine's range {list(low)}..{list(high)}; split or "
+            "pad the batch to fit, or rebuild with wider --engine-batch/--engine-seq"
+        )
+
+
+def _cc(text: str) -> str:
+    from acc.exporter.engines.flavour import parse_cc
+
+    try:
+        return parse_cc(text)
+    except EngineBuildError:
+        return str(text)
+
+
+# ---------------------------------------------------------------------------------------------------- backend
+
+
+class TrtBackend(Backend):
+    """One engine of a bundle. ``name`` is the record's backend (``tensorrt`` / ``tensorrt-rtx``).
+
+    ``device_cc`` and ``trt`` default to this machine's GPU and installed TensorRT; pass them only in tests. The
+    execution context is not thread-safe, so ``infer`` calls are serialised by the runner's lock.
+    """
+
+    def __init__(
+        self,
+        engine_path: str | os.PathLike[str],
+        record: EngineKey,
+        *,
+        device_cc: str | None = None,
+        trt: ModuleType | None = None,
+    ) -> None:
+        from acc.exporter.engines.flavour import backend_name, device_compute_capability, trt_module, trt_version
+
+        trt = trt or trt_module()
+        check_engine_compatible(record, backend=backend_name(trt), trt_version=trt_version(trt),
+                                device_cc=device_cc or device_compute_capability())  # fmt: skip
+        self.engine_path = Path(engine_path)
+        if not self.engine_path.is_file():
+            raise BundleError(f"engine file {self.engine_path} is missing; copy the whole bundle again or {REBUILD}")
+        self.record = record
+        self.name = record.backend
+        self._runner = _EngineRunner(trt, self.engine_path)
+        self.input_names = self._runner.input_names
+        self.output_names = self._runner.output_names
+
+    def _infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self._runner.run(feeds)
+
+
+class _EngineRunner:
+    """The run path: one deserialized engine and execution context; buffers are torch CUDA tensors per call."""
+
+    def __init__(self, trt: ModuleType, path: Path) -> None:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise BackendError(f"engine {path.name} needs a CUDA GPU that torch can see; use the ORT backend here")
+        self._torch = torch
+        self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self._engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
+        if self._engine is None:
+            raise BundleError(f"TensorRT could not load engine {path} (corrupt, or another GPU/release); {REBUILD}")
+        self._context = self._engine.create_execution_context()
+        engine = self._engine
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        self.input_names = tuple(n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
+        self.output_names = tuple(n for n in names if n not in self.input_names)
+        self._dtypes = {n: np.dtype(trt.nptype(engine.get_tensor_dtype(n))) for n in names}
+        dynamic = [n for n in self.input_names if -1 in tuple(engine.get_tensor_shape(n))]
+        self._ranges: dict[str, Any] = {n: engine.get_tensor_profile_shape(n, 0) for n in dynamic}
+        self._stream = torch.cuda.Stream()
+        self._lock = threading.Lock()
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        torch = self._torch
+        with self._lock, torch.cuda.stream(self._stream):
+            held = []  # inputs must stay alive until the stream is done
+            for name in self.input_names:
+                array = np.ascontiguousarray(feeds[name], dtype=self._dtypes[name])
+                if name in self._ranges:
+                    low, _, high = self._ranges[name]
+                    check_input_shape(name, array.shape, tuple(low), tuple(high))
+                    self._context.set_input_shape(name, tuple(array.shape))
+                tensor = torch.from_numpy(array).to("cuda")
+                held.append(tensor)
+                self._context.set_tensor_address(name, tensor.data_ptr())
+            outputs = {}
+            for name in self.output_names:
+                shape = tuple(self._context.get_tensor_shape(name))
+                if any(d < 0 for d in shape):
+                    raise BackendError(f"engine output {name} has a data-dependent shape {shape}; rebuild the engine "
+                                       "with acc-export --engine trt (engines keep only logits)")  # fmt: skip
+                dtype = torch.from_numpy(np.empty(0, self._dtypes[name])).dtype
+                outputs[name] = torch.empty(shape, dtype=dtype, device="cuda")
+                self._context.set_tensor_address(name, outputs[name].data_ptr())
+            if not self._context.execute_async_v3(self._stream.cuda_stream):
+                raise BackendError(f"TensorRT failed to run on inputs {[tuple(t.shape) for t in held]}; check the log")
+            self._stream.synchronize()
+            return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}
