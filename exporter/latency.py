@@ -7,7 +7,7 @@ benchmark file is measured the same way. Numbers are stored as numbers (ms float
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +23,19 @@ class LatencyStats:
     mean_ms: float
     iters: int
     warmup: int
+
+    @classmethod
+    def from_samples(cls, samples_ms: Sequence[float], warmup: int) -> LatencyStats:
+        """Percentiles (numpy linear interpolation) of timed samples; one definition for every table and report."""
+        values = np.asarray(samples_ms, dtype=np.float64)
+        return cls(
+            p50_ms=float(np.percentile(values, 50)),
+            p90_ms=float(np.percentile(values, 90)),
+            p99_ms=float(np.percentile(values, 99)),
+            mean_ms=float(values.mean()),
+            iters=len(values),
+            warmup=warmup,
+        )
 
 
 def measure_latency(
@@ -42,12 +55,4 @@ def measure_latency(
         samples.append((time.perf_counter() - t0) * 1e3)
         if max_seconds is not None and len(samples) >= 3 and time.perf_counter() - start > max_seconds:
             break
-    values = np.asarray(samples)
-    return LatencyStats(
-        p50_ms=float(np.percentile(values, 50)),
-        p90_ms=float(np.percentile(values, 90)),
-        p99_ms=float(np.percentile(values, 99)),
-        mean_ms=float(values.mean()),
-        iters=len(samples),
-        warmup=warmup,
-    )
+    return LatencyStats.from_samples(samples, warmup)

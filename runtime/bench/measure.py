@@ -138,18 +138,10 @@ def measure_interleaved(
 
 
 def latency_stats(samples_ms: Sequence[float], warmup: int) -> LatencyStats:
-    """Percentiles as ``acc.exporter.latency.measure_latency`` computes them (numpy linear interpolation)."""
+    """Percentiles exactly as ``acc.exporter.latency.measure_latency`` computes them."""
     from acc.exporter.latency import LatencyStats
 
-    array = np.asarray(samples_ms, dtype=np.float64)
-    return LatencyStats(
-        p50_ms=float(np.percentile(array, 50)),
-        p90_ms=float(np.percentile(array, 90)),
-        p99_ms=float(np.percentile(array, 99)),
-        mean_ms=float(array.mean()),
-        iters=len(array),
-        warmup=warmup,
-    )
+    return LatencyStats.from_samples(samples_ms, warmup)
 
 
 def paired_speedup(reference_ms: Sequence[float], candidate_ms: Sequence[float]) -> float:
