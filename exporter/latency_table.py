@@ -79,16 +79,20 @@ def measure_latency_table(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, desc="latency", unit="cell", leave=False)
-    for graph, profile, label in runs:
+    for graph, _, _ in runs:
         if graph.path not in sessions:
             sessions[graph.path] = ort.InferenceSession(str(graph.path), session_options, providers=["CPUExecutionProvider"])
-        session = sessions[graph.path]
-        for batch in batches:
-            for seq in seqs:
-                feeds = full_length_feeds(batch, seq, config.vocab_size)
+    # Cell by cell, every graph in turn: the graphs of one cell are timed moments apart, so machine drift (another
+    # job starting) moves them together and the speedup ratios within a cell stay meaningful.
+    for batch in batches:
+        for seq in seqs:
+            feeds = full_length_feeds(batch, seq, config.vocab_size)
+            for graph, profile, label in runs:
+                session = sessions[graph.path]
+                run_feeds = dict(feeds)
                 if graph.spec.adjustable:
-                    feeds["keep_ratios"] = np.asarray(profile.keep_ratios, dtype=np.float32)
-                stats = measure_latency(lambda: session.run(["logits"], feeds), warmup=1, iters=iters,
+                    run_feeds["keep_ratios"] = np.asarray(profile.keep_ratios, dtype=np.float32)
+                stats = measure_latency(lambda: session.run(["logits"], run_feeds), warmup=1, iters=iters,
                                         max_seconds=max_seconds_per_cell)
                 cells.append(LatencyCell(label, profile.name, "ort-cpu", device, batch, seq,
                                          stats.p50_ms, stats.p90_ms, stats.p99_ms, stats.iters, effective_threads))
