@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 from acc.profiles import AccError
 
+from ._console import table_console
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from acc.runtime.bench.options import BenchOptions
@@ -33,10 +35,7 @@ def run(args: argparse.Namespace) -> int:
     except AccError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    out = Console()
-    if not out.is_terminal:  # piped or captured: rich would squeeze the table into 80 columns
-        out = Console(width=160)
-    out.print(render_table(result.report))
+    table_console(160).print(render_table(result.report))
     for path in result.files.as_list():
         print(f"wrote {path}")  # plain print: paths are never wrapped, so scripts can pick them up
     return 0
@@ -65,10 +64,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     for row in rows:
         cells = (str(row["batch"]), str(row["seq"]), f"{row['p50_ms']:.3f}", f"{row['p99_ms']:.3f}")
         table.add_row(row["profile"], *cells)
-    out = Console()
-    if not out.is_terminal:
-        out = Console(width=120)
-    out.print(table)
+    table_console(120).print(table)
     print(f"wrote {len(rows)} latency rows into {options.bundle / 'manifest.json'}")
     return 0
 

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 from acc.profiles import AccError
 
+from ._console import table_console
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from acc.exporter.options import ExportOptions
@@ -29,10 +31,7 @@ def run(args: argparse.Namespace) -> int:
     except AccError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    out = Console()
-    if not out.is_terminal:  # a pipe, a CI log: rich would assume 80 columns and cut the numbers with "…"
-        out = Console(width=max(out.width, 160))
-    out.print(render_summary(result))
+    table_console(160).print(render_summary(result))
     return 0
 
 
