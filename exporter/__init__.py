@@ -24,6 +24,9 @@ _PUBLIC = {
     "measure_graph": ".validate",
     "new_staging_dir": ".bundle",
     "write_bundle": ".bundle",
+    "TritonOptions": ".triton",
+    "check_repository": ".triton",
+    "write_triton_repository": ".triton",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -64,16 +64,22 @@ class _ExportWrapper(nn.Module):
     def forward(self, input_ids, attention_mask, token_type_ids, keep_ratios=None):  # noqa: ANN001, ANN201
         ratios = keep_ratios if self.spec.adjustable else list(self.spec.profile.keep_ratios)
         out = self.model(input_ids, attention_mask, token_type_ids, keep_ratios=ratios, select_layers=self.select_layers)
-        kept = [
-            torch.where(out.kept_masks[layer] > 0, out.kept_positions[layer], torch.full_like(out.kept_positions[layer], -1))
-            for layer in self.select_layers
-        ]
-        return (out.logits, *kept)
+        return (out.logits, *kept_index_outputs(out.kept_positions, out.kept_masks, self.select_layers))
 
 
 def kept_index_name(layer: int) -> str:
     """Output name of the original positions entering 0-based ``layer`` (named 1-based, as in the method)."""
     return f"kept_index_{layer + 1}"
+
+
+def kept_index_outputs(
+    kept_positions: list[torch.Tensor], kept_masks: list[torch.Tensor], select_layers: list[int]
+) -> list[torch.Tensor]:
+    """The ``kept_index_*`` outputs: original positions entering each selecting layer, −1 in padded slots."""
+    return [
+        torch.where(kept_masks[layer] > 0, kept_positions[layer], torch.full_like(kept_positions[layer], -1))
+        for layer in select_layers
+    ]
 
 
 def export_graph(
@@ -89,15 +95,7 @@ def export_graph(
     """
     path = Path(path)
     num_layers = model.num_layers
-    if spec.adjustable:
-        select_layers = list(range(1, num_layers))
-    else:
-        if spec.profile.num_layers != num_layers:
-            raise ExportError(
-                f"profile {spec.name} has {spec.profile.num_layers} ratios for a {num_layers}-layer model; "
-                "offline-tune the profile for this model"
-            )
-        select_layers = pruned_layers(spec.profile.keep_ratios)
+    select_layers = token_select_layers(spec, num_layers)
     wrapper = _ExportWrapper(model, spec, select_layers).eval()
     input_names = list(config.inputs)
     sample = config.sample_inputs(batch=2, seq_len=sample_length)
@@ -114,6 +112,45 @@ def export_graph(
     previous = model.selector
     model.selector = traceable_select
     try:
+        export_onnx_graph(wrapper, args, path, input_names, output_names, dynamic_axes, bool(select_layers), spec.name)
+    finally:
+        model.selector = previous
+    return ExportedGraph(spec, path, tuple(select_layers), tuple(output_names))
+
+
+def token_select_layers(spec: GraphSpec, num_layers: int, owner: str = "model") -> list[int]:
+    """Layers that get a TokenSelect: all but the first in the adjustable graph, else the profile's pruned layers.
+
+    A profile for another depth is one ``ExportError``; ``owner`` names what has the layers (e.g. "T5 encoder").
+    """
+    if spec.adjustable:
+        return list(range(1, num_layers))
+    if spec.profile.num_layers != num_layers:
+        raise ExportError(
+            f"profile {spec.name} has {spec.profile.num_layers} ratios for a {num_layers}-layer {owner}; "
+            "offline-tune the profile for this model"
+        )
+    return pruned_layers(spec.profile.keep_ratios)
+
+
+def export_onnx_graph(
+    wrapper: nn.Module,
+    args: tuple[torch.Tensor, ...],
+    path: Path,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_axes: dict[str, dict[int, str]],
+    token_select: bool,
+    name: str,
+) -> None:
+    """TorchScript-export ``wrapper`` to ``path``, then attach the TokenSelect body and cap the IR version.
+
+    ``token_select``: the graph calls ``ai.acc::TokenSelect`` (its opset is declared). Any exporter failure is one
+    ``ExportError`` line naming graph ``name``.
+    """
+    import onnx
+
+    try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer warnings about Python ints are expected and harmless here
             torch.onnx.export(
@@ -125,21 +162,15 @@ def export_graph(
                 input_names=input_names,
                 output_names=output_names,
                 dynamic_axes=dynamic_axes,
-                custom_opsets={DOMAIN: DOMAIN_VERSION} if select_layers else None,
+                custom_opsets={DOMAIN: DOMAIN_VERSION} if token_select else None,
                 do_constant_folding=True,
             )
     except Exception as exc:  # noqa: BLE001 - the exporter raises many unrelated types; report one line
-        raise ExportError(f"torch.onnx export of graph {spec.name} failed: {exc}".splitlines()[0]) from exc
-    finally:
-        model.selector = previous
-
-    import onnx
-
+        raise ExportError(f"torch.onnx export of graph {name} failed: {exc}".splitlines()[0]) from exc
     proto = onnx.load(str(path))
     attach_token_select(proto)
     proto.ir_version = min(proto.ir_version, MAX_IR_VERSION)
     onnx.save(proto, str(path))
-    return ExportedGraph(spec, path, tuple(select_layers), tuple(output_names))
 
 
 def attach_token_select(proto: onnx.ModelProto) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from acc.profiles import DEFAULT_REFERENCE_LENGTH, ExportError, parse_speedups
 
 from .engines.record import parse_precisions
 from .engines.shapes import parse_range
+from .precision import parse_graph_precisions
+from .triton import TritonOptions
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,10 @@ class ExportOptions:
     engine_batch: tuple[int, int, int] = (1, 8, 32)  # min, opt, max
     engine_seq: tuple[int, int, int] = (16, 128, 512)
     engine_target: str | None = None  # TensorRT-RTX target compute capability (sm89, ...); default this GPU
+    triton: Path | None = None  # also write a Triton Inference Server model repository here
+    from_bundle: Path | None = None  # with triton: convert this existing bundle instead of exporting
+    triton_options: TritonOptions = field(default_factory=TritonOptions)
+    precision: tuple[str, ...] = ("fp32",)  # graph precisions: fp32 always, plus fp16 / fp16-all variants
 
     def bundle_dir(self) -> Path:
         if self.output is not None:
@@ -79,6 +85,14 @@ class ExportOptions:
         parser.add_argument("--engine-seq", default="16,128,512", help="engine sequence-length range min,opt,max")
         parser.add_argument("--engine-target", default=None,
                             help="TensorRT-RTX only: target compute capability such as sm89 (default: this GPU)")
+        parser.add_argument("--triton", type=Path, default=None, metavar="DIR",
+                            help="also write a Triton Inference Server model repository (one ONNX Runtime model "
+                                 "per profile) to DIR")
+        parser.add_argument("--from-bundle", type=Path, default=None, metavar="BUNDLE",
+                            help="with --triton: convert this existing bundle instead of exporting a new one")
+        TritonOptions.add_arguments(parser)
+        parser.add_argument("--precision", default="fp32",
+                            help="ONNX graph precisions: fp32 (always), fp16 (selection in fp32), fp16-all; e.g. fp32,fp16")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ExportOptions:
@@ -89,6 +103,10 @@ class ExportOptions:
         values["engine_precision"] = parse_precisions(args.engine_precision)
         values["engine_batch"] = parse_range(args.engine_batch, "--engine-batch")
         values["engine_seq"] = parse_range(args.engine_seq, "--engine-seq")
+        values["triton_options"] = TritonOptions.from_args(args)
+        if values.get("from_bundle") is not None and values.get("triton") is None:
+            raise ExportError("--from-bundle converts an existing bundle for --triton DIR; pass --triton DIR too")
+        values["precision"] = parse_graph_precisions(args.precision)
         return cls(**values)
 
 

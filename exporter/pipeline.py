@@ -22,6 +22,7 @@ from .config import AccOnnxConfig, config_for
 from .export import ADJUSTABLE_NAME, KEEP_RATIOS_INPUT, ExportedGraph, GraphSpec, count_token_select, export_graph
 from .latency_table import LatencyCell, measure_latency_table
 from .options import ExportOptions
+from .triton import write_triton_repository
 from .validate import FAST_GRID, SLOW_GRID, GraphReport, check_reports, measure_graph, sst2_batches, synthetic_batches
 from .weights import WEIGHTS_FILE, SharedWeights
 
@@ -50,6 +51,7 @@ class ExportResult:
     rows: list[SummaryRow]
     latency: list[LatencyCell] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    triton: Path | None = None  # the Triton model repository written with --triton
 
 
 def build_profiles(shape: Any, speedups: tuple[float, ...], reference_length: int, min_keep: int) -> list[Profile]:
@@ -65,10 +67,19 @@ def main_export(options: ExportOptions, progress: Callable[[str], None] | None =
     """Export, validate, time and bundle every profile of ``options.model``; returns the summary."""
     from acc.modeling.checkpoint import load_model
 
+    from .families import ENCODER_CLASSIFIER, family_for_model
+
+    family = family_for_model(options.model)
+    if family.name != ENCODER_CLASSIFIER:  # GPT-2 and T5 checkpoints have their own pipelines (families.py)
+        return family.main_export(options, progress)
     say = progress or (lambda message: None)
     target = options.bundle_dir()
+    if options.from_bundle is not None:
+        raise ExportError("from_bundle converts an existing bundle; call write_triton_repository(bundle, dir) for it")
     if target.exists() and not options.overwrite:
         raise ExportError(f"bundle {target} already exists; pass --overwrite or choose another --output")
+    if options.triton is not None and Path(options.triton).exists() and not options.overwrite:
+        raise ExportError(f"Triton repository {options.triton} already exists; pass --overwrite or another --triton")
     engine = _engine_setup(options) if options.engine else None  # fails fast: no TensorRT, no GPU, bad target
     say(f"loading {options.model}")
     loaded = load_model(options.model)
@@ -81,19 +92,18 @@ def main_export(options: ExportOptions, progress: Callable[[str], None] | None =
     staging = new_staging_dir(target)
     try:
         graphs = _export_all(model, profiles, options, config, staging, say)
-        reports = _validate_all(loaded, graphs, profiles, options, config, say)
+        references: dict = {}  # PyTorch outputs, shared by the fp32 graphs and their fp16 variants
+        reports = _validate_all(loaded, graphs, profiles, options, config, say, references)
         failures = check_reports(reports, config, allow_mismatch=options.allow_mismatch)
+        precisions = _precisions(loaded, graphs, profiles, options, config, say, references, staging)
         latency = _latency(graphs, profiles, config, options, say) if options.bench else []
-        if options.inline:
-            say("inlining TokenSelect")
-            for graph in graphs:
-                _inline(graph.path)
-        loaded.tokenizer.save_pretrained(staging / "tokenizer")
-        (staging / "profiles").mkdir()
-        for profile in profiles:
-            profile.save(staging / "profiles" / f"{profile.name}.json")
+        stage_shared_files(staging, graphs, loaded.tokenizer, profiles, options.inline, say)
         rows = summary_rows(profiles, reports, latency)
         fields = _manifest_fields(loaded, options, config, profiles, graphs, reports, latency, failures)
+        if precisions is not None:
+            fields["precisions"] = precisions
+            gated = [v["failures"] for v in precisions["validation"].values() if v["gated"]]
+            fields["allow_mismatch"] = bool(fields["allow_mismatch"] or any(gated))  # fp16 misses accepted too
         if engine is not None:
             _add_engines(fields, staging, graphs, options, engine, say)
         say("writing bundle")
@@ -101,7 +111,11 @@ def main_export(options: ExportOptions, progress: Callable[[str], None] | None =
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return ExportResult(bundle, rows, latency, failures)
+    triton = None
+    if options.triton is not None:  # from the finished bundle, so the repository serves exactly what it holds
+        triton = write_triton_repository(bundle, options.triton, options.triton_options, overwrite=options.overwrite,
+                                         progress=say).path  # fmt: skip
+    return ExportResult(bundle, rows, latency, failures, triton=triton)
 
 
 def _engine_setup(options: ExportOptions) -> tuple[Any, Any]:
@@ -131,9 +145,7 @@ def _export_all(model, profiles, options, config, staging: Path, say) -> list[Ex
 
     graphs_dir = staging / GRAPHS_DIR
     graphs_dir.mkdir()
-    specs = [GraphSpec(profile.name, profile) for profile in profiles]
-    if options.adjustable:
-        specs.append(GraphSpec(ADJUSTABLE_NAME, None))
+    specs = graph_specs(profiles, options.adjustable)
     graphs: list[ExportedGraph] = []
     with SharedWeights(graphs_dir / WEIGHTS_FILE) as weights, _bar(options, len(specs), "export") as bar:
         for spec in specs:
@@ -154,7 +166,21 @@ def _export_all(model, profiles, options, config, staging: Path, say) -> list[Ex
     return graphs
 
 
-def _validate_all(loaded, graphs, profiles, options, config, say) -> list[GraphReport]:  # noqa: ANN001
+def _precisions(loaded, graphs, profiles, options, config, say, references, staging: Path) -> dict | None:  # noqa: ANN001
+    """fp16 variants of every graph (``--precision``), validated like the fp32 graphs; the manifest section."""
+    from .precision import parse_graph_precisions
+    from .variants import check_variant_reports, export_variants, manifest_section
+
+    variants = export_variants(graphs, parse_graph_precisions(options.precision), say)
+    if not variants:
+        return None
+    reports = {p: _validate_all(loaded, [g for _, g in items], profiles, options, config, say, references)
+               for p, items in variants.items()}  # fmt: skip
+    failures = {p: check_variant_reports(p, r, config, options.allow_mismatch) for p, r in reports.items()}
+    return manifest_section(staging, variants, reports, failures, config)
+
+
+def _validate_all(loaded, graphs, profiles, options, config, say, references: dict | None = None) -> list[GraphReport]:  # noqa: ANN001
     from acc.modeling.data import load_sst2
 
     split = load_sst2("dev", options.data_dir).head(options.max_examples)
@@ -167,7 +193,7 @@ def _validate_all(loaded, graphs, profiles, options, config, say) -> list[GraphR
         jobs += [(graph, profile) for profile in targets]
     reports: list[GraphReport] = []
     sessions: dict[Path, Any] = {}
-    references: dict = {}  # PyTorch outputs shared by the graphs checked at the same profile
+    references = {} if references is None else references  # PyTorch outputs shared by graphs at the same profile
     with _bar(options, len(jobs), "validate") as bar:
         for graph, profile in jobs:
             say(f"validating {graph.spec.name} at {profile.name}")
@@ -201,24 +227,45 @@ def _latency(graphs, profiles, config, options, say) -> list[LatencyCell]:  # no
 def summary_rows(profiles: list[Profile], reports: list[GraphReport], latency: list[LatencyCell]) -> list[SummaryRow]:
     """Per profile (from its own graph): accuracy on SST-2 dev, agreement with PyTorch, and CPU speedup vs dense."""
     rows: list[SummaryRow] = []
-    largest = max(((c.batch, c.seq) for c in latency), default=None)
-    dense_ms = {(c.batch, c.seq): c.p50_ms for c in latency if c.graph == DENSE_NAME}
     for profile in profiles:
-        own = [r for r in reports if r.graph == profile.name]
-        sst2 = next((r for r in own if r.source == "sst2-dev"), None)
-        cell = next((c for c in latency if c.graph == profile.name and (c.batch, c.seq) == largest), None)
+        sst2 = next((r for r in reports if r.graph == profile.name and r.source == "sst2-dev"), None)
+        own = profile_measures(profile.name, reports, latency)
         rows.append(SummaryRow(
             profile=profile.name,
             target_speedup=profile.target_speedup,
             theoretical_speedup_64=profile.speedup_at.get("64", 1.0),
             theoretical_speedup_128=profile.speedup_at.get("128", 1.0),
             accuracy=sst2.onnx_accuracy if sst2 else None,
-            label_agreement=min((r.label_agreement for r in own), default=1.0),
-            max_abs_diff=max((r.max_abs_diff for r in own), default=0.0),
-            index_flip_rate=max((max(r.index_mismatch.values(), default=0.0) for r in own), default=0.0),
-            cpu_speedup=(dense_ms[largest] / cell.p50_ms) if cell and largest in dense_ms else None,
+            label_agreement=own.agreement,
+            max_abs_diff=own.max_abs_diff,
+            index_flip_rate=own.index_flip_rate,
+            cpu_speedup=own.cpu_speedup,
         ))
     return rows
+
+
+@dataclass(frozen=True)
+class ProfileMeasures:
+    """What every family's summary row reads off a profile's own graph; worst case over its validation reports."""
+
+    agreement: float  # lowest label (or sequence) agreement with PyTorch
+    max_abs_diff: float
+    index_flip_rate: float
+    cpu_speedup: float | None  # dense p50 / own p50 at the largest measured (batch, seq); None when not timed
+
+
+def profile_measures(name: str, reports: list[GraphReport], latency: list[LatencyCell]) -> ProfileMeasures:
+    """The agreement, error and CPU speedup columns of profile ``name``, from its own graph's reports and timings."""
+    own = [r for r in reports if r.graph == name]
+    largest = max(((c.batch, c.seq) for c in latency), default=None)
+    dense_ms = {(c.batch, c.seq): c.p50_ms for c in latency if c.graph == DENSE_NAME}
+    cell = next((c for c in latency if c.graph == name and (c.batch, c.seq) == largest), None)
+    return ProfileMeasures(
+        agreement=min((r.label_agreement for r in own), default=1.0),
+        max_abs_diff=max((r.max_abs_diff for r in own), default=0.0),
+        index_flip_rate=max((max(r.index_mismatch.values(), default=0.0) for r in own), default=0.0),
+        cpu_speedup=(dense_ms[largest] / cell.p50_ms) if cell and largest in dense_ms else None,
+    )
 
 
 def _manifest_fields(loaded, options, config, profiles, graphs, reports, latency, failures) -> dict[str, Any]:  # noqa: ANN001
@@ -267,6 +314,29 @@ def _session(path: Path, threads: int | None):  # noqa: ANN202
     if threads:
         session_options.intra_op_num_threads = threads
     return ort.InferenceSession(str(path), session_options, providers=["CPUExecutionProvider"])
+
+
+def graph_specs(profiles: list[Profile], adjustable: bool) -> list[GraphSpec]:
+    """One fixed graph per profile, in profile order, then the adjustable graph when asked for."""
+    specs = [GraphSpec(profile.name, profile) for profile in profiles]
+    if adjustable:
+        specs.append(GraphSpec(ADJUSTABLE_NAME, None))
+    return specs
+
+
+def stage_shared_files(
+    staging: Path, graphs: list[ExportedGraph], tokenizer: Any, profiles: list[Profile], inline: bool,
+    say: Callable[[str], None],
+) -> None:
+    """What every family's bundle holds besides graphs: TokenSelect inlined if asked, the tokenizer, profile JSONs."""
+    if inline:
+        say("inlining TokenSelect")
+        for graph in graphs:
+            _inline(graph.path)
+    tokenizer.save_pretrained(staging / "tokenizer")
+    (staging / "profiles").mkdir()
+    for profile in profiles:
+        profile.save(staging / "profiles" / f"{profile.name}.json")
 
 
 def _inline(path: Path) -> None:

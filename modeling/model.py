@@ -78,7 +78,7 @@ class AccBertForSequenceClassification(nn.Module):
         batch, seq_len = input_ids.shape
         positions = torch.arange(seq_len, device=input_ids.device)[None, :].expand(batch, seq_len)
         n_valid = mask.sum(dim=1)
-        ratios = self._ratios_tensor(keep_ratios, hidden.device)
+        ratios = keep_ratios_tensor(keep_ratios, self.num_layers, hidden.device)
         if select_layers is None:
             select_layers = [] if ratios is None else pruned_layers([float(r) for r in ratios])
         selected = set(select_layers)
@@ -101,16 +101,23 @@ class AccBertForSequenceClassification(nn.Module):
         logits = self.hf.classifier(self.hf.dropout(pooled))
         return AccOutput(logits, kept_positions, kept_masks)
 
-    def _ratios_tensor(self, keep_ratios: Sequence[float] | torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
-        if keep_ratios is None:
-            return None
-        ratios = torch.as_tensor(keep_ratios, dtype=torch.float32, device=device)
-        if ratios.shape != (self.num_layers,):
-            raise ModelError(
-                f"profile has {ratios.shape[0] if ratios.dim() else 0} keep ratios but the model has "
-                f"{self.num_layers} layers; offline-tune a profile for this model"
-            )
-        return ratios
+
+def keep_ratios_tensor(
+    keep_ratios: Sequence[float] | torch.Tensor | None, num_layers: int, device: torch.device, owner: str = "the model"
+) -> torch.Tensor | None:
+    """A profile's per-layer keep ratios as fp32 on ``device``; a length other than ``num_layers`` is one clear error.
+
+    ``owner`` names what has the layers in that error (e.g. "the T5 encoder").
+    """
+    if keep_ratios is None:
+        return None
+    ratios = torch.as_tensor(keep_ratios, dtype=torch.float32, device=device)
+    if ratios.shape != (num_layers,):
+        raise ModelError(
+            f"profile has {ratios.shape[0] if ratios.dim() else 0} keep ratios but {owner} has "
+            f"{num_layers} layers; offline-tune a profile for this model"
+        )
+    return ratios
 
 
 def _additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

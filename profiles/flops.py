@@ -20,6 +20,8 @@ class EncoderShape:
     hidden_size: int
     intermediate_size: int
     num_heads: int = 12
+    attention_size: int | None = None  # width of Q/K/V (heads × head dim) when it differs from hidden_size (T5)
+    gated_ffn: bool = False  # three FFN matrices instead of two (T5 v1.1, Flan-T5)
 
     @classmethod
     def from_config(cls, config: object) -> EncoderShape:
@@ -39,11 +41,14 @@ def layer_flops(n_tokens: float, shape: EncoderShape) -> float:
     """FLOPs of one encoder layer on ``n_tokens`` word-vectors (multiply-add = 2 FLOPs).
 
     Projections Q, K, V, O: 8·n·d²; FFN: 4·n·d·ffn; QKᵀ and probs·V: 4·n²·d. With ffn = 4d this is
-    24·n·d² + 4·n²·d, the formula of METHOD.md §3.
+    24·n·d² + 4·n²·d, the formula of METHOD.md §3. An attention width a ≠ d (T5) puts a for d in the projection
+    and score terms (8·n·d·a, 4·n²·a); a gated FFN has 6·n·d·ffn.
     """
     d = shape.hidden_size
+    a = shape.attention_size or d
+    ffn_matrices = 3.0 if shape.gated_ffn else 2.0
     n = float(n_tokens)
-    return 8.0 * n * d * d + 4.0 * n * d * shape.intermediate_size + 4.0 * n * n * d
+    return 8.0 * n * d * a + 2.0 * ffn_matrices * n * d * shape.intermediate_size + 4.0 * n * n * a
 
 
 def encoder_flops(tokens_per_layer: Sequence[float], shape: EncoderShape) -> float:

@@ -33,6 +33,7 @@ from .policy import (
     choose_profile,
     interpolate_p99_ms,
 )
+from .request import RequestOptionError, RequestOptions
 from .runtime import Prediction, Runtime
 from .session import Backend, BackendError, OrtBackend, SessionCache, cpu_name, device_name, gpu_name, resolve_device
 
@@ -58,6 +59,8 @@ __all__ = [
     "Prediction",
     "ProfileCatalog",
     "ProfileEntry",
+    "RequestOptionError",
+    "RequestOptions",
     "Runtime",
     "SUPPORTED_FORMAT_VERSION",
     "SessionCache",

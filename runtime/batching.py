@@ -8,9 +8,12 @@ Under load the oldest request has already waited past its deadline, so the worke
 
 Each request is encoded and its profile chosen in the caller's thread when it is submitted, so a bad input or an
 impossible constraint fails the caller at once (``DataError`` / ``PolicyError``) and never reaches the worker. The
-policy sees the request's own (batch, seq); merging adds rows, so a latency budget is judged per request, not per
-merged batch. Pruning is per sample (keep counts from each sample's own valid length), so a request gets the same
-labels batched or alone; logits agree to float rounding.
+policy sees the request's own constraints and (batch, seq), and only requests whose choices agree (same profile,
+same graph, same speedup) share a run, so merging never changes the profile that serves a request, and each
+caller gets its own choice's ``reason``. Merging does add rows: a request with a latency budget joins a run only
+while the latency table's p99 for the merged (rows, longest seq) still fits its budget (alone it always runs).
+Pruning is per sample (keep counts from each sample's own valid length), so a request gets the same labels batched
+or alone; logits agree to float rounding.
 
 Load adaptation (``adaptive``): requests that name no constraint (no speedup, budget or floor) run "auto": the
 profile of a ``LoadAdaptivePolicy`` ladder. Once per collected window the worker reports the window's *load
@@ -30,7 +33,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,6 +41,7 @@ from acc.profiles import AccError, DataError, PolicyError
 
 from .inputs import Batch
 from .policy import Choice, LoadAdaptivePolicy
+from .request import RequestOptions
 
 if TYPE_CHECKING:
     from .inputs import Inputs
@@ -65,6 +69,7 @@ class BatcherStats:
 @dataclass(frozen=True, eq=False)
 class _Request:
     batch: Batch
+    options: RequestOptions
     key: tuple[object, ...]
     choice: Choice | None  # None: auto, resolved by the load-adaptive policy when its batch runs
     future: Future[Prediction]
@@ -124,29 +129,16 @@ class DynamicBatcher:
 
     # ----------------------------------------------------------------------------------------------- callers
 
-    def submit(
-        self,
-        inputs: Inputs,
-        *,
-        speedup: float | None = None,
-        latency_budget_ms: float | None = None,
-        min_accuracy: float | None = None,
-        best_effort: bool = False,
-        truncate: bool = True,
-    ) -> Future[Prediction]:
-        """Encode and choose now (errors raise here), queue the request, return its future."""
-        batch = self.runtime.encoder.encode(inputs, truncate=truncate)
-        constrained = speedup is not None or latency_budget_ms is not None or min_accuracy is not None
+    def submit(self, inputs: Inputs, options: RequestOptions | None = None, **kwargs: Any) -> Future[Prediction]:
+        """Encode and choose now (errors raise here), queue the request, return its future.
+
+        ``options`` and ``kwargs``: the request's :class:`RequestOptions`, as for ``Runtime.predict``.
+        """
+        request = RequestOptions.of(options, **kwargs)
+        batch = self.runtime.encoder.encode(inputs, truncate=request.truncate)
         choice: Choice | None = None
-        if constrained or self.adaptive is None:
-            choice = self.runtime.choose(
-                speedup=speedup,
-                latency_budget_ms=latency_budget_ms,
-                min_accuracy=min_accuracy,
-                best_effort=best_effort,
-                batch=batch.size,
-                seq_len=batch.seq_len,
-            )
+        if request.constrained or self.adaptive is None:
+            choice = self.runtime.choose(request, batch=batch.size, seq_len=batch.seq_len)
         key = (AUTO,) if choice is None else (choice.profile, choice.adjustable, choice.speedup)
         future: Future[Prediction] = Future()
         with self._lock:
@@ -155,16 +147,18 @@ class DynamicBatcher:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="acc-batcher", daemon=True)
                 self._thread.start()
-            self._queue.put(_Request(batch, key, choice, future, time.perf_counter()))
+            self._queue.put(_Request(batch, request, key, choice, future, time.perf_counter()))
         return future
 
-    def predict(self, inputs: Inputs, *, timeout: float | None = None, **kwargs: object) -> Prediction:
-        """Submit and wait (at most ``timeout`` seconds); same keyword arguments as :meth:`submit`."""
-        return self.submit(inputs, **kwargs).result(timeout)  # type: ignore[arg-type]
+    def predict(
+        self, inputs: Inputs, options: RequestOptions | None = None, *, timeout: float | None = None, **kwargs: Any
+    ) -> Prediction:
+        """Submit and wait (at most ``timeout`` seconds); same options as :meth:`submit`."""
+        return self.submit(inputs, options, **kwargs).result(timeout)
 
-    async def apredict(self, inputs: Inputs, **kwargs: object) -> Prediction:
+    async def apredict(self, inputs: Inputs, options: RequestOptions | None = None, **kwargs: Any) -> Prediction:
         """Submit and await without blocking the event loop; cancelling the await drops a not-yet-run request."""
-        return await asyncio.wrap_future(self.submit(inputs, **kwargs))  # type: ignore[arg-type]
+        return await asyncio.wrap_future(self.submit(inputs, options, **kwargs))
 
     @property
     def auto_profile(self) -> str | None:
@@ -231,7 +225,7 @@ class DynamicBatcher:
         return window, False
 
     def _dispatch(self, window: list[_Request]) -> None:
-        """Feed the load signal to the adaptive policy, then run each profile's requests in chunks of max_batch."""
+        """Feed the load signal to the adaptive policy, then run each choice's requests in chunks (see _chunks)."""
         if self.adaptive is not None:
             now = time.perf_counter()
             load_ms = max(max(0.0, (now - r.submitted) * 1e3 - self.max_wait_ms) for r in window)
@@ -241,20 +235,38 @@ class DynamicBatcher:
         for request in window:
             groups.setdefault(request.key, []).append(request)
         for requests in groups.values():
-            chunk: list[_Request] = []
-            for request in requests:
-                if chunk and sum(r.batch.size for r in chunk) + request.batch.size > self.max_batch:
-                    self._run(chunk)
-                    chunk = []
-                chunk.append(request)
-            self._run(chunk)
+            for chunk in self._chunks(requests):
+                self._run(chunk)
+
+    def _chunks(self, requests: list[_Request]) -> list[list[_Request]]:
+        """Consecutive runs of requests sharing one choice: at most ``max_batch`` rows, and never more than the
+        tightest latency budget among them allows (the table's p99 at the merged rows and longest sequence)."""
+        chunks: list[list[_Request]] = []
+        chunk: list[_Request] = []
+        for request in requests:
+            if chunk and not self._fits(chunk + [request]):
+                chunks.append(chunk)
+                chunk = []
+            chunk.append(request)
+        return chunks + [chunk]
+
+    def _fits(self, chunk: list[_Request]) -> bool:
+        rows = sum(r.batch.size for r in chunk)
+        if rows > self.max_batch:
+            return False
+        budgets = [r.options.latency_budget_ms for r in chunk if r.options.latency_budget_ms is not None]
+        choice = chunk[0].choice
+        if not budgets or choice is None or choice.adjustable:
+            return True
+        p99_ms = self.runtime.estimate_p99_ms(choice.profile, rows, max(r.batch.seq_len for r in chunk))
+        return p99_ms is None or p99_ms <= min(budgets)
 
     def _run(self, chunk: list[_Request]) -> None:
         live = [request for request in chunk if request.future.set_running_or_notify_cancel()]
         if not live:
             return
         try:
-            choice = live[0].choice or self._auto_choice()
+            choice = live[0].choice or self._auto_choice()  # a chunk is all "auto" or all one resolved choice
             merged = merge_batches([r.batch for r in live], self.runtime.encoder.pad_id)
             started = time.perf_counter()
             prediction = self.runtime.run_batch(merged, choice)
@@ -275,6 +287,7 @@ class DynamicBatcher:
                     label_ids=prediction.label_ids[rows],
                     probabilities=prediction.probabilities[rows],
                     logits=prediction.logits[rows],
+                    reason=(request.choice or choice).reason,  # its own constraint's reason, not the first's
                     queue_ms=(started - request.submitted) * 1e3,
                 )
             )

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,9 @@ from acc.profiles import (
 
 from .inputs import Batch, Inputs, TextEncoder
 from .manifest import Manifest, read_manifest
-from .policy import Choice, choose_profile
+from .policy import Choice, _latency_rows, choose_profile, interpolate_p99_ms
+from .precision import resolve_precision
+from .request import RequestOptions
 from .session import BackendError, SessionCache, cpu_name, ort_factory, resolve_device
 from .session import device_name as name_of_device
 
@@ -61,6 +64,8 @@ class Prediction:
 class Runtime:
     """A loaded bundle. Create with :meth:`load`; the constructor takes already-built parts (tests inject them)."""
 
+    precision: str = "fp32"  # graph precision the sessions run (``load`` resolves it)
+
     def __init__(
         self,
         manifest: Manifest,
@@ -86,19 +91,25 @@ class Runtime:
         backend: str = "auto",
         verify: bool = True,
         threads: int | None = None,
+        precision: str = "auto",
     ) -> Runtime:
         """Read and verify the bundle, load its tokenizer; graph sessions are created on first use.
 
         ``device``: ``auto`` (CUDA when onnxruntime-gpu sees a GPU, else CPU), ``cpu`` or ``cuda``. ``backend``:
         ``auto`` or ``ort`` (TensorRT engines come later). ``threads``: ORT intra-op threads (default: ORT's).
+        ``precision``: ``auto`` (fp32: fp16 flipped kept sets on the H100's CUDA EP), ``fp32``, ``fp16``
+        or ``fp16-all`` (see ``acc.runtime.precision``).
         """
         if backend not in BACKENDS:
             raise BackendError(f"unknown backend {backend!r}; pass one of {', '.join(repr(b) for b in BACKENDS)}")
         manifest = read_manifest(path, verify=verify)
         resolved = resolve_device(device)
         encoder = TextEncoder(manifest.path(manifest.tokenizer), manifest.model.max_length)
-        sessions = SessionCache(ort_factory(resolved, threads=threads))
-        return cls(manifest, encoder, sessions, backend=f"ort-{resolved}", device_name=name_of_device(resolved))
+        chosen = resolve_precision(manifest, resolved, precision)
+        sessions = SessionCache(ort_factory(resolved, threads=threads, precision=chosen))
+        runtime = cls(manifest, encoder, sessions, backend=f"ort-{resolved}", device_name=name_of_device(resolved))
+        runtime.precision = chosen
+        return runtime
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -111,64 +122,61 @@ class Runtime:
 
     def choose(
         self,
+        options: RequestOptions | None = None,
         *,
-        speedup: float | None = None,
-        latency_budget_ms: float | None = None,
-        min_accuracy: float | None = None,
-        best_effort: bool = False,
         batch: int = 1,
         seq_len: int = 64,
+        **kwargs: Any,
     ) -> Choice:
-        """The policy's choice for a request of this shape on this runtime's backend (nothing is run)."""
+        """The policy's choice for a request of this shape on this runtime's backend (nothing is run).
+
+        ``options`` and ``kwargs``: the request's :class:`RequestOptions` (``speedup=``, ``latency_budget_ms=``,
+        ``min_accuracy=``, ``best_effort=``); keywords override fields of ``options``.
+        """
+        request = RequestOptions.of(options, **kwargs)
         return choose_profile(
             self.manifest,
-            speedup=speedup,
-            latency_budget_ms=latency_budget_ms,
-            min_accuracy=min_accuracy,
+            **request.policy_kwargs(),
             batch=batch,
             seq_len=seq_len,
             backend=self.backend,
             device=self._device_name,
-            best_effort=best_effort,
         )
 
-    def predict(
-        self,
-        inputs: Inputs,
-        *,
-        speedup: float | None = None,
-        latency_budget_ms: float | None = None,
-        min_accuracy: float | None = None,
-        best_effort: bool = False,
-        truncate: bool = True,
-    ) -> Prediction:
+    def estimate_p99_ms(self, profile: str, batch: int, seq_len: int) -> float | None:
+        """p99 (ms) of one graph run of a shipped profile at (batch, seq_len), interpolated from the latency rows
+        the policy reads (this backend, this device's rows when it has some); ``None`` when the profile has none.
+
+        The batcher asks this for a *merged* batch, so a request with a latency budget is never merged into a run
+        the table says is too slow for it.
+        """
+        _, rows = _latency_rows(self.manifest.tables, self.backend, self._device_name)
+        mine = [row for row in rows if row.profile == profile]
+        return interpolate_p99_ms(mine, batch, seq_len) if mine else None
+
+    def predict(self, inputs: Inputs, options: RequestOptions | None = None, **kwargs: Any) -> Prediction:
         """Classify texts (or token-id lists) with the profile the policy picks for this request.
 
-        Inputs are padded to the request's longest sample; longer than the model's ``max_length`` they are cut
-        (``truncate=False``: ``DataError``). ``latency_ms`` is the wall time of the graph run only.
+        ``options`` and ``kwargs``: the request's :class:`RequestOptions` — ``speedup=3.0``,
+        ``latency_budget_ms=20``, ``min_accuracy=0.85``, ``best_effort=True``, ``truncate=False``; keywords override
+        fields of ``options``. Inputs are padded to the request's longest sample; longer than the model's
+        ``max_length`` they are cut (``truncate=False``: ``DataError``). ``latency_ms`` is the graph run only.
         """
-        batch = self.encoder.encode(inputs, truncate=truncate)
-        choice = self.choose(
-            speedup=speedup,
-            latency_budget_ms=latency_budget_ms,
-            min_accuracy=min_accuracy,
-            best_effort=best_effort,
-            batch=batch.size,
-            seq_len=batch.seq_len,
-        )
-        return self.run_batch(batch, choice)
+        request = RequestOptions.of(options, **kwargs)
+        batch = self.encoder.encode(inputs, truncate=request.truncate)
+        return self.run_batch(batch, self.choose(request, batch=batch.size, seq_len=batch.seq_len))
 
-    def predict_batch(self, inputs: Inputs, **kwargs: object) -> Prediction:
+    def predict_batch(self, inputs: Inputs, options: RequestOptions | None = None, **kwargs: Any) -> Prediction:
         """Alias of :meth:`predict` for a list of texts or token-id lists."""
-        return self.predict(inputs, **kwargs)  # type: ignore[arg-type]
+        return self.predict(inputs, options, **kwargs)
 
-    async def apredict(self, inputs: Inputs, **kwargs: object) -> Prediction:
+    async def apredict(self, inputs: Inputs, options: RequestOptions | None = None, **kwargs: Any) -> Prediction:
         """:meth:`predict` on the event loop's default executor, so a coroutine never blocks the loop on ORT.
 
         Each call is its own graph run; to merge concurrent calls into batches use ``DynamicBatcher.apredict``.
         """
         loop = asyncio.get_running_loop()
-        call = functools.partial(self.predict, inputs, **kwargs)  # type: ignore[arg-type]
+        call = functools.partial(self.predict, inputs, RequestOptions.of(options, **kwargs))
         return await loop.run_in_executor(None, call)
 
     def run_batch(self, batch: Batch, choice: Choice) -> Prediction:

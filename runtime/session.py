@@ -10,19 +10,23 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from acc.exporter.latency_table import cpu_name  # one definition: export-time and runtime tables must match
 from acc.profiles import AccError, BundleError, DataError
 
+from .buckets import Buckets
+from .ort_binding import LOGITS, BucketRunner, run_bound, run_plain
+
 if TYPE_CHECKING:
     import onnxruntime
 
 DEVICES = ("cpu", "cuda")
+KEEP_COUNTS_INPUT = "keep_counts"  # the keep-counts adjustable graph's input (acc.exporter.engines.keep_counts)
 _PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
 
@@ -103,7 +107,7 @@ def _first_line(exc: BaseException, limit: int = 240) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _providers(device: str) -> list[str]:
+def _providers(device: str, cuda_graph: bool = False) -> list[Any]:
     """Provider list for a device; for CUDA, preload the CUDA/cuDNN libraries of the pip wheels first."""
     import onnxruntime
 
@@ -119,7 +123,8 @@ def _providers(device: str) -> list[str]:
         )
     if hasattr(onnxruntime, "preload_dlls"):
         onnxruntime.preload_dlls()
-    return [_PROVIDERS["cuda"], _PROVIDERS["cpu"]]
+    cuda = (_PROVIDERS["cuda"], {"enable_cuda_graph": "1"}) if cuda_graph else _PROVIDERS["cuda"]
+    return [cuda, _PROVIDERS["cpu"]]
 
 
 class OrtBackend(Backend):
@@ -127,6 +132,15 @@ class OrtBackend(Backend):
 
     The graph is loaded by path, so its external data (``graphs/weights.bin``) resolves next to it; ORT refuses
     external-data locations that climb out of the graph's folder, which is why the weights live in ``graphs/``.
+    Session options depend only on ``threads``, never on the graph, so a dense and an ACC graph are timed alike.
+
+    - ``io_binding`` (default: on for CUDA): inputs are copied to the device once and outputs back once per run,
+      instead of ``run``'s per-call staging (``acc.runtime.ort_binding``).
+    - ``buckets``: pad each request to a fixed (batch, seq) bucket and run through per-bucket buffers; returns
+      ``logits`` only. ``cuda_graph=True`` (CUDA only) adds ORT's CUDA graphs, one per bucket; refused for graphs
+      whose TopK widths depend on the batch (every ACC graph except the keep-counts graph, which is fed the
+      bucket's widths). ``min_keep`` is needed only to compute those widths.
+    - ``outputs``: which outputs ``infer`` returns (default all).
     """
 
     def __init__(
@@ -135,20 +149,37 @@ class OrtBackend(Backend):
         *,
         device: str = "cpu",
         threads: int | None = None,
+        io_binding: bool | None = None,
+        buckets: Buckets | None = None,
+        cuda_graph: bool = False,
+        outputs: Sequence[str] | None = None,
+        min_keep: int = 1,
     ) -> None:
         self.graph_path = Path(graph_path)
         self.device = device
         self.name = f"ort-{device}"
-        self._session = self._create_session(_providers(device), threads)
+        if cuda_graph:
+            _check_cuda_graph(self.graph_path, device)
+            buckets = buckets or Buckets()
+        self._session = self._create_session(_providers(device, cuda_graph), threads)
         if device == "cuda" and _PROVIDERS["cuda"] not in self._session.get_providers():
             raise BackendError(
                 f"onnxruntime fell back to CPU for {self.graph_path.name} (CUDA EP failed to initialise: driver, CUDA "
                 "or cuDNN libraries missing); check `nvidia-smi` and the CUDA 12 libraries, or pass device='cpu'"
             )
         self.input_names = tuple(node.name for node in self._session.get_inputs())
-        self.output_names = tuple(node.name for node in self._session.get_outputs())
+        all_outputs = tuple(node.name for node in self._session.get_outputs())
+        self.output_names = tuple(outputs) if outputs is not None else all_outputs
+        unknown = [name for name in self.output_names if name not in all_outputs]
+        if unknown:
+            raise BackendError(f"graph {self.graph_path.name} has no output(s) {unknown} (has {list(all_outputs)})")
+        self.io_binding = (device == "cuda") if io_binding is None else bool(io_binding)
+        self.min_keep = min_keep
+        self._buckets = BucketRunner(self._session, device, buckets, cuda_graph) if buckets is not None else None
+        if self._buckets is not None:
+            self.output_names = (LOGITS,)
 
-    def _create_session(self, providers: list[str], threads: int | None) -> onnxruntime.InferenceSession:
+    def _create_session(self, providers: list[Any], threads: int | None) -> onnxruntime.InferenceSession:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -160,14 +191,48 @@ class OrtBackend(Backend):
         try:
             return onnxruntime.InferenceSession(str(self.graph_path), options, providers=providers)
         except _ort_errors() as exc:
+            if "NOT_IMPLEMENTED" in str(exc) or type(exc).__name__ == "NotImplemented":
+                raise BackendError(
+                    f"onnxruntime {onnxruntime.__version__} has no kernel for a node of {self.graph_path.name} on "
+                    f"{providers[0] if isinstance(providers[0], str) else providers[0][0]} ({_first_line(exc)}); "
+                    "fp16 graphs need kernels some CPU builds lack: pass precision='fp32' here, or run on CUDA"
+                ) from exc
+            if "CUDA Graph" in str(exc) or "cuda graph" in str(exc).lower():
+                raise BackendError(
+                    f"onnxruntime cannot capture {self.graph_path.name} as a CUDA graph ({_first_line(exc)}); pass "
+                    "cuda_graph=False (IO binding still applies)"
+                ) from exc
             raise BundleError(
                 f"cannot load graph {self.graph_path} ({_first_line(exc)}); the graph or its weights are corrupted or "
                 "incomplete, re-export the bundle with acc-export"
             ) from exc
 
+    def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``Backend.infer``; for the keep-counts graph, ``keep_counts`` is computed here from ``keep_ratios``."""
+        if KEEP_COUNTS_INPUT in self.input_names and KEEP_COUNTS_INPUT not in feeds:
+            feeds = {**feeds, KEEP_COUNTS_INPUT: self._widths(feeds)}
+        return Backend.infer(self, feeds)
+
+    def _widths(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        from acc.exporter.engines.keep_counts import KEEP_RATIOS_INPUT, bucket_widths, keep_widths
+
+        if KEEP_RATIOS_INPUT not in feeds or "attention_mask" not in feeds:
+            raise DataError(f"graph {self.graph_path.name} needs keep_ratios and attention_mask to compute "
+                            "keep_counts; pass both")  # fmt: skip
+        ratios = [float(r) for r in np.asarray(feeds[KEEP_RATIOS_INPUT]).reshape(-1)]
+        if self._buckets is not None:  # constant per bucket, so a captured CUDA graph replays correct widths
+            _, seq = self._buckets.buckets.shape_for(*np.shape(feeds["attention_mask"]))
+            return bucket_widths(ratios, seq, self.min_keep)
+        return keep_widths(ratios, feeds["attention_mask"], self.min_keep)
+
     def _infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         try:
-            outputs = self._session.run(None, feeds)
+            if self._buckets is not None:
+                return self._buckets.run(feeds)
+            if self.io_binding:
+                outputs = run_bound(self._session, feeds, self.output_names, self.device)
+            else:
+                outputs = run_plain(self._session, feeds, self.output_names)
         except _ort_errors() as exc:
             shapes = {name: (tuple(value.shape), str(value.dtype)) for name, value in feeds.items()}
             raise BackendError(
@@ -175,6 +240,22 @@ class OrtBackend(Backend):
                 "shapes and dtypes (int64 [batch, seq]) or re-export the bundle"
             ) from exc
         return dict(zip(self.output_names, outputs))
+
+
+def _check_cuda_graph(graph_path: Path, device: str) -> None:
+    """CUDA graphs only on CUDA, and only for graphs whose shapes follow the bucket (see ``ort_binding``)."""
+    import onnx
+
+    if device != "cuda":
+        raise BackendError(f"cuda_graph=True needs device='cuda', not {device!r}; drop cuda_graph on CPU")
+    model = onnx.load(str(graph_path), load_external_data=False)
+    names = {value.name for value in model.graph.input}
+    widths = any(node.op_type in ("TopK", "TokenSelect") for node in model.graph.node) or bool(model.functions)
+    if widths and KEEP_COUNTS_INPUT not in names:
+        raise BackendError(
+            f"graph {graph_path.name} computes its TopK widths from the batch, which a CUDA graph would replay "
+            "stale; use the keep-counts adjustable graph (acc.exporter.engines.KeepCountsOnnx) or cuda_graph=False"
+        )
 
 
 BackendFactory = Callable[[Path], Backend]
@@ -212,11 +293,15 @@ class SessionCache:
             self._backends.clear()
 
 
-def ort_factory(device: str, threads: int | None = None) -> BackendFactory:
-    """A ``SessionCache`` factory making ``OrtBackend``s with a fixed device and thread count."""
+def ort_factory(device: str, threads: int | None = None, precision: str = "fp32", **options: Any) -> BackendFactory:
+    """A ``SessionCache`` factory making ``OrtBackend``s with a fixed device, thread count and graph precision.
+
+    The cache is keyed by the fp32 graph path (what the manifest names); ``precision`` picks the variant file
+    beside it (``graphs/s3.fp16.onnx``, see ``acc.runtime.precision``). ``options`` go to ``OrtBackend``.
+    """
+    from .precision import variant_file
 
     def make(graph_path: Path) -> Backend:
-        return OrtBackend(graph_path, device=device, threads=threads)
+        return OrtBackend(variant_file(graph_path, precision), device=device, threads=threads, **options)
 
     return make
-

@@ -5,7 +5,8 @@ Two halves, kept apart on purpose:
 - *Checks* (pure functions, unit-tested on CPU): an engine runs only under the TensorRT flavour and release that
   built it, on a GPU of the compute capability it was built for. Deserializing a foreign engine fails deep inside
   TensorRT with a message that names neither side, so we refuse first, in one line that names both and the fix.
-- *The run path* (``_EngineRunner``): deserialize, one execution context, torch CUDA buffers, ``execute_async_v3``.
+- *The run path* (``_EngineRunner``): deserialize, one execution context, torch CUDA buffers, host buffers for
+  shape inputs (the adjustable engine's ``keep_counts``), ``execute_async_v3``.
   It needs a GPU that can execute the engine, so it is not run in CI (TensorRT-RTX engines cannot execute on
   compute capability 9.0, the only GPU our device runs have).
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
@@ -114,7 +115,9 @@ class TrtBackend(Backend):
     """One engine of a bundle. ``name`` is the record's backend (``tensorrt`` / ``tensorrt-rtx``).
 
     ``device_cc`` and ``trt`` default to this machine's GPU and installed TensorRT; pass them only in tests. The
-    execution context is not thread-safe, so ``infer`` calls are serialised by the runner's lock.
+    execution context is not thread-safe, so ``infer`` calls are serialised by the runner's lock. An engine of the
+    adjustable graph takes ``keep_counts`` (TopK widths, a shape input): computed here from ``keep_ratios`` and the
+    mask with the graph's own arithmetic (``keep_widths``), so callers feed the same inputs as to ORT.
     """
 
     def __init__(
@@ -124,6 +127,7 @@ class TrtBackend(Backend):
         *,
         device_cc: str | None = None,
         trt: ModuleType | None = None,
+        min_keep: int = 1,
     ) -> None:
         from acc.exporter.engines.flavour import backend_name, device_compute_capability, trt_module, trt_version
 
@@ -135,16 +139,43 @@ class TrtBackend(Backend):
             raise BundleError(f"engine file {self.engine_path} is missing; copy the whole bundle again or {REBUILD}")
         self.record = record
         self.name = record.backend
+        self.min_keep = min_keep
         self._runner = _EngineRunner(trt, self.engine_path)
         self.input_names = self._runner.input_names
         self.output_names = self._runner.output_names
+
+    def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from acc.exporter.engines.keep_counts import KEEP_COUNTS_INPUT, KEEP_RATIOS_INPUT, keep_widths
+
+        if KEEP_COUNTS_INPUT in self.input_names and KEEP_COUNTS_INPUT not in feeds:
+            if KEEP_RATIOS_INPUT not in feeds or "attention_mask" not in feeds:
+                raise DataError(f"engine {self.engine_path.name} needs keep_ratios and attention_mask; pass both")
+            ratios = [float(r) for r in np.asarray(feeds[KEEP_RATIOS_INPUT]).reshape(-1)]
+            feeds = {**feeds, KEEP_COUNTS_INPUT: keep_widths(ratios, feeds["attention_mask"], self.min_keep)}
+        return Backend.infer(self, feeds)
 
     def _infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self._runner.run(feeds)
 
 
+def check_shape_values(name: str, values: Sequence[int], low: Sequence[int], high: Sequence[int]) -> None:
+    """A shape input's *values* (``keep_counts``) must lie inside the engine profile's min/max values."""
+    values, low, high = [int(v) for v in values], [int(v) for v in low], [int(v) for v in high]
+    if len(values) != len(low) or any(not lo <= v <= hi for v, lo, hi in zip(values, low, high)):
+        raise DataError(
+            f"input {name} = {values} is outside the engine's range {low}..{high}; pad or split the batch to fit, "
+            "or rebuild with a wider --engine-seq"
+        )
+
+
 class _EngineRunner:
-    """The run path: one deserialized engine and execution context; buffers are torch CUDA tensors per call."""
+    """The run path: one deserialized engine and execution context; buffers are torch CUDA tensors per call.
+
+    Execution tensors live on the GPU (torch allocates them on our stream); shape inputs (``keep_counts``) are
+    read by TensorRT on the host, so their address is a host numpy buffer kept alive for the call. Outputs are
+    sized after every input shape and shape value is set, from the context (all static once inputs are known:
+    engines keep only ``logits``).
+    """
 
     def __init__(self, trt: ModuleType, path: Path) -> None:
         import torch
@@ -162,22 +193,31 @@ class _EngineRunner:
         self.input_names = tuple(n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
         self.output_names = tuple(n for n in names if n not in self.input_names)
         self._dtypes = {n: np.dtype(trt.nptype(engine.get_tensor_dtype(n))) for n in names}
-        dynamic = [n for n in self.input_names if -1 in tuple(engine.get_tensor_shape(n))]
+        self._host = {n for n in self.input_names if engine.is_shape_inference_io(n)}
+        dynamic = [n for n in self.input_names if -1 in tuple(engine.get_tensor_shape(n)) and n not in self._host]
         self._ranges: dict[str, Any] = {n: engine.get_tensor_profile_shape(n, 0) for n in dynamic}
+        self._values: dict[str, Any] = {n: engine.get_tensor_profile_values(0, n) for n in self._host}
         self._stream = torch.cuda.Stream()
         self._lock = threading.Lock()
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch = self._torch
         with self._lock, torch.cuda.stream(self._stream):
-            held = []  # inputs must stay alive until the stream is done
+            held = []  # inputs (device tensors, host arrays) must stay alive until the stream is done
             for name in self.input_names:
                 array = np.ascontiguousarray(feeds[name], dtype=self._dtypes[name])
+                if name in self._host:
+                    low, _, high = self._values[name]
+                    check_shape_values(name, array.reshape(-1), tuple(low), tuple(high))
+                    self._context.set_input_shape(name, tuple(array.shape))
+                    self._context.set_tensor_address(name, array.ctypes.data)
+                    held.append(array)
+                    continue
                 if name in self._ranges:
                     low, _, high = self._ranges[name]
                     check_input_shape(name, array.shape, tuple(low), tuple(high))
                     self._context.set_input_shape(name, tuple(array.shape))
-                tensor = torch.from_numpy(array).to("cuda")
+                tensor = torch.from_numpy(array).to("cuda", non_blocking=False)
                 held.append(tensor)
                 self._context.set_tensor_address(name, tensor.data_ptr())
             outputs = {}
@@ -190,6 +230,7 @@ class _EngineRunner:
                 outputs[name] = torch.empty(shape, dtype=dtype, device="cuda")
                 self._context.set_tensor_address(name, outputs[name].data_ptr())
             if not self._context.execute_async_v3(self._stream.cuda_stream):
-                raise BackendError(f"TensorRT failed to run on inputs {[tuple(t.shape) for t in held]}; check the log")
+                raise BackendError(f"TensorRT failed to run on inputs {[tuple(np.shape(t)) for t in held]}; check "
+                                   "the log")  # fmt: skip
             self._stream.synchronize()
             return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}

@@ -20,6 +20,11 @@ def pytest_configure(config: pytest.Config) -> None:
     ``OMP_NUM_THREADS`` in the environment still wins; subprocess tests inherit the setting.
     """
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # Triton picks interpreter mode when it is first imported, and torch._dynamo (pulled in by transformers' GPT-2)
+    # imports it early: without a GPU, choose the CPU interpreter now, or tests/modeling/kernels fails when run
+    # after any GPT-2 test. Nothing else runs Triton on CPU.
+    if not Path("/dev/nvidia0").exists():
+        os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 def _make_tiny_checkpoint(directory: Path, num_layers: int = 2) -> Path:
@@ -72,4 +77,55 @@ def tiny_export_bundle(tiny_checkpoint: Path, sst2_dir: Path, tmp_path_factory: 
 
     options = ExportOptions(model=str(tiny_checkpoint), speedups=(1.5,), output=tmp_path_factory.mktemp("export") / "tiny",
                             data_dir=sst2_dir, max_examples=8, validate_grid="none", bench=False, progress=False)  # fmt: skip
+    return main_export(options).bundle
+
+
+@pytest.fixture(scope="session")
+def tiny_fp16_bundle(tiny_checkpoint: Path, sst2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``tiny_export_bundle`` exported with ``--precision fp32,fp16,fp16-all``: every graph also in both fp16 variants."""
+    from acc.exporter import ExportOptions, main_export
+
+    options = ExportOptions(model=str(tiny_checkpoint), speedups=(1.5,), output=tmp_path_factory.mktemp("fp16") / "tiny",
+                            data_dir=sst2_dir, max_examples=8, validate_grid="none", bench=False, progress=False,
+                            threads=1, precision=("fp32", "fp16", "fp16-all"))  # fmt: skip
+    return main_export(options).bundle
+
+
+@pytest.fixture(scope="session")
+def tiny_t5_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Directory of a tiny random ACC T5 (3 encoder + 2 decoder layers, d_model 32; see tests/tiny_t5.py)."""
+    from tiny_t5 import make_tiny_t5
+
+    return make_tiny_t5(tmp_path_factory.mktemp("tiny-t5") / "tiny-t5")
+
+
+@pytest.fixture(scope="session")
+def tiny_t5_bundle(tiny_t5_checkpoint: Path, sst2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real T5 bundle of ``tiny_t5_checkpoint`` (dense, s1.5, s2, adjustable + decoder), validated on the fast grid."""
+    from acc.exporter import ExportOptions
+    from acc.exporter.seq2seq.pipeline import main_export_seq2seq
+
+    options = ExportOptions(model=str(tiny_t5_checkpoint), speedups=(1.5, 2.0), output=tmp_path_factory.mktemp("t5") / "t5",
+                            data_dir=sst2_dir, max_examples=16, bench_batches=(1,), bench_seqs=(16,), bench_iters=2,
+                            threads=1, progress=False)  # fmt: skip
+    return main_export_seq2seq(options).bundle
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Directory of a 3-layer, hidden-32 random GPT-2 checkpoint (family causal-lm) with a real BPE tokenizer."""
+    from tiny_gpt2 import make_tiny_gpt2
+
+    return make_tiny_gpt2(tmp_path_factory.mktemp("gpt2") / "tiny-gpt2")
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_bundle(tiny_gpt2_checkpoint: Path, sst2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A causal bundle of ``tiny_gpt2_checkpoint`` through ``main_export`` (family dispatch): dense, s1.5, s2,
+    adjustable and decode graphs, validated on 24 SST-2 dev sentences, CPU latency at batch 1 x length 32."""
+    from acc.exporter import ExportOptions, main_export
+
+    options = ExportOptions(model=str(tiny_gpt2_checkpoint), speedups=(1.5, 2.0), output=tmp_path_factory.mktemp("gpt2b") / "g",
+                            data_dir=sst2_dir, max_examples=24, validate_grid="none", bench_batches=(1,), bench_seqs=(32,),
+                            bench_iters=2, threads=1, progress=False)  # fmt: skip
     return main_export(options).bundle

@@ -22,22 +22,34 @@ def run(args: argparse.Namespace) -> int:
 
     from acc.exporter.options import ExportOptions
     from acc.exporter.pipeline import main_export
-    from acc.exporter.summary import render_summary
+    from acc.exporter.families import render_summary  # the summary of whichever family was exported
+
+    from acc.exporter.triton import write_triton_repository
 
     console = Console(stderr=True)
     try:
         options = ExportOptions.from_args(args)
-        result = main_export(options, progress=lambda message: console.log(message) if options.progress else None)
+        say = (lambda message: console.log(message)) if options.progress else None
+        if options.from_bundle is not None:  # --from-bundle B --triton DIR: convert, export nothing
+            repository = write_triton_repository(options.from_bundle, options.triton, options.triton_options,
+                                                 overwrite=options.overwrite, progress=say)  # fmt: skip
+            print(f"Triton model repository {repository.path}: " + ", ".join(m.name for m in repository.models))
+            return 0
+        result = main_export(options, progress=say)
     except AccError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     table_console(160).print(render_summary(result))
+    if result.triton is not None:
+        print(f"Triton model repository {result.triton} (see its README.md)")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="acc-export", description="Export an ACC model to a bundle: one ONNX graph per speedup profile."
+        prog="acc-export",
+        description="Export an ACC model to a bundle: one ONNX graph per speedup profile. With --triton DIR also "
+        "(or, with --from-bundle BUNDLE, only) write a Triton Inference Server model repository.",
     )
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -4,6 +4,7 @@ Runs after the graphs are exported and validated (pipeline.py), inside the stagi
 hashed into the manifest with everything else and a failed build leaves no bundle. The chain per engine::
 
     InlinedOnnx(graphs/<p>.onnx) ─[fp16: Fp16Onnx]─► NetworkFromOnnx ─► EngineFromNetwork ─► SaveEngine(…)
+    (adjustable: InlinedOnnx(KeepCountsOnnx(graphs/adjustable.onnx)) — TopK widths become a shape-tensor input)
 
 The timing cache lives outside the bundle (a temp file unless the caller keeps one): it speeds up later builds
 on this machine and means nothing anywhere else.
@@ -18,6 +19,7 @@ from pathlib import Path
 from acc.profiles import EngineBuildError
 
 from .flavour import EngineTarget, engine_target
+from .keep_counts import KeepCountsOnnx
 from .loaders import EngineFromNetwork, NetworkFromOnnx, SaveEngine
 from .onnx_prep import Fp16Onnx, InlinedOnnx
 from .record import ENGINES_DIR, EngineRecord, engine_file_name, parse_precisions
@@ -25,6 +27,7 @@ from .shapes import ShapeRanges
 
 GRAPHS_DIR = "graphs"
 TIMING_CACHE_NAME = "timing.cache"
+ADJUSTABLE = "adjustable"
 
 
 def build_engines(
@@ -68,7 +71,9 @@ def build_engines(
 def _build_one(
     root: Path, name: str, precision: str, shapes: ShapeRanges, target: EngineTarget, cache: Path, file: str
 ) -> EngineRecord:
-    graph = InlinedOnnx(root / GRAPHS_DIR / f"{name}.onnx")
+    path = root / GRAPHS_DIR / f"{name}.onnx"
+    # The adjustable graph takes host-computed TopK widths (keep_counts): TensorRT cannot parse K from keep_ratios.
+    graph = InlinedOnnx(KeepCountsOnnx(path) if name == ADJUSTABLE else path)
     network = NetworkFromOnnx(Fp16Onnx(graph) if precision == "fp16" else graph)
     build = EngineFromNetwork(network, precision, shapes, timing_cache=cache, compute_capability=target.build_for)
     built = SaveEngine(build, root / file)()

@@ -25,6 +25,7 @@ from acc.profiles import EngineBuildError
 
 from . import flavour
 from .flavour import backend_name, parse_cc, trt_module, trt_version
+from .keep_counts import KEEP_COUNTS_INPUT
 from .onnx_prep import OnnxGraph, resolve
 from .record import PRECISIONS
 from .shapes import TOKEN_INPUTS, ShapeRanges
@@ -141,8 +142,9 @@ class EngineFromNetwork:
 
     - ``precision``: ``fp16`` needs a half-precision network when it is strongly typed (wrap the ONNX loader in
       ``Fp16Onnx``), else sets the FP16 flag; ``fp32`` also clears TF32, so fp32 engines are fp32 (the reference).
-    - ``shapes``: min/opt/max [batch, seq] for the token inputs; any other input (the adjustable graph's
-      ``keep_ratios`` [L]) must be static.
+    - ``shapes``: min/opt/max [batch, seq] for the token inputs; the adjustable graph's ``keep_counts`` [L] is a
+      shape input whose *values* range over 1..max seq (``KeepCountsOnnx``); any other input (``keep_ratios`` [L])
+      must be static.
     - ``timing_cache``: a file read before and rewritten after the build, so several builds share kernel timings.
     - ``compute_capability``: TensorRT-RTX target (``sm89``...); ``None`` = this GPU. Full TensorRT: ``None`` only.
     """
@@ -210,10 +212,22 @@ class EngineFromNetwork:
                     raise EngineBuildError(f"input {tensor.name} of {parsed.source.name} has shape {dims}, expected "
                                            "[batch, seq]; re-export the graph")  # fmt: skip
                 profile.set_shape(tensor.name, low, opt, high)
+            elif tensor.name == KEEP_COUNTS_INPUT or getattr(tensor, "is_shape_tensor", False):
+                profile.set_shape_input(tensor.name, *self._width_range(tensor.name, dims, parsed.source.name))
             elif any(d < 0 for d in dims):
                 raise EngineBuildError(f"input {tensor.name} of {parsed.source.name} has dynamic shape {dims}; only "
                                        f"{', '.join(TOKEN_INPUTS)} may be dynamic, re-export the graph")  # fmt: skip
         return profile
+
+    def _width_range(self, name: str, dims: tuple[int, ...], graph: str) -> tuple[list[int], list[int], list[int]]:
+        """min/opt/max *values* of the ``keep_counts`` shape input: 1 ≤ width ≤ the longest sequence (the widths
+        of a full-length batch of the ``opt`` length tune the kernels)."""
+        if len(dims) != 1 or dims[0] < 1:
+            raise EngineBuildError(f"shape input {name} of {graph} has shape {dims}, expected [num_layers]; re-export "
+                                   "the adjustable graph")  # fmt: skip
+        layers = dims[0]
+        _, opt, high = self.shapes.seq
+        return [1] * layers, [opt] * layers, [high] * layers
 
     def _set_target(self, trt: ModuleType, config: Any) -> str:
         device = flavour.device_compute_capability()  # via the module: tests replace it there

@@ -9,9 +9,10 @@ Both run without TensorRT (and are tested on CPU with ONNX Runtime). Why they ex
       … → [ai.acc::TokenSelect] → [layer 2]   ⟹   … → [TopK, Less, Where, TopK, GatherElements, …] → [layer 2]
 
 - ``Fp16Onnx``: TensorRT-RTX (and TensorRT 11) build *strongly typed* networks: precision is what the graph's
-  tensors say, there is no fp16 builder flag. So fp16 is decided here, identically for both flavours, with
-  ONNX Runtime's converter: float weights and activations become float16, inputs/outputs keep their types,
-  and TopK (the TokenSelect ranking) stays float32 so fp16 rounding cannot reorder which tokens are kept.
+  tensors say, there is no fp16 builder flag. So fp16 is decided here, identically for both flavours and for the
+  bundle's ORT fp16 graphs (one definition: ``acc.exporter.precision.to_fp16``): float weights and activations
+  become float16, inputs/outputs keep their types, and the ACC score, keep counts and TopKs stay float32 so fp16
+  rounding cannot reorder which tokens are kept.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from acc.profiles import EngineBuildError
 if TYPE_CHECKING:
     import onnx
 
-# ORT's default block list plus what must stay fp32 for TokenSelect (TopK is in both; listed for the reader).
-FP32_OPS = ("TopK",)
 _TWO_GB = 2**31
 
 
@@ -50,15 +49,21 @@ def resolve(value: Any) -> Any:
 
 
 class InlinedOnnx:
-    """``graph_path`` → ``OnnxGraph`` with every local function inlined; external weights stay where they are."""
+    """``graph_path`` (or an ``OnnxGraph`` loader, e.g. ``KeepCountsOnnx``) → ``OnnxGraph`` with every local
+    function inlined; external weights stay where they are."""
 
-    def __init__(self, graph_path: str | Path) -> None:
-        self.graph_path = Path(graph_path)
+    def __init__(self, graph_path: str | Path | Any) -> None:
+        self.loader = graph_path if callable(graph_path) else None
+        self.graph_path = Path(graph_path) if self.loader is None else None
 
     def __call__(self) -> OnnxGraph:
         import onnx
         import onnx.inliner
 
+        if self.loader is not None:
+            graph: OnnxGraph = self.loader()
+            model = onnx.inliner.inline_local_functions(graph.model) if graph.model.functions else graph.model
+            return OnnxGraph(model, graph.path)
         if not self.graph_path.is_file():
             raise EngineBuildError(f"graph {self.graph_path} does not exist; export it first (acc-export)")
         try:
@@ -77,17 +82,19 @@ class Fp16Onnx:
 
     The weights are read from external data and converted in memory, so the result must stay under protobuf's
     2 GB (BERT-large in fp16 is ~0.7 GB). Run after ``InlinedOnnx``: the converter does not look inside functions.
+    ``precision``: ``fp16`` (score and selection in fp32) or ``fp16-all`` (see ``acc.exporter.precision``).
     """
 
-    def __init__(self, onnx_loader: Any, fp32_ops: tuple[str, ...] = FP32_OPS) -> None:
+    def __init__(self, onnx_loader: Any, precision: str = "fp16") -> None:
         self.onnx_loader = onnx_loader
-        self.fp32_ops = tuple(fp32_ops)
+        self.precision = precision
 
     def __call__(self) -> OnnxGraph:
         import copy
 
         from onnx.external_data_helper import load_external_data_for_model
-        from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+
+        from acc.exporter.precision import to_fp16
 
         graph: OnnxGraph = resolve(self.onnx_loader)
         if graph.model.functions:
@@ -99,8 +106,7 @@ class Fp16Onnx:
             raise EngineBuildError(
                 f"cannot read the weights of {graph.path.name} ({exc}); keep weights.bin beside the graph"
             ) from exc
-        block = sorted(set(DEFAULT_OP_BLOCK_LIST) | set(self.fp32_ops))
-        converted = convert_float_to_float16(model, keep_io_types=True, op_block_list=block)
+        converted = to_fp16(model, self.precision)
         if converted.ByteSize() >= _TWO_GB:
             raise EngineBuildError(
                 f"graph {graph.path.name} is over 2 GB in fp16 with its weights embedded; build fp32 engines, or "

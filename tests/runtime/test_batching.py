@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from acc.profiles import DataError, PolicyError
-from acc.runtime import BackendError, Batch, LoadAdaptivePolicy, Runtime
+from acc.runtime import BackendError, Batch, LoadAdaptivePolicy, RequestOptions, Runtime, update_manifest_tables
 from acc.runtime.batching import BatcherClosedError, DynamicBatcher, merge_batches
 
 TEXTS = ["a gripping, beautifully shot film", "dull.", "the plot never quite comes together , but the cast is great",
@@ -24,6 +25,20 @@ def runtime(tiny_export_bundle: Path) -> Runtime:
     return Runtime.load(tiny_export_bundle, device="cpu", threads=1)
 
 
+DENSE_MS_PER_ROW = 10.0  # made-up latency table below: dense p99 = 10 ms per row, s1.5 = 6 ms per row
+
+
+@pytest.fixture(scope="module")
+def timed_runtime(runtime: Runtime, tiny_export_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Runtime:
+    """The tiny bundle with a latency table linear in the batch (any length), so budgets decide predictably."""
+    bundle = Path(shutil.copytree(tiny_export_bundle, tmp_path_factory.mktemp("timed") / "bundle"))
+    key = {"backend": "ort-cpu", "device": runtime.device_name, "threads": 1}
+    rows = [{**key, "profile": p, "batch": b, "seq": s, "p50_ms": ms * b / 2, "p99_ms": ms * b}
+            for p, ms in (("dense", DENSE_MS_PER_ROW), ("s1.5", 6.0)) for b in (1, 8) for s in (8, 512)]  # fmt: skip
+    update_manifest_tables(bundle, latency_rows=rows)
+    return Runtime.load(bundle, device="cpu", threads=1)
+
+
 class GatedRuntime:
     """The real runtime, but ``run_batch`` waits for ``gate`` (a backlog on demand) and can be told to fail."""
 
@@ -33,8 +48,8 @@ class GatedRuntime:
         self.gate.set()
         self.fail_profile: str | None = None
 
-    def choose(self, **kwargs: object):  # noqa: ANN201
-        return self.runtime.choose(**kwargs)  # type: ignore[arg-type]
+    def choose(self, *args: object, **kwargs: object):  # noqa: ANN201
+        return self.runtime.choose(*args, **kwargs)  # type: ignore[arg-type]
 
     def run_batch(self, batch: Batch, choice):  # noqa: ANN001, ANN201
         self.entered.set()
@@ -84,6 +99,38 @@ def test_requests_are_grouped_by_resolved_profile(runtime: Runtime) -> None:
         _same(result, runtime.predict(text, speedup=1.5 if result.profile == "s1.5" else None))
 
 
+def test_each_request_gets_its_own_choice_and_reason_in_a_mixed_window(timed_runtime: Runtime) -> None:
+    accuracy = {row.profile: row.accuracy for row in timed_runtime.manifest.tables.accuracy}
+    asks = [RequestOptions(), RequestOptions(speedup=1.5), RequestOptions(latency_budget_ms=1e6),
+            RequestOptions(min_accuracy=min(accuracy.values())), RequestOptions(speedup=1.0),
+            RequestOptions(latency_budget_ms=7.0), RequestOptions(min_accuracy=0.0, best_effort=True)]  # fmt: skip
+    with DynamicBatcher(timed_runtime, max_batch=32, max_wait_ms=300) as batcher:
+        futures = [batcher.submit(TEXTS[i % len(TEXTS)], ask) for i, ask in enumerate(asks)]
+        results = [f.result(30) for f in futures]
+    for i, (ask, got) in enumerate(zip(asks, results)):
+        batch = timed_runtime.encoder.encode(TEXTS[i % len(TEXTS)])
+        own = timed_runtime.choose(ask, batch=batch.size, seq_len=batch.seq_len)  # the request alone decides
+        assert (got.profile, got.reason) == (own.profile, own.reason), ask
+        _same(got, timed_runtime.predict(TEXTS[i % len(TEXTS)], ask))
+    assert results[5].profile == "s1.5"  # 7 ms: dense (10 ms) does not fit, s1.5 (6 ms) does
+    assert len({r.reason for r in results if r.profile == "dense"}) > 1  # different asks ...
+    assert max(r.batch_size for r in results if r.profile == "dense") > 1  # ... shared one dense run
+
+
+def test_a_latency_budget_caps_the_merged_batch(timed_runtime: Runtime) -> None:
+    with DynamicBatcher(timed_runtime, max_batch=32, max_wait_ms=300) as batcher:
+        free = [batcher.submit(text) for text in TEXTS[:3]]
+        budget = 2.5 * DENSE_MS_PER_ROW  # dense fits 2 rows (20 ms), not 3 (30 ms)
+        tight = [batcher.submit(text, latency_budget_ms=budget) for text in TEXTS[:4]]
+        free_sizes = [f.result(30).batch_size for f in free]
+        tight_results = [f.result(30) for f in tight]
+    assert {r.profile for r in tight_results} == {"dense"}
+    assert free_sizes == [3, 3, 3]  # no budget among them: one run
+    assert [r.batch_size for r in tight_results] == [2, 2, 2, 2]  # would be one run of 7 rows without the cap
+    for text, result in zip(TEXTS, tight_results):
+        _same(result, timed_runtime.predict(text))
+
+
 def test_max_batch_caps_rows_and_a_large_request_runs_alone(runtime: Runtime) -> None:
     with DynamicBatcher(runtime, max_batch=2, max_wait_ms=200) as batcher:
         small = [batcher.submit(text) for text in TEXTS[:3]]
@@ -127,6 +174,8 @@ def test_merge_batches_pads_to_the_longest() -> None:
 
 def test_bad_requests_fail_in_the_caller_and_are_never_queued(runtime: Runtime) -> None:
     with DynamicBatcher(runtime) as batcher:
+        with pytest.raises(TypeError, match="unknown request option 'sped'; the options are speedup, "):
+            batcher.submit("fine", sped=2.0)
         with pytest.raises(DataError, match="text 0 is empty"):
             batcher.submit("  ")
         with pytest.raises(PolicyError, match="speedup must be a number >= 1"):

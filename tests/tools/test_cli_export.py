@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from acc.exporter.triton import check_repository
 from acc.runtime import read_manifest
 from acc.tools import export as export_tool
 
@@ -39,7 +40,7 @@ def test_help_lists_the_flags(capsys: pytest.CaptureFixture[str]) -> None:
     assert info.value.code == 0
     out = capsys.readouterr().out
     for flag in ("--model", "--speedups", "--output", "--no-adjustable", "--inline", "--atol", "--allow-mismatch",
-                 "--validate-grid", "--bench-batches", "--overwrite"):  # fmt: skip
+                 "--validate-grid", "--bench-batches", "--overwrite", "--triton", "--from-bundle"):  # fmt: skip
         assert flag in out, flag
 
 
@@ -67,10 +68,13 @@ def test_export_in_process_prints_the_summary(
 def test_console_script_runs_with_an_argv_list(tiny_checkpoint: Path, sst2_dir: Path, tmp_path: Path) -> None:
     output = tmp_path / "bundle"
     argv = [_script(), "--model", str(tiny_checkpoint), "--speedups", "1.5", "--output", str(output), "--data-dir",
-            str(sst2_dir), "--no-adjustable", "--no-bench", "--no-progress", *SMALL]  # fmt: skip
+            str(sst2_dir), "--no-adjustable", "--no-bench", "--no-progress", "--triton", str(tmp_path / "triton"),
+            *SMALL]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, env=_offline_env(), timeout=300)
     assert done.returncode == 0, done.stderr
     assert "s1.5" in done.stdout and "SST-2 dev acc" in done.stdout
+    assert f"Triton model repository {tmp_path / 'triton'}" in done.stdout
+    assert check_repository(tmp_path / "triton") == ["tiny-bert_dense", "tiny-bert_s1_5"]  # written from the bundle
     manifest = json.loads((output / "manifest.json").read_text())
     assert [p["name"] for p in manifest["profiles"]] == ["dense", "s1.5"] and manifest["adjustable"] is None
     assert manifest["tables"]["latency"] == []

@@ -142,9 +142,13 @@ class TimingCache:
 class Profile:
     def __init__(self) -> None:
         self.shapes: dict[str, list[list[int]]] = {}
+        self.shape_inputs: dict[str, list[list[int]]] = {}
 
     def set_shape(self, name: str, low: Any, opt: Any, high: Any) -> None:
         self.shapes[name] = [list(low), list(opt), list(high)]
+
+    def set_shape_input(self, name: str, low: Any, opt: Any, high: Any) -> None:
+        self.shape_inputs[name] = [list(low), list(opt), list(high)]
 
 
 class Config:
@@ -209,6 +213,7 @@ class Builder:
             return None
         plan = {
             "flags": sorted(config.flags), "profiles": [p.shapes for p in config.profiles],
+            "shape_inputs": [p.shape_inputs for p in config.profiles],
             "outputs": [t.name for t in network.outputs], "targets": config.targets, "network_flags": network.flags,
             "timing_cache_in": None if config.cache is None else config.cache.data.decode(),
         }  # fmt: skip

@@ -113,6 +113,9 @@ def test_engines_are_built_into_the_bundle(fake_trt, tiny_checkpoint: Path, sst2
     assert {r.shapes.to_dict()["seq"][2] for r in records} == {64}
     plan = json.loads((output / "engines" / "adjustable.tensorrt.sm87.fp32.engine").read_bytes())
     assert plan["outputs"] == ["logits"] and set(plan["profiles"][0]) == {"input_ids", "attention_mask", "token_type_ids"}
+    # TopK widths are a shape input (host-computed keep_counts), so TensorRT can parse the adjustable graph
+    layers = len(manifest.profiles[0].profile.keep_ratios)
+    assert plan["shape_inputs"] == [{"keep_counts": [[1] * layers, [32] * layers, [64] * layers]}]
 
 
 def test_a_failed_engine_build_leaves_no_bundle(

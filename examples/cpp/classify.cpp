@@ -1,0 +1,84 @@
+// Classify sentences with an acc-deploy bundle from C++: the program to copy into your own application.
+//
+//   classify BUNDLE [--speedup S | --latency-budget-ms MS | --min-accuracy A] [--best-effort] [--threads N]
+//            [SENTENCE ...]            (no sentences: one per line on stdin)
+//
+// Prints one line per sentence (label, probability, the profile the policy chose and the graph's latency),
+// e.g. `positive  0.9731  profile=s3  latency=1.84ms  a gorgeous, witty, seductive movie .`
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "acc/runtime.hpp"
+
+namespace {
+
+int usage(const char* program) {
+    std::fprintf(stderr,
+                 "usage: %s BUNDLE [--speedup S | --latency-budget-ms MS | --min-accuracy A] [--best-effort] "
+                 "[--threads N] [SENTENCE ...]\n(no sentences: one per line on stdin)\n",
+                 program);
+    return 2;
+}
+
+double number(const char* flag, const char* text) {
+    char* end = nullptr;
+    const double value = std::strtod(text, &end);
+    if (end == text || *end != '\0') throw acc::DataError(std::string(flag) + " needs a number, got '" + text + "'");
+    return value;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) return usage(argv[0]);
+    acc::Request request;
+    acc::RuntimeOptions options;
+    std::vector<std::string> sentences;
+    try {
+        for (int i = 2; i < argc; ++i) {
+            const std::string arg = argv[i];
+            const bool has_value = i + 1 < argc;
+            if (arg == "--speedup" && has_value) {
+                request.speedup = number("--speedup", argv[++i]);
+            } else if (arg == "--latency-budget-ms" && has_value) {
+                request.latency_budget_ms = number("--latency-budget-ms", argv[++i]);
+            } else if (arg == "--min-accuracy" && has_value) {
+                request.min_accuracy = number("--min-accuracy", argv[++i]);
+            } else if (arg == "--threads" && has_value) {
+                options.threads = static_cast<int>(number("--threads", argv[++i]));
+            } else if (arg == "--best-effort") {
+                request.best_effort = true;
+            } else if (arg.rfind("--", 0) == 0) {
+                return usage(argv[0]);
+            } else {
+                sentences.push_back(arg);
+            }
+        }
+        if (sentences.empty()) {
+            for (std::string line; std::getline(std::cin, line);) {
+                if (!line.empty()) sentences.push_back(line);
+            }
+        }
+        if (sentences.empty()) {
+            std::fprintf(stderr, "error: no sentences; pass them as arguments or one per line on stdin\n");
+            return 2;
+        }
+
+        acc::Runtime runtime(argv[1], options);  // verifies the sha256 of every bundle file
+        const acc::Prediction prediction = runtime.predict(sentences, request);
+        for (std::size_t row = 0; row < sentences.size(); ++row) {
+            const int label = prediction.label_ids[row];
+            std::printf("%s\t%.4f\tprofile=%s\tlatency=%.2fms\t%s\n", prediction.labels[row].c_str(),
+                        prediction.probability(static_cast<std::int64_t>(row), label), prediction.profile.c_str(),
+                        prediction.latency_ms, sentences[row].c_str());
+        }
+        std::fprintf(stderr, "profile %s: %s\n", prediction.profile.c_str(), prediction.reason.c_str());
+        return 0;
+    } catch (const acc::AccError& error) {
+        std::fprintf(stderr, "error: %s\n", error.what());
+        return 1;
+    }
+}

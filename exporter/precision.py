@@ -1,0 +1,243 @@
+"""fp16 variants of exported graphs: which nodes stay fp32, the conversion, and the file each variant lives in.
+
+Why a variant and not a flag on the export: the PyTorch export stays fp32 (the reference every graph is validated
+against); an fp16 graph is a *rewrite* of the fp32 graph with ONNX Runtime's converter
+(``onnxruntime.transformers.float16``, shipped in every onnxruntime wheel, CPU or GPU: no extra dependency).
+Two variants, named by what stays in fp32:
+
+- ``fp16``: encoder in fp16; the ACC score (from the fp16 attention probabilities on), the keep-count arithmetic
+  and both TopKs stay fp32, as PyTorch autocast runs them (METHOD.md §1: scores are computed in fp32), so fp16
+  rounding cannot reorder which word-vectors are kept. This is what the runtime picks on CUDA.
+- ``fp16-all``: only the keep-count arithmetic stays fp32 (``ceil(ratio · n_valid)`` must stay exact, or a
+  layer keeps a different *number* of word-vectors); the score and the ranking TopK run in fp16. Shipped only to
+  measure how often fp16 scores change the kept set (its flip rate); never picked by default.
+
+The converter does not look inside ONNX functions, so ``TokenSelect`` is inlined first (the variant files are
+inlined graphs; the fp32 graphs keep their function). Which nodes stay fp32 is read from the graph, not from
+names: walking back from each TopK's inputs, stopping at the attention ``Softmax``, at other TopKs, and at
+``Shape`` (whose output carries no float)::
+
+    Softmax ─► [Cast→fp32] MatMul(mask, probs) → ReduceSum → Div → Where → Where ─► TopK(score, K)  (fp16: fp32)
+    n_valid, ratio ─► Cast → Mul → Ceil → Cast → Max → Min → ReduceMax ─────────────► K             (always fp32)
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from acc.profiles import ExportError
+
+if TYPE_CHECKING:
+    import onnx
+
+FP32 = "fp32"
+FP16 = "fp16"
+FP16_ALL = "fp16-all"
+GRAPH_PRECISIONS = (FP32, FP16, FP16_ALL)
+# fp16 graphs are checked against the fp32 PyTorch model with these bounds (fp32 graphs: the config's 1e-4):
+# logits of unflipped samples within 5e-2 (fp16 has ~3 significant digits; bert-sst2 logits are within ±6),
+# and at least 99% of labels equal. ``fp16-all`` is measured, never gated: its flips are what it is there to show.
+FP16_ATOL = 5e-2
+FP16_MIN_LABEL_AGREEMENT = 0.99
+GATED = (FP16,)
+# Ops the converter keeps fp32 by default minus TopK, whose inputs we decide per variant (see module doc).
+_STOP_OPS = ("Softmax", "TopK")
+
+
+def parse_graph_precisions(text: str | Iterable[str]) -> tuple[str, ...]:
+    """``"fp32,fp16"`` → ``("fp32", "fp16")``. fp32 is always included (first): it is the CPU graph and the base
+    every variant is converted from, so ``"fp16"`` alone means ``("fp32", "fp16")``."""
+    items = [item.strip() for item in text.split(",")] if isinstance(text, str) else [str(i).strip() for i in text]
+    unknown = [item for item in items if item not in GRAPH_PRECISIONS]
+    if not items or unknown:
+        raise ExportError(
+            f"--precision takes {', '.join(GRAPH_PRECISIONS)} (comma-separated), got {text!r}; write e.g. fp32,fp16"
+        )
+    if len(set(items)) != len(items):
+        raise ExportError(f"--precision names a precision twice ({text!r}); list each once")
+    return (FP32, *(p for p in GRAPH_PRECISIONS[1:] if p in items))
+
+
+def variant_path(graph: str, precision: str) -> str:
+    """File of a graph's variant, relative like the graph: ``graphs/s3.onnx`` → ``graphs/s3.fp16.onnx``.
+
+    The naming is the contract between exporter and runtime (the runtime finds a variant by this name in the
+    manifest's file table), so it lives in one function.
+    """
+    if precision not in GRAPH_PRECISIONS:
+        raise ExportError(f"precision {precision!r} is not one of {', '.join(GRAPH_PRECISIONS)}")
+    if precision == FP32:
+        return graph
+    if not graph.endswith(".onnx"):
+        raise ExportError(f"graph {graph!r} does not end in .onnx; name graphs <profile>.onnx")
+    return f"{graph[: -len('.onnx')]}.{precision}.onnx"
+
+
+def fp32_nodes(model: onnx.ModelProto, precision: str) -> set[str]:
+    """Names of the nodes of an inlined graph that stay fp32 in ``precision`` (see the module doc).
+
+    Every node needs a unique name (the exporter and the inliner give one); a graph that still calls
+    ``TokenSelect`` hides its TopKs, so it is refused.
+    """
+    if precision not in (FP16, FP16_ALL):
+        raise ExportError(f"fp32_nodes is for fp16 variants, got {precision!r}")
+    if model.functions:
+        raise ExportError("graph still has local functions (TokenSelect); inline it before converting to fp16")
+    producer = {output: node for node in model.graph.node for output in node.output if output}
+    keep: set[str] = set()
+
+    def walk(tensor: str) -> None:
+        stack = [tensor]
+        while stack:
+            node = producer.get(stack.pop())
+            if node is None or node.name in keep or node.op_type in _STOP_OPS:
+                continue
+            keep.add(node.name)
+            if node.op_type != "Shape":
+                stack.extend(name for name in node.input if name)
+
+    for node in model.graph.node:
+        if node.op_type != "TopK":
+            continue
+        if not node.name:
+            raise ExportError("a TopK node has no name; re-export the graph (names decide what stays fp32)")
+        walk(node.input[1])  # K: the keep-count arithmetic, exact in fp32 for every variant
+        ranks_scores = _attribute(node, "largest", 1) == 1
+        if precision == FP16 or not ranks_scores:  # the ordering TopK sorts positions: always fp32
+            keep.add(node.name)
+            walk(node.input[0])
+    return keep
+
+
+def _attribute(node: onnx.NodeProto, name: str, default: int) -> int:
+    return next((a.i for a in node.attribute if a.name == name), default)
+
+
+def to_fp16(model: onnx.ModelProto, precision: str = FP16) -> onnx.ModelProto:
+    """A converted copy of an inlined model with weights loaded: float16 inside, float32 inputs and outputs.
+
+    Inputs and outputs keep their types (``keep_io_types``), so a variant is a drop-in for its fp32 graph.
+    """
+    inferred = _inferred(model)
+    return _convert(inferred, fp32_nodes(inferred, precision))
+
+
+def _inferred(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A new model with value types filled in: the converter needs them to place its Casts."""
+    import onnx
+
+    return onnx.shape_inference.infer_shapes(model)
+
+
+def _convert(inferred: onnx.ModelProto, keep: set[str]) -> onnx.ModelProto:
+    """Convert ``inferred`` in place (the converter edits its argument) with ``keep`` left fp32."""
+    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+
+    ops = sorted(set(DEFAULT_OP_BLOCK_LIST) - {"TopK"})
+    converted = convert_float_to_float16(inferred, keep_io_types=True, op_block_list=ops,
+                                         node_block_list=sorted(keep), disable_shape_infer=True)  # fmt: skip
+    _drop_duplicate_casts(converted.graph)
+    _sort_topologically(converted.graph)
+    return converted
+
+
+def _drop_duplicate_casts(graph: onnx.GraphProto) -> None:
+    """Keep one copy of each identical node writing the same output.
+
+    onnxruntime < 1.32's converter inserts one ``<x>_cast_to_fp32`` Cast per blocked consumer of ``x``, all with the
+    same output name, which breaks SSA (the checker and TensorRT refuse it); 1.32 shares one Cast. Identical copies
+    are dropped; two different nodes writing one name stay an error.
+    """
+    seen: dict[str, bytes] = {}
+    kept = []
+    for node in graph.node:
+        body = node.SerializeToString(deterministic=True)
+        clashes = [name for name in node.output if name in seen]
+        if clashes and all(seen[name] == body for name in clashes) and len(clashes) == len(node.output):
+            continue
+        if clashes:
+            raise ExportError(f"fp16 graph writes {clashes[0]!r} from two different nodes; file a bug")
+        seen.update({name: body for name in node.output})
+        kept.append(node)
+    if len(kept) != len(graph.node):
+        nodes = [copy.deepcopy(node) for node in kept]
+        del graph.node[:]
+        graph.node.extend(nodes)
+    infos: dict[str, onnx.ValueInfoProto] = {}
+    for info in graph.value_info:
+        infos.setdefault(info.name, copy.deepcopy(info))
+    if len(infos) != len(graph.value_info):
+        del graph.value_info[:]
+        graph.value_info.extend(infos.values())
+
+
+def _sort_topologically(graph: onnx.GraphProto) -> None:
+    """Reorder nodes so each comes after its inputs' producers (stable otherwise).
+
+    The converter appends the Casts it inserts at the end of the node list; ONNX Runtime does not mind, but the
+    ONNX checker and TensorRT's parser require a topologically sorted graph.
+    """
+    available = {value.name for value in graph.input} | {tensor.name for tensor in graph.initializer} | {""}
+    pending = list(graph.node)
+    ordered = []
+    while pending:
+        ready = [node for node in pending if all(name in available for name in node.input)]
+        if not ready:
+            raise ExportError(f"fp16 graph has a cycle or a dangling input at {pending[0].name}; file a bug")
+        ready_ids = {id(node) for node in ready}
+        for node in ready:
+            ordered.append(node)
+            available.update(node.output)
+        pending = [node for node in pending if id(node) not in ready_ids]
+    nodes = [copy.deepcopy(node) for node in ordered]
+    del graph.node[:]
+    graph.node.extend(nodes)
+
+
+@dataclass(frozen=True)
+class GraphVariant:
+    """One written variant: its file, what it converts, and how many nodes stayed fp32 (for the manifest)."""
+
+    graph: str  # graph name (profile or "adjustable")
+    precision: str
+    path: Path
+    source: Path
+    fp32_nodes: int
+    nodes: int
+
+    def to_manifest(self, root: Path) -> dict[str, Any]:
+        return {"graph": self.graph, "precision": self.precision, "file": self.path.relative_to(root).as_posix(),
+                "source": self.source.relative_to(root).as_posix(), "fp32_nodes": self.fp32_nodes,
+                "nodes": self.nodes, "inlined": True}  # fmt: skip
+
+
+def write_variant(source: Path, precision: str, name: str | None = None) -> GraphVariant:
+    """Convert the fp32 graph at ``source`` (weights beside it) and write the variant beside it, weights embedded.
+
+    The caller moves the variant's weights into a shared file (``SharedWeights``), as it does for fp32 graphs.
+    Over 2 GB in fp16 the protobuf cannot hold the weights and the export stops with a one-line error.
+    """
+    import onnx
+    import onnx.inliner
+    from onnx.external_data_helper import load_external_data_for_model
+
+    source = Path(source)
+    target = source.parent / Path(variant_path(source.name, precision)).name
+    try:
+        model = onnx.load(str(source), load_external_data=False)
+        load_external_data_for_model(model, str(source.parent))
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"cannot read {source} and its weights ({exc}); export the fp32 graph first") from exc
+    model = _inferred(onnx.inliner.inline_local_functions(model) if model.functions else model)
+    keep = fp32_nodes(model, precision)
+    converted = _convert(model, keep)
+    if converted.ByteSize() >= 2**31:
+        raise ExportError(f"{target.name} is over 2 GB with its weights embedded; export --precision fp32 only")
+    temporary = target.with_name(f".{target.name}.partial")
+    onnx.save(converted, str(temporary))
+    temporary.replace(target)
+    return GraphVariant(name or source.stem, precision, target, source, len(keep), len(converted.graph.node))

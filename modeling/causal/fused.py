@@ -1,0 +1,100 @@
+"""Causal attention for the fused prefill: SDPA for the output, the Triton column sums for the ACC score.
+
+The eager prefill materialises every selecting layer's [B, H, N, N] probabilities only to sum their columns. Here
+the output comes from fused causal attention, which also keeps each row's log-sum-exp (flash attention without a
+mask, memory-efficient attention with one, the flash CPU kernel on CPU); the Triton kernel then recomputes Q·Kᵀ
+tile by tile and keeps only the per-head column sums of queries i ≥ j (``acc.modeling.kernels``). Nothing n×n
+is stored and, once the prompt's slots are "valid first, in order" (no left padding, or after any selection),
+no mask tensor is built either: causal over slots is then exactly GPT-2's mask for every valid query.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from acc.modeling.kernels import causal_row_lse, column_sums
+from acc.profiles import ModelError
+
+LSE_SOURCES = ("sdpa", "kernel")
+_BIAS_ALIGN = 16  # memory-efficient attention wants the bias row stride aligned to 16 elements
+
+
+def valid_prefix(mask: torch.Tensor) -> bool:
+    """True when no valid slot follows a padded one in any row ([B, N] 0/1): slot-causal attention is then exact."""
+    return not bool((mask[:, 1:] > mask[:, :-1]).any())
+
+
+def static_slots(ratio: float, width: int, slots_now: int, min_keep: int) -> int:
+    """Slots a selection needs for any sample of a ``width``-wide batch, computed on the host (no sync).
+
+    ``keep_counts_tensor``'s float32 ceil(ratio · n_valid) grows with n_valid ≤ width, so its value at ``width``
+    bounds every sample's keep count; samples that keep fewer get masked filler slots.
+    """
+    top = math.ceil(np.float32(ratio) * np.float32(width))  # float32, as the kernel and keep_counts_tensor
+    return max(1, min(max(top, min_keep), slots_now))
+
+
+def causal_bias(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """[B, Nq, Nk] bool → [B, 1, Nq, Nk] additive bias (0 or dtype-min/2, as the eager block), rows 16-aligned."""
+    batch, rows, cols = allowed.shape
+    width = -(-cols // _BIAS_ALIGN) * _BIAS_ALIGN
+    bias = torch.full((batch, 1, rows, width), torch.finfo(dtype).min / 2, dtype=dtype, device=allowed.device)
+    return bias[..., :cols].masked_fill_(allowed[:, None], 0.0)  # in place: keeps the aligned row stride
+
+
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None, scale: float) -> torch.Tensor:
+    """Fused SDPA: ``is_causal`` over slots without a bias (flash), else the bias (GPT-2's mask, left padding)."""
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, is_causal=bias is None, scale=scale)
+
+
+def causal_attention_with_lse(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    bias: torch.Tensor | None,
+    mask: torch.Tensor,
+    scale: float,
+    lse_source: str = "sdpa",
+    kernel_backend: str = "auto",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(output [B, H, N, dh], causal lse [B, H, ≥N] fp32); ``bias`` None means causal over slots."""
+    if lse_source not in LSE_SOURCES:
+        raise ModelError(f"unknown lse source {lse_source!r}; pass one of {', '.join(LSE_SOURCES)}")
+    if lse_source == "kernel":
+        return causal_attention(q, k, v, bias, scale), causal_row_lse(q, k, mask, scale, backend=kernel_backend)
+    causal = bias is None
+    if q.device.type == "cpu":
+        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+            q, k, v, 0.0, causal, attn_mask=bias, scale=scale
+        )[:2]
+        return out, lse
+    if causal and q.dtype in (torch.float16, torch.bfloat16):
+        out, lse = torch.ops.aten._scaled_dot_product_flash_attention(q, k, v, 0.0, True, False, scale=scale)[:2]
+        return out, lse
+    batch, heads, n, _ = q.shape
+    full_bias = None if causal else bias.expand(batch, heads, n, n)
+    efficient = torch.ops.aten._scaled_dot_product_efficient_attention
+    out, lse = efficient(q, k, v, full_bias, True, 0.0, causal, scale=scale)[:2]
+    return out, lse
+
+
+def fused_causal_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    bias: torch.Tensor | None,
+    mask: torch.Tensor,
+    scale: float,
+    need_score: bool,
+    lse_source: str = "sdpa",
+    kernel_backend: str = "auto",
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(output, per-head causal column sums [B, H, N] fp32 when ``need_score``; finish with finish_causal_score)."""
+    if not need_score:
+        return causal_attention(q, k, v, bias, scale), None
+    out, lse = causal_attention_with_lse(q, k, v, bias, mask, scale, lse_source, kernel_backend)
+    return out, column_sums(q, k, lse, mask, scale, backend=kernel_backend, causal=True)

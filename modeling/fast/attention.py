@@ -1,0 +1,69 @@
+"""Attention for the fast path: fused SDPA, fused SDPA that also returns the row log-sum-exp, and eager.
+
+The ACC score needs each query row's softmax normaliser. Fused attention kernels compute it anyway (it is what
+their backward pass reads), and ``torch.ops.aten`` exposes it: flash attention (fp16/bf16, no mask) and
+memory-efficient attention (any dtype, additive mask) on CUDA, the flash CPU kernel on CPU. So the score costs one
+extra Q·Kᵀ sweep in the Triton column-sum kernel and no n×n tensor. ``lse_source="kernel"`` instead computes the
+log-sum-exp with a Triton kernel after public SDPA: the fallback when an aten op is missing or refuses its inputs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from acc.modeling.kernels import row_lse
+
+LSE_SOURCES = ("sdpa", "kernel")
+_BIAS_ALIGN = 16  # memory-efficient attention wants the bias row stride aligned to 16 elements
+
+
+def key_bias(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """[B, N] 0/1 → [B, 1, 1, N] additive bias (0 or dtype-min, as eager BERT), row stride padded to 16."""
+    batch, n = mask.shape
+    width = -(-n // _BIAS_ALIGN) * _BIAS_ALIGN
+    values = (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+    return F.pad(values, (0, width - n))[..., :n]
+
+
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None, scale: float
+) -> torch.Tensor:
+    """Fused SDPA (flash without a mask, memory-efficient/cuDNN with one); q, k, v [B, H, N, dh]."""
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale)
+
+
+def attention_with_lse(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    bias: torch.Tensor | None,
+    mask: torch.Tensor,
+    scale: float,
+    lse_source: str = "sdpa",
+    kernel_backend: str = "auto",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(output [B, H, N, dh], lse [B, H, ≥N] fp32). ``mask`` [B, N] is what ``bias`` encodes (for the kernel)."""
+    if lse_source == "kernel":
+        return attention(q, k, v, bias, scale), row_lse(q, k, mask, scale, backend=kernel_backend)
+    if q.device.type == "cpu":
+        return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, False, attn_mask=bias, scale=scale)
+    if bias is None and q.dtype in (torch.float16, torch.bfloat16):
+        out, lse = torch.ops.aten._scaled_dot_product_flash_attention(q, k, v, 0.0, False, False, scale=scale)[:2]
+        return out, lse
+    batch, heads, n, _ = q.shape
+    full_bias = None if bias is None else bias.expand(batch, heads, n, n)
+    efficient = torch.ops.aten._scaled_dot_product_efficient_attention
+    out, lse = efficient(q, k, v, full_bias, True, 0.0, False, scale=scale)[:2]
+    return out, lse
+
+
+def attention_probs(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None, scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eager attention as Hugging Face BERT runs it: (output, probabilities [B, H, N, N] in the model dtype)."""
+    logits = torch.matmul(q, k.transpose(-1, -2)) * scale
+    if bias is not None:
+        logits = logits + bias
+    probs = torch.softmax(logits, dim=-1)
+    return torch.matmul(probs, v), probs

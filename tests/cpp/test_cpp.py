@@ -1,0 +1,114 @@
+"""The C++ runtime (``cpp/``): configure, build and run its ctest suite against the Python runtime, as a user would.
+
+One CMake build per session in ``build/cpp-tests`` (incremental when it exists), on the session's real exported
+bundle (``tiny_export_bundle``). ctest's ``reference`` step writes what Python computes — HF tokenizer ids, Python
+runtime predictions on SST-2 dev, policy choices, error messages — and each C++ case must match it; every ctest
+case is one test here. No cmake or C++ compiler: skipped with the reason. Headers that cannot be fetched from
+Debian (offline): the configure step fails, and so does this test, with CMake's message.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from acc.runtime import Runtime
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD_DIR = REPO / "build" / "cpp-tests"
+CTEST_CASES = ("reference", "sha256", "tokenizer", "policy", "profiles", "errors", "engines", "predict")
+
+
+def _run(command: list[str], what: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).strip()
+        pytest.fail(f"{what} failed (exit {done.returncode}): {' '.join(command)}\n{output[-6000:]}", pytrace=False)
+    return done
+
+
+def _tools() -> tuple[str, list[str]]:
+    cmake = shutil.which("cmake")
+    compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
+    if cmake is None or compiler is None:
+        pytest.skip("the C++ runtime needs cmake and a C++20 compiler (apt-get install cmake g++ ninja-build)")
+    generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+    cache = BUILD_DIR / "CMakeCache.txt"
+    wanted = "Ninja" if generator else "Unix Makefiles"
+    if cache.is_file() and f"CMAKE_GENERATOR:INTERNAL={wanted}\n" not in cache.read_text():
+        shutil.rmtree(BUILD_DIR)  # built with another generator; CMake refuses to switch in place
+    return cmake, generator
+
+
+@pytest.fixture(scope="module")
+def cpp_build(tiny_export_bundle: Path, sst2_dir: Path) -> Iterator[Path]:
+    """Configure and build cpp/ (library, example, tests); yields the build directory. Serialised by a lock file."""
+    cmake, generator = _tools()
+    BUILD_DIR.parent.mkdir(parents=True, exist_ok=True)
+    with open(BUILD_DIR.parent / "cpp-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _run([cmake, "-S", str(REPO / "cpp"), "-B", str(BUILD_DIR), *generator, "-DCMAKE_BUILD_TYPE=Release",
+              "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG", f"-DPython3_EXECUTABLE={sys.executable}",
+              f"-DACC_TEST_BUNDLE={tiny_export_bundle}", f"-DACC_TEST_DATA_DIR={sst2_dir}"], "cmake configure")  # fmt: skip
+        _run([cmake, "--build", str(BUILD_DIR), "--parallel", str(os.cpu_count() or 2)], "cmake build")
+        yield BUILD_DIR
+
+
+@pytest.fixture(scope="module")
+def ctest_results(cpp_build: Path) -> dict[str, tuple[str, str]]:
+    """``{case: (status, output)}`` from one ctest run (JUnit report)."""
+    report = cpp_build / "ctest-junit.xml"
+    report.unlink(missing_ok=True)
+    ctest = shutil.which("ctest") or "ctest"
+    done = subprocess.run([ctest, "--test-dir", str(cpp_build), "--output-on-failure", "--output-junit", str(report),
+                           "--parallel", "2"], cwd=REPO, capture_output=True, text=True, timeout=900)  # fmt: skip
+    if not report.is_file():
+        pytest.fail(f"ctest wrote no report (exit {done.returncode}):\n{(done.stdout + done.stderr)[-6000:]}")
+    results: dict[str, tuple[str, str]] = {}
+    for case in ElementTree.parse(report).getroot().iter("testcase"):
+        output = "".join(node.text or "" for node in case.iter() if node.tag in ("system-out", "failure"))
+        results[case.get("name", "")] = (case.get("status", ""), output)
+    return results
+
+
+@pytest.mark.parametrize("case", CTEST_CASES)
+def test_ctest_case_passes(ctest_results: dict[str, tuple[str, str]], case: str) -> None:
+    assert case in ctest_results, f"ctest did not run {case!r} (ran {sorted(ctest_results)})"
+    status, output = ctest_results[case]
+    assert status == "run", f"ctest case {case} {status}:\n{output[-6000:]}"
+
+
+def test_ctest_runs_exactly_the_known_cases(ctest_results: dict[str, tuple[str, str]]) -> None:
+    """A case added to CMake but not here (or the reverse) would otherwise go unreported."""
+    assert sorted(ctest_results) == sorted(CTEST_CASES)
+
+
+def test_predict_case_compared_every_graph_on_all_of_sst2_dev(ctest_results: dict[str, tuple[str, str]]) -> None:
+    output = ctest_results["predict"][1]
+    assert output.count("872 texts, 872 labels equal") >= 3, output  # dense, s1.5 and the adjustable graph
+
+
+def test_example_classifies_like_the_python_runtime(cpp_build: Path, tiny_export_bundle: Path) -> None:
+    texts = ["a gorgeous, witty, seductive movie .", "flat and boring ."]
+    done = _run([str(cpp_build / "examples" / "classify"), str(tiny_export_bundle), "--speedup", "1.5", *texts],
+                "examples/cpp/classify")  # fmt: skip
+    lines = done.stdout.strip().splitlines()
+    expected = Runtime.load(tiny_export_bundle, device="cpu").predict(texts, speedup=1.5)
+    assert [line.split("\t")[0] for line in lines] == expected.labels
+    assert all("\tprofile=s1.5\t" in line and line.endswith(text) for line, text in zip(lines, texts))
+    assert "profile s1.5: shipped profile with target speedup 1.5" in done.stderr
+
+
+def test_example_reports_a_broken_bundle_in_one_line(cpp_build: Path, tmp_path: Path) -> None:
+    done = subprocess.run([str(cpp_build / "examples" / "classify"), str(tmp_path / "nowhere"), "fine"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr == f"error: bundle {tmp_path / 'nowhere'} does not exist; pass the directory written by acc-export\n"

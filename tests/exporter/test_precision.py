@@ -1,0 +1,165 @@
+"""fp16 graph variants (``acc.exporter.precision``, ``acc.exporter.variants``): what stays fp32, that the variants run
+on ONNX Runtime's CPU EP and keep the same *number* of word-vectors, and that ``--precision`` bundles record them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnx.inliner
+import pytest
+from tiny_graphs import FLAT_RATIOS, ort_session, random_feeds
+
+from acc.exporter.precision import FP16, FP16_ALL, fp32_nodes, parse_graph_precisions, variant_path, write_variant
+from acc.profiles import ExportError
+
+
+def test_parse_graph_precisions_always_includes_fp32_first() -> None:
+    assert parse_graph_precisions("fp16") == ("fp32", "fp16")
+    assert parse_graph_precisions("fp16-all, fp32,fp16") == ("fp32", "fp16", "fp16-all")
+    assert parse_graph_precisions(["fp32"]) == ("fp32",)
+    for bad, message in (("fp8", "takes fp32, fp16, fp16-all"), ("fp16,fp16", "twice"), ("", "takes")):
+        with pytest.raises(ExportError, match=message) as info:
+            parse_graph_precisions(bad)
+        assert "\n" not in str(info.value)
+
+
+def test_variant_path_is_the_naming_contract() -> None:
+    assert variant_path("graphs/s1.5.onnx", "fp16") == "graphs/s1.5.fp16.onnx"
+    assert variant_path("graphs/adjustable.onnx", "fp16-all") == "graphs/adjustable.fp16-all.onnx"
+    assert variant_path("graphs/s3.onnx", "fp32") == "graphs/s3.onnx"
+    with pytest.raises(ExportError, match="not one of"):
+        variant_path("graphs/s3.onnx", "int8")
+
+
+def _inlined(path: Path) -> onnx.ModelProto:
+    return onnx.inliner.inline_local_functions(onnx.load(str(path), load_external_data=False))
+
+
+def test_fp32_nodes_keep_score_and_selection_but_fp16_all_ranks_in_fp16(tiny4_graphs) -> None:
+    model = _inlined(tiny4_graphs.fixed.path)
+    nodes = {node.name: node for node in model.graph.node}
+    topk = [node for node in model.graph.node if node.op_type == "TopK"]
+    ranking = [n.name for n in topk if next((a.i for a in n.attribute if a.name == "largest"), 1) == 1]
+    ordering = [n.name for n in topk if n.name not in ranking]
+    assert len(ranking) == len(ordering) == 2  # two TokenSelects (layers 2 and 4), two TopKs each
+
+    fp16 = fp32_nodes(model, FP16)
+    ops = lambda names: {nodes[name].op_type for name in names}
+    assert set(ranking + ordering) <= fp16
+    assert {"Ceil", "ReduceMax", "MatMul", "ReduceSum", "Div"} <= ops(fp16)  # keep counts + the ACC score
+    assert "Softmax" not in ops(fp16) and "LayerNormalization" not in ops(fp16)  # the encoder is fp16
+    matmuls = [name for name in fp16 if nodes[name].op_type == "MatMul"]
+    assert len(matmuls) == 2  # only the score's mask·probs product per selection, no projection or attention
+
+    every = fp32_nodes(model, FP16_ALL)
+    assert set(ordering) <= every and not set(ranking) & every  # ranking TopK in fp16, ordering TopK fp32
+    assert "Ceil" in ops(every) and "MatMul" not in ops(every)  # counts exact; score in fp16
+    assert every < fp16
+
+    with pytest.raises(ExportError, match="inline it before converting"):
+        fp32_nodes(onnx.load(str(tiny4_graphs.fixed.path), load_external_data=False), FP16)
+
+
+def _kept_counts(outputs: list[np.ndarray]) -> list[np.ndarray]:
+    return [(index >= 0).sum(axis=1) for index in outputs[1:]]
+
+
+@pytest.mark.parametrize("graph", ["fixed", "adjustable"])
+def test_variants_run_on_cpu_ort_with_the_same_keep_counts(tiny4_graphs, graph: str, tmp_path: Path) -> None:
+    exported = getattr(tiny4_graphs, graph)
+    for name in (exported.path.name, tiny4_graphs.weights.name):
+        shutil.copy(exported.path.parent / name, tmp_path / name)
+    reference_session = ort_session(tmp_path / exported.path.name)
+    for precision in (FP16, FP16_ALL):
+        variant = write_variant(tmp_path / exported.path.name, precision)
+        assert variant.path.name == Path(variant_path(exported.path.name, precision)).name
+        model = onnx.load(str(variant.path))
+        assert not model.functions  # inlined
+        assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
+        types = {v.name: v.type.tensor_type.elem_type for v in (*model.graph.value_info, *model.graph.input)}
+        ranking = [n.input[0] for n in model.graph.node
+                   if n.op_type == "TopK" and next((a.i for a in n.attribute if a.name == "largest"), 1) == 1]  # fmt: skip
+        expected_type = onnx.TensorProto.FLOAT if precision == FP16 else onnx.TensorProto.FLOAT16
+        assert ranking and {types.get(name) for name in ranking} == {expected_type}
+        onnx.checker.check_model(model, full_check=True)  # topologically sorted, typed
+
+        session = ort_session(variant.path)
+        for batch, seq in ((1, 1), (4, 37), (2, 64)):
+            feeds = random_feeds(batch, seq, seed=batch)
+            if exported.spec.adjustable:
+                feeds["keep_ratios"] = np.asarray(FLAT_RATIOS, dtype=np.float32)
+            expected, got = reference_session.run(None, feeds), session.run(None, feeds)
+            assert got[0].dtype == np.float32 and got[0].shape == expected[0].shape
+            for a, b in zip(_kept_counts(got), _kept_counts(expected)):
+                np.testing.assert_array_equal(a, b)  # keep-count arithmetic stayed exact
+            same = np.ones(batch, dtype=bool)
+            for a, b in zip(got[1:], expected[1:]):
+                same &= (np.sort(a, axis=1) == np.sort(b, axis=1)).all(axis=1)
+            if same.any():  # tiny random weights: near-tied scores may flip, which moves the logits legitimately
+                np.testing.assert_allclose(got[0][same], expected[0][same], rtol=0, atol=5e-3)
+
+
+def test_precision_flag_bundle_records_validated_variants(tiny_fp16_bundle: Path) -> None:
+    from acc.runtime import read_manifest
+
+    manifest = read_manifest(tiny_fp16_bundle, verify=True)  # every variant hashed and verified
+    raw = json.loads((tiny_fp16_bundle / "manifest.json").read_text())
+    section = raw["precisions"]
+    assert section["graphs"] == ["fp32", "fp16", "fp16-all"]
+    assert section["default"] == {"cpu": "fp32", "cuda": "fp16"} and section["measured_only"] == ["fp16-all"]
+    graphs = [entry.graph for entry in manifest.profiles] + [manifest.adjustable.graph]
+    for precision in ("fp16", "fp16-all"):
+        for graph in graphs:
+            assert variant_path(graph, precision) in manifest.files
+        reports = section["validation"][precision]["reports"]
+        assert {r["graph"] for r in reports} == {"dense", "s1.5", "adjustable"}
+        assert all(r["examples"] == 8 and r["label_agreement"] >= 0.99 for r in reports)
+    assert section["validation"]["fp16"]["gated"] and not section["validation"]["fp16-all"]["gated"]
+    assert "graphs/weights.fp16.bin" in manifest.files
+    assert manifest.files["graphs/weights.fp16.bin"].bytes < manifest.files["graphs/weights.bin"].bytes * 0.6
+    variants = {(v["graph"], v["precision"]): v for v in section["variants"]}
+    assert variants[("s1.5", "fp16")]["fp32_nodes"] > variants[("s1.5", "fp16-all")]["fp32_nodes"] > 0
+
+
+def test_precision_flag_parses_and_rejects(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from acc.exporter.options import ExportOptions
+    from acc.tools import export as export_tool
+
+    parser = argparse.ArgumentParser()
+    ExportOptions.add_arguments(parser)
+    assert ExportOptions.from_args(parser.parse_args(["--precision", "fp16"])).precision == ("fp32", "fp16")
+    assert ExportOptions.from_args(parser.parse_args([])).precision == ("fp32",)
+    assert export_tool.main(["--precision", "fp8", "--output", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "--precision takes fp32, fp16, fp16-all" in err and not (tmp_path / "b").exists()
+
+
+def test_duplicate_casts_from_older_converters_are_merged_and_clashes_refused() -> None:
+    """onnxruntime < 1.32 writes one Cast per blocked consumer under one name; the graph must end up SSA."""
+    from onnx import TensorProto, helper
+
+    from acc.exporter.precision import _drop_duplicate_casts
+    from acc.profiles import ExportError
+
+    cast = helper.make_node("Cast", ["x"], ["x_cast_to_fp32"], to=TensorProto.FLOAT, name="x_cast_to_fp32_node")
+    graph = helper.make_graph(
+        [cast, helper.make_node("Relu", ["x_cast_to_fp32"], ["a"]), cast,
+         helper.make_node("Neg", ["x_cast_to_fp32"], ["b"])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [2])],
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [2]), helper.make_tensor_value_info("b", TensorProto.FLOAT, [2])],
+        value_info=[helper.make_tensor_value_info("x_cast_to_fp32", TensorProto.FLOAT, [2])] * 2,
+    )  # fmt: skip
+    _drop_duplicate_casts(graph)
+    assert [n.op_type for n in graph.node] == ["Cast", "Relu", "Neg"]
+    assert len(graph.value_info) == 1
+    onnx.checker.check_graph(graph)
+
+    graph.node.append(helper.make_node("Cast", ["x"], ["x_cast_to_fp32"], to=TensorProto.DOUBLE))
+    with pytest.raises(ExportError, match="two different nodes"):
+        _drop_duplicate_casts(graph)
