@@ -1,4 +1,4 @@
-"""``acc-generate``: generate text from a causal-LM bundle (ONNX Runtime), reporting TTFT and decode tokens/s."""
+"""``acc-generate``: generate text from a causal-LM or T5 bundle (ONNX Runtime), reporting TTFT and decode speed."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from acc.profiles import AccError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bundle", help="bundle directory written by acc-export for a causal LM")
+    parser.add_argument("bundle", help="bundle directory written by acc-export for a causal LM or a T5 model")
     parser.add_argument("--prompt", "-p", action="append", required=True, help="prompt text (repeat for a batch)")
     parser.add_argument("--speedup", type=float, default=None, help="prefill speedup (1 = dense; default dense)")
     parser.add_argument("--profile", default=None, help="a shipped profile by name (dense, s1.5, ...)")
@@ -23,10 +23,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="sampling seed (same seed, same text)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--template", default=None,
+                        help="T5 bundles: wrap each prompt in this shipped prompt template (e.g. review-question)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
+def bundle_family(bundle: str) -> str | None:
+    """The model family a bundle's manifest records (None when unreadable: the runtime's loader then says why)."""
+    from pathlib import Path
+
+    try:
+        return json.loads((Path(bundle) / "manifest.json").read_text(encoding="utf-8"))["model"].get("family")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
+    from acc.runtime.seq2seq import SEQ2SEQ_FAMILY
+
+    if bundle_family(args.bundle) == SEQ2SEQ_FAMILY:
+        return run_seq2seq(args)
+    if args.template is not None:
+        print("error: --template applies to T5 (seq2seq) bundles only; drop it for a causal LM", file=sys.stderr)
+        return 2
     from acc.runtime.causal import CausalRuntime
 
     try:
@@ -48,6 +67,33 @@ def run(args: argparse.Namespace) -> int:
     per_layer = ", ".join(str(max(lengths)) for lengths in out.cache_lengths)
     print(f"profile {out.profile}: TTFT {out.ttft_ms:.1f} ms, decode {out.tokens_per_s:.1f} tokens/s, "
           f"KV cache per layer after prefill (longest row) {per_layer}", file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def run_seq2seq(args: argparse.Namespace) -> int:
+    """T5 bundles: the encoder profile is chosen by ``--speedup`` (``--profile`` is for causal bundles)."""
+    from acc.runtime.seq2seq import Seq2SeqRuntime
+
+    if args.profile is not None:
+        print("error: --profile applies to causal bundles; use --speedup for a T5 bundle", file=sys.stderr)
+        return 2
+    try:
+        runtime = Seq2SeqRuntime.load(args.bundle, device=args.device, threads=args.threads)
+        out = runtime.generate(
+            args.prompt, template=args.template, speedup=args.speedup, max_new_tokens=args.max_new_tokens,
+            do_sample=args.do_sample, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+        )  # fmt: skip
+    except AccError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        fields = ("texts", "token_ids", "profile", "reason", "encode_ms", "ttft_ms", "decode_ms", "total_ms", "kept_tokens")
+        print(json.dumps({name: getattr(out, name) for name in fields}))
+        return 0
+    for prompt, text in zip(args.prompt, out.texts):
+        print(f"{prompt}\u2192{text}")
+    print(f"profile {out.profile}: encoder {out.encode_ms:.1f} ms, TTFT {out.ttft_ms:.1f} ms, total {out.total_ms:.1f} ms",
+          file=sys.stderr)  # fmt: skip
     return 0
 
 

@@ -88,3 +88,17 @@ def test_bad_requests_and_bundles_fail_with_one_line(runtime, tiny_t5_bundle, tm
     decoder.write_bytes(decoder.read_bytes()[:-1] + b"\0")
     with pytest.raises(BundleError, match="decoder.onnx"):
         Seq2SeqRuntime.load(copy)
+
+
+def test_acc_generate_cli_runs_t5_bundles(runtime, tiny_t5_bundle, capsys) -> None:
+    """``acc-generate`` dispatches on the manifest's family: a T5 bundle gives the runtime's own answer."""
+    from acc.tools.generate import main
+
+    assert main([str(tiny_t5_bundle), "-p", TEXTS[0], "--speedup", "1.5", "--max-new-tokens", "3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    expected = runtime.generate([TEXTS[0]], speedup=1.5, max_new_tokens=3)
+    assert data["profile"] == expected.profile == "s1.5" and data["token_ids"] == expected.token_ids
+    assert main([str(tiny_t5_bundle), "-p", "x", "--template", "no-such-template"]) == 2
+    assert "no prompt template" in capsys.readouterr().err
+    assert main([str(tiny_t5_bundle), "-p", "x", "--profile", "s1.5"]) == 2
+    assert capsys.readouterr().err.startswith("error: --profile applies to causal bundles")
