@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build TensorRT-RTX engines for a bundle on the GPU machine; log build time and layer count per engine into
-# $OUT/trt-build.json (rewritten after every engine, so a crash keeps the rows before it). NOT RUN YET.
+# $OUT/trt-build.json (rewritten after every engine, so a crash keeps the rows before it).
 #
 # Run from the repo root on the device machine. Needs, besides what gpu_check.sh needs (.device/bert-sst2,
 # .device/sst2, .device/wheels): TensorRT-RTX importable, i.e. tensorrt-rtx-cu13-bindings AND -libs unpacked into
@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from acc.exporter.engines import (EngineFromNetwork, Fp16Onnx, InlinedOnnx, NetworkFromOnnx, SaveEngine, ShapeRanges,
+from acc.exporter.engines import (EngineFromNetwork, Fp16Onnx, InlinedOnnx, KeepCountsOnnx, NetworkFromOnnx, SaveEngine, ShapeRanges,
                                   engine_file_name, engine_target, parse_precisions, trt_module)
 from acc.runtime import read_manifest
 
@@ -74,7 +74,9 @@ for name, graph in graphs:
     for precision in precisions:
         path = work / engine_file_name(name, target.backend, target.compute_capability, precision)
         row = {"profile": name, "precision": precision, "file": path.name}
-        onnx_loader = Fp16Onnx(InlinedOnnx(graph)) if precision == "fp16" else InlinedOnnx(graph)
+        # The adjustable graph goes in as acc-export --engine trt builds it: TopK widths from a keep_counts shape input.
+        source = InlinedOnnx(KeepCountsOnnx(graph) if name == "adjustable" else graph)
+        onnx_loader = Fp16Onnx(source) if precision == "fp16" else source
         build = EngineFromNetwork(NetworkFromOnnx(onnx_loader), precision, shapes, timing_cache=work / "timing.cache",
                                   compute_capability=target.build_for)
         started = time.perf_counter()
