@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from acc.profiles import AccError
 
@@ -38,62 +39,62 @@ def bundle_family(bundle: str) -> str | None:
         return None
 
 
+CAUSAL_JSON = ("texts", "token_ids", "profile", "ttft_ms", "decode_ms", "tokens_per_s", "prompt_lengths",
+               "cache_lengths", "finished")  # fmt: skip
+SEQ2SEQ_JSON = ("texts", "token_ids", "profile", "reason", "encode_ms", "ttft_ms", "decode_ms", "total_ms", "kept_tokens")
+
+
+def causal_json(out: Any) -> dict[str, Any]:
+    return {name: getattr(out, name) for name in CAUSAL_JSON} | {"keep_ratios": list(out.keep_ratios)}
+
+
+def seq2seq_json(out: Any) -> dict[str, Any]:
+    return {name: getattr(out, name) for name in SEQ2SEQ_JSON}
+
+
+def causal_summary(out: Any) -> str:
+    per_layer = ", ".join(str(max(lengths)) for lengths in out.cache_lengths)
+    return (f"profile {out.profile}: TTFT {out.ttft_ms:.1f} ms, decode {out.tokens_per_s:.1f} tokens/s, "
+            f"KV cache per layer after prefill (longest row) {per_layer}")  # fmt: skip
+
+
+def seq2seq_summary(out: Any) -> str:
+    return f"profile {out.profile}: encoder {out.encode_ms:.1f} ms, TTFT {out.ttft_ms:.1f} ms, total {out.total_ms:.1f} ms"
+
+
 def run(args: argparse.Namespace) -> int:
+    """Load the bundle's runtime by its family (T5: profile by ``--speedup`` and ``--template``; causal: ``--profile``)."""
     from acc.runtime.seq2seq import SEQ2SEQ_FAMILY
 
     if bundle_family(args.bundle) == SEQ2SEQ_FAMILY:
-        return run_seq2seq(args)
-    if args.template is not None:
-        print("error: --template applies to T5 (seq2seq) bundles only; drop it for a causal LM", file=sys.stderr)
-        return 2
-    from acc.runtime.causal import CausalRuntime
+        from acc.runtime.seq2seq import Seq2SeqRuntime as runtime_class
 
+        if args.profile is not None:
+            print("error: --profile applies to causal bundles; use --speedup for a T5 bundle", file=sys.stderr)
+            return 2
+        family_kwargs, to_json, summary = {"template": args.template}, seq2seq_json, seq2seq_summary
+    else:
+        from acc.runtime.causal import CausalRuntime as runtime_class
+
+        if args.template is not None:
+            print("error: --template applies to T5 (seq2seq) bundles only; drop it for a causal LM", file=sys.stderr)
+            return 2
+        family_kwargs, to_json, summary = {"profile": args.profile}, causal_json, causal_summary
     try:
-        runtime = CausalRuntime.load(args.bundle, device=args.device, threads=args.threads)
+        runtime = runtime_class.load(args.bundle, device=args.device, threads=args.threads)
         out = runtime.generate(
-            args.prompt, speedup=args.speedup, profile=args.profile, max_new_tokens=args.max_new_tokens,
-            do_sample=args.do_sample, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+            args.prompt, speedup=args.speedup, max_new_tokens=args.max_new_tokens, do_sample=args.do_sample,
+            temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed, **family_kwargs,
         )  # fmt: skip
     except AccError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        fields = ("texts", "token_ids", "profile", "ttft_ms", "decode_ms", "tokens_per_s", "prompt_lengths",
-                  "cache_lengths", "finished")  # fmt: skip
-        print(json.dumps({name: getattr(out, name) for name in fields} | {"keep_ratios": list(out.keep_ratios)}))
+        print(json.dumps(to_json(out)))
         return 0
     for prompt, text in zip(args.prompt, out.texts):
         print(f"{prompt}\u2192{text}")
-    per_layer = ", ".join(str(max(lengths)) for lengths in out.cache_lengths)
-    print(f"profile {out.profile}: TTFT {out.ttft_ms:.1f} ms, decode {out.tokens_per_s:.1f} tokens/s, "
-          f"KV cache per layer after prefill (longest row) {per_layer}", file=sys.stderr)  # fmt: skip
-    return 0
-
-
-def run_seq2seq(args: argparse.Namespace) -> int:
-    """T5 bundles: the encoder profile is chosen by ``--speedup`` (``--profile`` is for causal bundles)."""
-    from acc.runtime.seq2seq import Seq2SeqRuntime
-
-    if args.profile is not None:
-        print("error: --profile applies to causal bundles; use --speedup for a T5 bundle", file=sys.stderr)
-        return 2
-    try:
-        runtime = Seq2SeqRuntime.load(args.bundle, device=args.device, threads=args.threads)
-        out = runtime.generate(
-            args.prompt, template=args.template, speedup=args.speedup, max_new_tokens=args.max_new_tokens,
-            do_sample=args.do_sample, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-        )  # fmt: skip
-    except AccError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        fields = ("texts", "token_ids", "profile", "reason", "encode_ms", "ttft_ms", "decode_ms", "total_ms", "kept_tokens")
-        print(json.dumps({name: getattr(out, name) for name in fields}))
-        return 0
-    for prompt, text in zip(args.prompt, out.texts):
-        print(f"{prompt}\u2192{text}")
-    print(f"profile {out.profile}: encoder {out.encode_ms:.1f} ms, TTFT {out.ttft_ms:.1f} ms, total {out.total_ms:.1f} ms",
-          file=sys.stderr)  # fmt: skip
+    print(summary(out), file=sys.stderr)
     return 0
 
 

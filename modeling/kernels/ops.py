@@ -108,16 +108,23 @@ def _tile(n: int) -> int:
     return min(64, _pow2(n))
 
 
-def row_lse(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor, scale: float, backend: str = "auto") -> torch.Tensor:
-    """[B, H, N] fp32 log-sum-exp of each query row over valid keys, for when fused attention does not return it."""
+def row_lse(
+    q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor, scale: float, backend: str = "auto", causal: bool = False
+) -> torch.Tensor:
+    """[B, H, N] fp32 log-sum-exp of each query row over valid keys, for when fused attention does not return it.
+
+    ``causal``: only keys j ≤ i count (GPT-2's attention).
+    """
     if resolve_backend(backend, q.device) == "torch":
-        return reference.row_lse_reference(q, k, mask, scale)
+        fn = reference.causal_row_lse_reference if causal else reference.row_lse_reference
+        return fn(q, k, mask, scale)
     kernels = _kernel_module("_score_triton")
+    kernel = kernels._causal_row_lse_kernel if causal else kernels._row_lse_kernel
     q, k, mask = _inner_contiguous(q), _inner_contiguous(k), _inner_contiguous(mask)
     batch, heads, n, head_dim = q.shape
     lse = torch.empty((batch, heads, n), device=q.device, dtype=torch.float32)
     grid = (batch * heads, triton_cdiv(n, _tile(n)))
-    kernels._row_lse_kernel[grid](
+    kernel[grid](
         q, k, mask, lse, n, heads, scale * kernels.LOG2E,
         q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2), mask.stride(0),
         lse.stride(0), lse.stride(1),
@@ -129,21 +136,8 @@ def row_lse(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor, scale: float, 
 def causal_row_lse(
     q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor, scale: float, backend: str = "auto"
 ) -> torch.Tensor:
-    """[B, H, N] fp32 causal log-sum-exp (valid keys j ≤ i), for when fused attention does not return it."""
-    if resolve_backend(backend, q.device) == "torch":
-        return reference.causal_row_lse_reference(q, k, mask, scale)
-    kernels = _kernel_module("_score_triton")
-    q, k, mask = _inner_contiguous(q), _inner_contiguous(k), _inner_contiguous(mask)
-    batch, heads, n, head_dim = q.shape
-    lse = torch.empty((batch, heads, n), device=q.device, dtype=torch.float32)
-    grid = (batch * heads, triton_cdiv(n, _tile(n)))
-    kernels._causal_row_lse_kernel[grid](
-        q, k, mask, lse, n, heads, scale * kernels.LOG2E,
-        q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2), mask.stride(0),
-        lse.stride(0), lse.stride(1),
-        HEAD_DIM=head_dim, BLOCK_D=_pow2(head_dim), BLOCK_I=_tile(n), BLOCK_J=_tile(n), IEEE=q.dtype == torch.float32,
-    )  # fmt: skip
-    return lse
+    """[B, H, N] fp32 causal log-sum-exp (valid keys j ≤ i): ``row_lse(..., causal=True)``."""
+    return row_lse(q, k, mask, scale, backend, causal=True)
 
 
 def column_sums(
