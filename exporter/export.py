@@ -88,11 +88,16 @@ def export_graph(
     path: str | Path,
     config: AccOnnxConfig,
     sample_length: int = 16,
+    attention: str = "eager",
 ) -> ExportedGraph:
     """Trace ``model`` under ``spec`` into a self-contained ONNX file (weights embedded; see ``weights.py``).
 
     The sample batch has two rows of different valid lengths so no shape is specialised on the trace.
+    ``attention="fused"`` writes the fused form (``fused_attention.py``): ONNX Runtime attention and
+    ``ai.acc::AccScore`` instead of materialised probabilities.
     """
+    from .fused_attention import check_attention_form, fused_attention
+
     path = Path(path)
     num_layers = model.num_layers
     select_layers = token_select_layers(spec, num_layers)
@@ -109,12 +114,14 @@ def export_graph(
     for layer in select_layers:
         dynamic_axes[kept_index_name(layer)] = {0: "batch", 1: f"kept_{layer + 1}"}
 
-    previous = model.selector
+    previous = model.selector, model.attention_runner
     model.selector = traceable_select
+    if check_attention_form(attention) == "fused":
+        model.attention_runner = fused_attention
     try:
-        export_onnx_graph(wrapper, args, path, input_names, output_names, dynamic_axes, bool(select_layers), spec.name)
+        export_onnx_graph(wrapper, args, path, input_names, output_names, dynamic_axes, spec.name)
     finally:
-        model.selector = previous
+        model.selector, model.attention_runner = previous
     return ExportedGraph(spec, path, tuple(select_layers), tuple(output_names))
 
 
@@ -140,15 +147,17 @@ def export_onnx_graph(
     input_names: list[str],
     output_names: list[str],
     dynamic_axes: dict[str, dict[int, str]],
-    token_select: bool,
     name: str,
 ) -> None:
-    """TorchScript-export ``wrapper`` to ``path``, then attach the TokenSelect body and cap the IR version.
+    """TorchScript-export ``wrapper`` to ``path``, then attach the ``ai.acc`` function bodies and cap the IR version.
 
-    ``token_select``: the graph calls ``ai.acc::TokenSelect`` (its opset is declared). Any exporter failure is one
-    ``ExportError`` line naming graph ``name``.
+    Custom domains are declared for the exporter and dropped again where no node uses them. Any exporter failure
+    is one ``ExportError`` line naming graph ``name``.
     """
     import onnx
+
+    from .acc_score import attach_acc_score
+    from .fused_attention import MS_DOMAIN, MS_DOMAIN_VERSION
 
     try:
         with torch.no_grad(), warnings.catch_warnings():
@@ -162,13 +171,15 @@ def export_onnx_graph(
                 input_names=input_names,
                 output_names=output_names,
                 dynamic_axes=dynamic_axes,
-                custom_opsets={DOMAIN: DOMAIN_VERSION} if token_select else None,
+                custom_opsets={DOMAIN: DOMAIN_VERSION, MS_DOMAIN: MS_DOMAIN_VERSION},
                 do_constant_folding=True,
             )
     except Exception as exc:  # noqa: BLE001 - the exporter raises many unrelated types; report one line
         raise ExportError(f"torch.onnx export of graph {name} failed: {exc}".splitlines()[0]) from exc
     proto = onnx.load(str(path))
     attach_token_select(proto)
+    attach_acc_score(proto)
+    _drop_unused_domains(proto)
     proto.ir_version = min(proto.ir_version, MAX_IR_VERSION)
     onnx.save(proto, str(path))
 
@@ -183,6 +194,15 @@ def attach_token_select(proto: onnx.ModelProto) -> None:
         proto.functions.append(token_select_function())
     if not any(entry.domain == DOMAIN for entry in proto.opset_import):
         proto.opset_import.append(onnx.helper.make_opsetid(DOMAIN, DOMAIN_VERSION))
+
+
+def _drop_unused_domains(proto: onnx.ModelProto) -> None:
+    """Remove opset imports of custom domains no node uses (the exporter declares every one it was offered)."""
+    used = {node.domain for node in proto.graph.node} | {f.domain for f in proto.functions}
+    used |= {node.domain for f in proto.functions for node in f.node}
+    kept = [entry for entry in proto.opset_import if entry.domain in ("", "ai.onnx") or entry.domain in used]
+    del proto.opset_import[:]
+    proto.opset_import.extend(kept)
 
 
 def count_token_select(proto: onnx.ModelProto) -> int:

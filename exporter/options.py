@@ -10,6 +10,7 @@ from acc.profiles import DEFAULT_REFERENCE_LENGTH, ExportError, parse_speedups
 
 from .engines.record import parse_precisions
 from .engines.shapes import parse_range
+from .fused_attention import ATTENTION_FORMS
 from .precision import parse_graph_precisions
 from .triton import TritonOptions
 
@@ -46,6 +47,7 @@ class ExportOptions:
     from_bundle: Path | None = None  # with triton: convert this existing bundle instead of exporting
     triton_options: TritonOptions = field(default_factory=TritonOptions)
     precision: tuple[str, ...] = ("fp32",)  # graph precisions: fp32 always, plus fp16 / fp16-all variants
+    attention: str = "eager"  # "fused": ONNX Runtime attention + ai.acc::AccScore (fused_attention.py)
 
     def bundle_dir(self) -> Path:
         if self.output is not None:
@@ -93,6 +95,9 @@ class ExportOptions:
         TritonOptions.add_arguments(parser)
         parser.add_argument("--precision", default="fp32",
                             help="ONNX graph precisions: fp32 (always), fp16 (selection in fp32), fp16-all; e.g. fp32,fp16")
+        parser.add_argument("--attention", choices=ATTENTION_FORMS, default="eager",
+                            help="graph form: eager (portable ONNX, TensorRT) or fused (ONNX Runtime MultiHeadAttention + "
+                                 "ai.acc::AccScore: no n×n tensor; fast with acc-build-ops)")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ExportOptions:

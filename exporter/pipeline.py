@@ -124,6 +124,9 @@ def _engine_setup(options: ExportOptions) -> tuple[Any, Any]:
 
     if options.engine != "trt":
         raise ExportError(f"--engine {options.engine!r} is not supported; pass --engine trt or leave it out")
+    if options.attention != "eager":
+        raise ExportError(f"TensorRT cannot parse the {options.attention} form (ONNX Runtime contrib ops); "
+                          "build engines from --attention eager graphs")  # fmt: skip
     parse_precisions(options.engine_precision)
     shapes = ShapeRanges(options.engine_batch, options.engine_seq)
     return engine_target(options.engine_target), shapes
@@ -150,7 +153,7 @@ def _export_all(model, profiles, options, config, staging: Path, say) -> list[Ex
     with SharedWeights(graphs_dir / WEIGHTS_FILE) as weights, _bar(options, len(specs), "export") as bar:
         for spec in specs:
             say(f"exporting {spec.name}")
-            graph = export_graph(model, spec, graphs_dir / f"{spec.name}.onnx", config)
+            graph = export_graph(model, spec, graphs_dir / f"{spec.name}.onnx", config, attention=options.attention)
             weights.externalize(graph.path)
             graphs.append(graph)
             bar.update(1)
@@ -302,7 +305,8 @@ def _manifest_fields(loaded, options, config, profiles, graphs, reports, latency
             "grid": options.validate_grid, "failures": failures,
             "adjustable_latency": [c.to_manifest_row() for c in latency if "@" in c.graph],
         },
-        "graph_format": {"opset": 18, "inline": options.inline, "weights": f"{GRAPHS_DIR}/{WEIGHTS_FILE}"},
+        "graph_format": {"opset": 18, "inline": options.inline, "weights": f"{GRAPHS_DIR}/{WEIGHTS_FILE}",
+                         "attention": options.attention},
         "allow_mismatch": bool(options.allow_mismatch and failures),
     }
 

@@ -45,7 +45,10 @@ FP16_ATOL = 5e-2
 FP16_MIN_LABEL_AGREEMENT = 0.99
 GATED = (FP16,)
 # Ops the converter keeps fp32 by default minus TopK, whose inputs we decide per variant (see module doc).
-_STOP_OPS = ("Softmax", "TopK")
+# ``AccScore`` (fused form) computes the score from Q and K in fp32 itself: it stays a call, fp32, and the walk
+# stops there as at the Softmax of the default form.
+_STOP_OPS = ("Softmax", "TopK", "AccScore")
+_KEPT_FUNCTIONS = (("ai.acc", "AccScore"),)
 
 
 def parse_graph_precisions(text: str | Iterable[str]) -> tuple[str, ...]:
@@ -85,7 +88,7 @@ def fp32_nodes(model: onnx.ModelProto, precision: str) -> set[str]:
     """
     if precision not in (FP16, FP16_ALL):
         raise ExportError(f"fp32_nodes is for fp16 variants, got {precision!r}")
-    if model.functions:
+    if any((f.domain, f.name) not in _KEPT_FUNCTIONS for f in model.functions):
         raise ExportError("graph still has local functions (TokenSelect); inline it before converting to fp16")
     producer = {output: node for node in model.graph.node for output in node.output if output}
     keep: set[str] = set()
@@ -94,6 +97,8 @@ def fp32_nodes(model: onnx.ModelProto, precision: str) -> set[str]:
         stack = [tensor]
         while stack:
             node = producer.get(stack.pop())
+            if node is not None and node.op_type == "AccScore":
+                keep.add(node.name)
             if node is None or node.name in keep or node.op_type in _STOP_OPS:
                 continue
             keep.add(node.name)
@@ -111,6 +116,15 @@ def fp32_nodes(model: onnx.ModelProto, precision: str) -> set[str]:
             keep.add(node.name)
             walk(node.input[0])
     return keep
+
+
+def inline_for_conversion(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Inline every local function except the kernel-backed ones (``AccScore``), whose call must survive."""
+    import onnx.inliner
+
+    if not model.functions:
+        return model
+    return onnx.inliner.inline_selected_functions(model, list(_KEPT_FUNCTIONS), exclude=True)
 
 
 def _attribute(node: onnx.NodeProto, name: str, default: int) -> int:
@@ -222,7 +236,6 @@ def write_variant(source: Path, precision: str, name: str | None = None) -> Grap
     Over 2 GB in fp16 the protobuf cannot hold the weights and the export stops with a one-line error.
     """
     import onnx
-    import onnx.inliner
     from onnx.external_data_helper import load_external_data_for_model
 
     source = Path(source)
@@ -232,7 +245,7 @@ def write_variant(source: Path, precision: str, name: str | None = None) -> Grap
         load_external_data_for_model(model, str(source.parent))
     except (OSError, ValueError) as exc:
         raise ExportError(f"cannot read {source} and its weights ({exc}); export the fp32 graph first") from exc
-    model = _inferred(onnx.inliner.inline_local_functions(model) if model.functions else model)
+    model = _inferred(inline_for_conversion(model))
     keep = fp32_nodes(model, precision)
     converted = _convert(model, keep)
     if converted.ByteSize() >= 2**31:

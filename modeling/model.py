@@ -21,6 +21,15 @@ from .select import Selection, select_tokens
 # (hidden, mask, positions, score, n_valid, ratio, min_keep) -> Selection. The exporter swaps in a version
 # that traces to the ONNX function ai.acc::TokenSelect.
 Selector = Callable[..., Selection]
+# (layer, hidden, mask) -> (attention output, thunk giving the layer's ACC score). The thunk runs only when a
+# selection follows. The exporter's fused form swaps in a runner that traces to fused attention + ai.acc::AccScore.
+AttentionRunner = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, Callable[[], torch.Tensor]]]
+
+
+def eager_attention(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
+    """Hugging Face's own eager attention; the score comes from the probabilities it returns."""
+    attention_output, probs = layer.attention(hidden, _additive_mask(mask, hidden.dtype))
+    return attention_output, lambda: acc_score(probs, mask)
 
 
 @dataclass
@@ -35,7 +44,13 @@ class AccOutput:
 class AccBertForSequenceClassification(nn.Module):
     """Sequence classification with ACC elimination; ``keep_ratios=None`` (or all 1.0) is the dense model."""
 
-    def __init__(self, hf_model: nn.Module, min_keep: int = 1, selector: Selector = select_tokens) -> None:
+    def __init__(
+        self,
+        hf_model: nn.Module,
+        min_keep: int = 1,
+        selector: Selector = select_tokens,
+        attention_runner: AttentionRunner = eager_attention,
+    ) -> None:
         super().__init__()
         if not hasattr(hf_model, "bert") or not hasattr(hf_model, "classifier"):
             raise ModelError(
@@ -46,6 +61,7 @@ class AccBertForSequenceClassification(nn.Module):
         self.hf = hf_model
         self.min_keep = min_keep
         self.selector = selector
+        self.attention_runner = attention_runner
 
     @property
     def config(self):  # noqa: ANN201 - a transformers PretrainedConfig
@@ -85,16 +101,15 @@ class AccBertForSequenceClassification(nn.Module):
 
         kept_positions: list[torch.Tensor] = []
         kept_masks: list[torch.Tensor] = []
-        probs: torch.Tensor | None = None
+        score_of: Callable[[], torch.Tensor] | None = None
         for index, layer in enumerate(bert.encoder.layer):
-            if index in selected and probs is not None:
-                score = acc_score(probs, mask)
+            if index in selected and score_of is not None:
                 hidden, mask, positions = self.selector(
-                    hidden, mask, positions, score, n_valid, ratios[index], self.min_keep
+                    hidden, mask, positions, score_of(), n_valid, ratios[index], self.min_keep
                 )
             kept_positions.append(positions)
             kept_masks.append(mask)
-            attention_output, probs = layer.attention(hidden, _additive_mask(mask, hidden.dtype))
+            attention_output, score_of = self.attention_runner(layer, hidden, mask)
             hidden = layer.feed_forward_chunk(attention_output)
 
         pooled = bert.pooler(hidden) if bert.pooler is not None else hidden[:, 0]

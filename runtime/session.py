@@ -20,6 +20,7 @@ from acc.exporter.latency_table import cpu_name  # one definition: export-time a
 from acc.profiles import AccError, BundleError, DataError
 
 from .buckets import Buckets
+from .custom_ops import register as register_custom_ops
 from .ort_binding import LOGITS, BucketRunner, run_bound, run_plain
 
 if TYPE_CHECKING:
@@ -188,6 +189,8 @@ class OrtBackend(Backend):
                 raise BackendError(f"threads must be >= 1, got {threads}; pass None for onnxruntime's default")
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+        if self.device == "cuda":  # fused-form graphs: our AccScore kernel instead of its function body
+            register_custom_ops(options, device="cuda")  # (on CPU ORT's own ops run the body faster than our loop)
         try:
             return onnxruntime.InferenceSession(str(self.graph_path), options, providers=providers)
         except _ort_errors() as exc:

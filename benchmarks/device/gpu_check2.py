@@ -45,6 +45,14 @@ def _error(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:400]
 
 
+def _custom_ops_library() -> str | None:
+    """Path of the AccScore kernel library the sessions register (None: fused graphs run AccScore's ONNX body)."""
+    from acc.runtime.custom_ops import find_library
+
+    found = find_library()
+    return None if found is None else str(found)
+
+
 def ensure_bundle(args: argparse.Namespace) -> Path:
     from acc.exporter import ExportOptions, main_export
     from acc.profiles import parse_speedups
@@ -53,7 +61,8 @@ def ensure_bundle(args: argparse.Namespace) -> Path:
         return args.bundle
     options = ExportOptions(model=args.model, speedups=tuple(parse_speedups(args.speedups)), output=args.bundle,
                             max_examples=args.export_examples, validate_grid="none", bench=False, progress=False,
-                            overwrite=True, precision=PRECISIONS, data_dir=args.data_dir)  # fmt: skip
+                            overwrite=True, precision=args.precisions, data_dir=args.data_dir,
+                            attention=args.attention, adjustable=not args.no_adjustable)  # fmt: skip
     return main_export(options, progress=lambda m: print(m, flush=True)).bundle
 
 
@@ -66,7 +75,8 @@ def counts_graph(bundle: Path) -> Path:
     return write_variant(fp32, "fp16").path
 
 
-def agreement(bundle: Path, device: str, examples: int | None, data_dir: str | None) -> list[dict]:
+def agreement(bundle: Path, device: str, examples: int | None, data_dir: str | None,
+              precisions: tuple[str, ...] = PRECISIONS) -> list[dict]:  # fmt: skip
     from transformers import AutoTokenizer
 
     from acc.exporter.validate import sst2_batches
@@ -86,7 +96,7 @@ def agreement(bundle: Path, device: str, examples: int | None, data_dir: str | N
         feeds_of = [dict(b.feeds, **({} if ratios is None else {"keep_ratios": np.asarray(ratios, np.float32)}))
                     for b in batches]  # fmt: skip
         reference = [OrtBackend(graph, device="cpu").infer(f) for f in feeds_of]
-        for precision in PRECISIONS:
+        for precision in precisions:
             row = {"graph": name, "precision": precision, "device": device}
             try:
                 backend = OrtBackend(variant_file(graph, precision), device=device, io_binding=True)
@@ -123,7 +133,8 @@ def _compare(reference: list[dict], got: list[dict], labels: list[np.ndarray]) -
             "samples_with_flips": flipped_samples, "flip_rate": {k: v / total for k, v in flips.items()}}  # fmt: skip
 
 
-def _candidates(bundle: Path, device: str, baseline: dict, counts: Path | None, buckets: object) -> tuple[dict, dict]:
+def _candidates(bundle: Path, device: str, baseline: dict, counts: Path | None, buckets: object,
+                precisions: tuple[str, ...] = PRECISIONS) -> tuple[dict, dict]:  # fmt: skip
     """``{label: (backend, keep_ratios or None, ratios for theory)}`` and ``{label: error}`` for those that failed."""
     from acc.runtime import OrtBackend, read_manifest
     from acc.runtime.precision import variant_file
@@ -135,6 +146,8 @@ def _candidates(bundle: Path, device: str, baseline: dict, counts: Path | None, 
     for entry in manifest.profiles:
         ratios = list(entry.profile.keep_ratios)
         for precision, modes in (("fp32", ("run", "iobind")), ("fp16", ("run", "iobind", "cudagraph"))):
+            if precision not in precisions:
+                continue
             specs += [(f"{entry.name}/{precision}/{m}", variant_file(bundle / entry.graph, precision), None, ratios, m)
                       for m in modes]  # fmt: skip
     if counts is not None:
@@ -165,7 +178,8 @@ def fp16_baseline(fp32_path: Path) -> Path:
 
 
 def latency(bundle: Path, device: str, batches: list[int], seqs: list[int], iters: int, warmup: int,
-            max_seconds: float, counts: Path | None, model: str) -> tuple[list[dict], dict, dict]:  # fmt: skip
+            max_seconds: float, counts: Path | None, model: str,
+            precisions: tuple[str, ...] = PRECISIONS) -> tuple[list[dict], dict, dict]:  # fmt: skip
     from acc.exporter.dense_baseline import export_dense_baseline
     from acc.exporter.latency_table import full_length_feeds
     from acc.profiles import EncoderShape, theoretical_speedup
@@ -183,7 +197,7 @@ def latency(bundle: Path, device: str, batches: list[int], seqs: list[int], iter
         paths["fp16"] = fp16_baseline(base.path)
     except Exception as exc:  # noqa: BLE001
         info["failed"]["baseline/fp16"] = _error(exc)
-    made, failed = _candidates(bundle, device, paths, counts, Buckets(tuple(batches), tuple(seqs)))
+    made, failed = _candidates(bundle, device, paths, counts, Buckets(tuple(batches), tuple(seqs)), precisions)
     info["failed"].update(failed)
     rows = []
     for batch in batches:
@@ -225,6 +239,8 @@ def run(args: argparse.Namespace) -> int:
               "providers": onnxruntime.get_available_providers(), "smoke": args.smoke,
               "utc": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())}  # fmt: skip
     bundle = ensure_bundle(args)
+    result["attention"] = args.attention
+    result["custom_ops_library"] = _custom_ops_library()
     result["bundle_precisions"] = json.loads((bundle / "manifest.json").read_text()).get("precisions", {}).get("graphs")
     counts = None
     try:
@@ -233,11 +249,12 @@ def run(args: argparse.Namespace) -> int:
         result["counts_graph_error"] = _error(exc)
     result["seconds_setup"] = round(time.time() - started, 1)
     _write(args.out, result)
-    result["agreement"] = agreement(bundle, args.device, args.examples, args.data_dir)
+    if not args.skip_agreement:
+        result["agreement"] = agreement(bundle, args.device, args.examples, args.data_dir, args.precisions)
     _write(args.out, result)
     batches, seqs = [int(b) for b in args.batches.split(",")], [int(s) for s in args.seqs.split(",")]
     result["latency"], info, captured = latency(bundle, args.device, batches, seqs, args.iters, args.warmup,
-                                                args.max_seconds, counts, args.model)  # fmt: skip
+                                                args.max_seconds, counts, args.model, args.precisions)  # fmt: skip
     result.update(baseline=info["baseline"], failed=info["failed"], buckets_used=captured)
     result["seconds"] = round(time.time() - started, 1)
     _write(args.out, result)
@@ -262,8 +279,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--max-seconds", type=float, default=4.0, help="timed seconds per (batch, seq) cell")
+    parser.add_argument("--attention", default="eager", choices=("eager", "fused"),
+                        help="graph form to export (fused: ORT MultiHeadAttention + ai.acc::AccScore)")
+    parser.add_argument("--precisions", default=",".join(PRECISIONS), help="graph precisions to export and compare")
+    parser.add_argument("--no-adjustable", action="store_true", help="export fixed profiles only (faster)")
+    parser.add_argument("--skip-agreement", action="store_true", help="latency only (random-weight models)")
     parser.add_argument("--smoke", action="store_true", help="CPU, 1 profile, 32 examples, tiny grid: checks the code")
     args = parser.parse_args(argv)
+    args.precisions = tuple(p.strip() for p in args.precisions.split(","))
     if args.render is not None:
         from gpu_check2_render import render
 

@@ -102,7 +102,7 @@ def export_encoder(model: AccT5ForConditionalGeneration, spec: GraphSpec, path: 
     previous = model.selector
     model.selector = traceable_select
     try:
-        export_onnx_graph(wrapper, args, path, input_names, output_names, dynamic_axes, bool(select_layers), spec.name)
+        export_onnx_graph(wrapper, args, path, input_names, output_names, dynamic_axes, spec.name)
     finally:
         model.selector = previous
     return ExportedGraph(spec, path, tuple(select_layers), tuple(output_names))
@@ -131,6 +131,6 @@ def export_decoder(model: AccT5ForConditionalGeneration, path: str | Path) -> De
     }
     wrapper = _DecoderWrapper(model).eval()
     export_onnx_graph(
-        wrapper, (ids, hidden, mask, *past), path, input_names, output_names, dynamic_axes, False, DECODER_NAME
+        wrapper, (ids, hidden, mask, *past), path, input_names, output_names, dynamic_axes, DECODER_NAME
     )
     return DecoderGraph(path, layers, heads, head_dim, tuple(input_names), tuple(output_names))

@@ -51,12 +51,16 @@ class SessionSettings:
     def session_options(self) -> onnxruntime.SessionOptions:
         import onnxruntime as ort
 
+        from acc.runtime.custom_ops import register as register_custom_ops
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = self.inter_op_threads
         options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, self.graph_optimization_level)
         options.execution_mode = getattr(ort.ExecutionMode, self.execution_mode)
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spinning else "0")
+        if self.provider == "CUDAExecutionProvider":  # fused-form graphs: the AccScore kernel (CPU: the body)
+            register_custom_ops(options, device="cuda")
         return options
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,82 @@
+"""The fused export form: attention as ``com.microsoft::MultiHeadAttention`` and the score as ``ai.acc::AccScore``.
+
+Why: the default graphs compute the ACC score from the attention probabilities, so every layer materialises an
+[B, H, N, N] tensor and ONNX Runtime cannot use its fused attention kernels. In the fused form each layer is::
+
+    hidden ─► Q, K, V projections ─► MultiHeadAttention(Q, K, V, key_lengths) ─► output projection ─► FFN
+                  └──────────────► AccScore(Q, K, mask) ─► score for the next TokenSelect      (no n×n tensor)
+
+``MultiHeadAttention`` is an ONNX Runtime contrib op (CPU and CUDA kernels; fused on CUDA in fp16), so fused graphs
+need ONNX Runtime; ``AccScore`` is an ONNX function (any runtime inlines its body) that our custom-op library
+(``acc-build-ops``) replaces with a flash-style kernel. TensorRT parses only the default form.
+
+The key mask travels as per-sample key lengths (``MASK_1D_KEY_SEQ_LEN``: the form ORT's fused CUDA kernels accept),
+which is exact because valid word-vectors always form a prefix: inputs are right-padded (the bundle's tokenizer pads
+right) and ``TokenSelect`` writes kept slots first. The PyTorch forward of the op uses the same lengths, so the
+graph and the model it is validated against agree even for a left-padded input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from acc.profiles import ExportError
+
+from .acc_score import traceable_acc_score
+
+MS_DOMAIN = "com.microsoft"
+MS_DOMAIN_VERSION = 1
+ATTENTION_FORMS = ("eager", "fused")
+
+
+def check_attention_form(form: str) -> str:
+    """``form`` if known, else one ``ExportError`` naming the choices."""
+    if form not in ATTENTION_FORMS:
+        raise ExportError(f"unknown attention form {form!r}; pass one of {', '.join(ATTENTION_FORMS)}")
+    return form
+
+
+class _MultiHeadAttentionOp(torch.autograd.Function):
+    """Eager softmax attention over the first ``key_lengths[b]`` keys; exported as one ``MultiHeadAttention``."""
+
+    @staticmethod
+    def forward(ctx, query, key, value, key_lengths, num_heads, scale):  # noqa: ANN001, ANN205
+        batch, n, width = query.shape
+        heads = lambda t: t.view(batch, n, num_heads, width // num_heads).transpose(1, 2)  # noqa: E731
+        logits = torch.matmul(heads(query), heads(key).transpose(-1, -2)) * scale
+        valid = torch.arange(n, device=query.device)[None, :] < key_lengths[:, None].long()
+        bias = torch.where(valid, 0.0, torch.finfo(logits.dtype).min).to(logits.dtype)
+        probs = torch.softmax(logits + bias[:, None, None, :], dim=-1)
+        return torch.matmul(probs, heads(value)).transpose(1, 2).reshape(batch, n, width)
+
+    @staticmethod
+    def symbolic(g, query, key, value, key_lengths, num_heads, scale):  # noqa: ANN001, ANN205
+        no_bias = g.op("prim::Constant").setType(torch._C.NoneType.get())
+        output = g.op(
+            f"{MS_DOMAIN}::MultiHeadAttention", query, key, value, no_bias, key_lengths,
+            num_heads_i=num_heads, scale_f=scale,
+        )  # fmt: skip
+        output.setType(query.type())
+        return output
+
+
+def fused_attention(
+    layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
+    """``AttentionRunner`` of the fused form for a Hugging Face BERT layer (see the module doc)."""
+    attention = layer.attention.self
+    if getattr(attention, "position_embedding_type", "absolute") != "absolute":
+        raise ExportError(
+            f"the fused form supports absolute position embeddings, this model uses "
+            f"{attention.position_embedding_type!r}; export with --attention eager"
+        )
+    num_heads = int(attention.num_attention_heads)
+    scale = float(attention.attention_head_size) ** -0.5
+    query, key, value = attention.query(hidden), attention.key(hidden), attention.value(hidden)
+    key_lengths = mask.sum(dim=1).to(torch.int32)
+    context = _MultiHeadAttentionOp.apply(query, key, value, key_lengths, num_heads, scale)
+    output = layer.attention.output(context, hidden)
+    return output, lambda: traceable_acc_score(query, key, mask, num_heads, scale)

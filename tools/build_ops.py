@@ -1,0 +1,47 @@
+"""``acc-build-ops``: build the ONNX Runtime custom-op library (``ai.acc::AccScore``) into acc-deploy's cache.
+
+Once built, every ONNX Runtime session acc-deploy opens registers it (``acc.runtime.custom_ops.register``), so
+fused-form graphs run our kernel instead of the op's function body. Prints the library's path on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from acc.profiles import AccError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from acc.runtime.custom_ops import DEFAULT_CUDA_ARCH, LIBRARY_ENV, build_library
+
+    parser = argparse.ArgumentParser(prog="acc-build-ops", description=__doc__.splitlines()[0])
+    parser.add_argument("--cuda", action="store_true", help="also build the CUDA EP kernel (needs nvcc)")
+    parser.add_argument("--arch", default=DEFAULT_CUDA_ARCH, help="CUDA architectures, e.g. 90 or '80;90' (default 90)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="build cache root (default ~/.cache/acc-deploy)")
+    parser.add_argument("--onnxruntime-root", type=Path, default=None,
+                        help="ONNX Runtime SDK with include/ (default: Debian headers fetched into cpp/.deps)")
+    parser.add_argument("--jobs", "-j", type=int, default=None, help="parallel compile jobs")
+    parser.add_argument("--force", action="store_true", help="rebuild even when this source tree is already built")
+    parser.add_argument("--quiet", "-q", action="store_true", help="print only the library path")
+    args = parser.parse_args(argv)
+
+    def progress(line: str) -> None:
+        print(f"acc-build-ops: {line}", file=sys.stderr, flush=True)
+
+    try:
+        path = build_library(cuda=args.cuda, arch=args.arch, cache_dir=args.cache_dir, ort_root=args.onnxruntime_root,
+                             jobs=args.jobs, force=args.force, progress=None if args.quiet else progress)  # fmt: skip
+    except AccError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        progress(f"built {path} (found by the runtime; or set {LIBRARY_ENV}={path})")
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
