@@ -13,7 +13,8 @@ from typing import Any
 
 PROFILE_ITERS = 3
 KERNEL_GROUPS = (  # first match wins; names are lower-cased kernel names
-    ("acc kernels (triton)", ("_column_sum_kernel", "_select_kernel", "_row_lse_kernel")),
+    ("acc kernels (triton)", ("_column_sum_kernel", "_select_kernel", "_select_plan_kernel", "_gather_kernel",
+                              "_row_lse_kernel")),
     ("attention", ("flash", "fmha", "attention", "efficient")),
     ("gemm", ("gemm", "xmma", "cutlass", "nvjet", "cublas", "sm90_", "sm80_", "ampere")),
     ("softmax", ("softmax",)),

@@ -1,8 +1,9 @@
 """The ACC BERT forward pass for GPUs: fused QKV, fused SDPA, and the ACC score + selection of a static plan.
 
 Same weights and the same semantics as ``AccBertForSequenceClassification`` (the reference), built for speed:
-one QKV GEMM per layer, fused attention (no n×n tensor) and, with ``method="fused"``, two Triton launches per
-selection (column sums from Q, K and the attention's log-sum-exp; top-k + order + gather). Nothing in ``forward``
+one QKV GEMM per layer, fused attention (no n×n tensor) and, with ``method="fused"``, Triton kernels per
+selection (column sums from Q, K and the attention's log-sum-exp; then score, top-k, order and gather in one
+launch, or two for large batches). Nothing in ``forward``
 syncs with the host and every shape comes from the plan, so a pass can be captured in a CUDA graph
 (``acc.modeling.fast.graphs``). ``method="naive"`` is the straightforward version the kernels replace.
 """
@@ -131,11 +132,13 @@ class FastAccBert(nn.Module):
         if not self.residual_in_gemm:
             x = layer.attn_norm(layer.attn_out(context) + x)
             return layer.ffn_norm(layer.ffn_out(layer.act(layer.ffn_in(x))) + x), carry
-        # x already carries the output projection's bias (see _fold_residual_biases): GEMM + residual is one addmm
+        # x already carries the output projection's bias (see _fold_residual_biases): GEMM + residual is one addmm.
+        # In place (addmm_): an out-of-place addmm first copies the residual into its output (a device-to-device
+        # memcpy, two per layer); x is this layer's own input or LayerNorm output, read by nothing after this.
         rows = batch * n
-        x = layer.attn_norm(torch.addmm(x.reshape(rows, width), context.reshape(rows, width), layer.attn_out.weight.t()))
+        x = layer.attn_norm(x.reshape(rows, width).addmm_(context.reshape(rows, width), layer.attn_out.weight.t()))
         inner = layer.act(layer.ffn_in(x))
-        out = torch.addmm(x.reshape(rows, width), inner.reshape(rows, -1), layer.ffn_out.weight.t())
+        out = x.reshape(rows, width).addmm_(inner.reshape(rows, -1), layer.ffn_out.weight.t())
         return layer.ffn_norm(out.view(batch, n, width)), carry
 
     def _attention_with_lse(self, q, k, v, bias, mask):  # noqa: ANN001, ANN202 - tensors, see attention_with_lse

@@ -1,4 +1,4 @@
-"""Fused ACC kernels (Triton): the score from Q, K and the attention's log-sum-exp, and one-launch selection.
+"""Fused ACC kernels (Triton): the score from Q, K and the attention's log-sum-exp, and selection (score, top-k, gather).
 
 Importing this package does not import triton; the kernels load on first use. The PyTorch references in
 ``acc.modeling.kernels.reference`` define what the kernels compute and run anywhere.
@@ -25,6 +25,7 @@ from .reference import (
     finish_causal_score,
     finish_score,
     row_lse_reference,
+    select_ranked,
     select_static,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "row_lse",
     "row_lse_reference",
     "select_fused",
+    "select_ranked",
     "select_static",
     "triton_status",
 ]

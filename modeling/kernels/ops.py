@@ -16,7 +16,8 @@ import torch
 from acc.modeling.select import Selection
 from acc.profiles import ModelError
 
-from . import reference
+from . import reference, tuning
+from .tuning import SelectConfig, TileConfig
 
 BACKENDS = ("auto", "triton", "torch")
 INTERPRET_ENV = "TRITON_INTERPRET"
@@ -95,40 +96,38 @@ def resolve_backend(backend: str, device: torch.device | str) -> str:
     return "torch"
 
 
-def _pow2(n: int, floor: int = 16) -> int:
-    return max(floor, 1 << (max(int(n), 1) - 1).bit_length())
-
-
 def _inner_contiguous(t: torch.Tensor) -> torch.Tensor:
     return t if t.stride(-1) == 1 else t.contiguous()
 
 
-def _tile(n: int) -> int:
-    """Query/key tile: 64 (tensor-core friendly) unless the sequence is shorter."""
-    return min(64, _pow2(n))
-
-
 def row_lse(
-    q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor, scale: float, backend: str = "auto", causal: bool = False
+    q: torch.Tensor,
+    k: torch.Tensor,
+    mask: torch.Tensor,
+    scale: float,
+    backend: str = "auto",
+    causal: bool = False,
+    config: TileConfig | None = None,
 ) -> torch.Tensor:
     """[B, H, N] fp32 log-sum-exp of each query row over valid keys, for when fused attention does not return it.
 
-    ``causal``: only keys j ≤ i count (GPT-2's attention).
+    ``causal``: only keys j ≤ i count (GPT-2's attention). ``config``: tiles (default ``tuning.lse_config``).
     """
     if resolve_backend(backend, q.device) == "torch":
         fn = reference.causal_row_lse_reference if causal else reference.row_lse_reference
         return fn(q, k, mask, scale)
     kernels = _kernel_module("_score_triton")
-    kernel = kernels._causal_row_lse_kernel if causal else kernels._row_lse_kernel
     q, k, mask = _inner_contiguous(q), _inner_contiguous(k), _inner_contiguous(mask)
     batch, heads, n, head_dim = q.shape
+    tiles = config or tuning.lse_config(batch, heads, n)
     lse = torch.empty((batch, heads, n), device=q.device, dtype=torch.float32)
-    grid = (batch * heads, triton_cdiv(n, _tile(n)))
-    kernel[grid](
+    grid = (batch * heads, tuning.cdiv(n, tiles.block_i))
+    kernels._row_lse_kernel[grid](
         q, k, mask, lse, n, heads, scale * kernels.LOG2E,
         q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2), mask.stride(0),
         lse.stride(0), lse.stride(1),
-        HEAD_DIM=head_dim, BLOCK_D=_pow2(head_dim), BLOCK_I=_tile(n), BLOCK_J=_tile(n), IEEE=q.dtype == torch.float32,
+        HEAD_DIM=head_dim, BLOCK_D=tuning.pow2(head_dim), BLOCK_I=tiles.block_i, BLOCK_J=tiles.block_j,
+        IEEE=q.dtype == torch.float32, CAUSAL=causal, num_warps=tiles.num_warps, num_stages=tiles.num_stages,
     )  # fmt: skip
     return lse
 
@@ -148,26 +147,29 @@ def column_sums(
     scale: float,
     backend: str = "auto",
     causal: bool = False,
+    config: TileConfig | None = None,
 ) -> torch.Tensor:
     """[B, H, N] fp32 per-head Σ over valid queries of the attention probabilities; lse may be longer than N.
 
     ``causal``: only queries i ≥ j count for column j (GPT-2's attention; ``lse`` must be the causal one).
+    ``config``: tiles, warps and stages (default ``tuning.column_config``; the sweep passes alternatives).
     """
     if resolve_backend(backend, q.device) == "torch":
         if causal:
             return reference.causal_column_sums_reference(q, k, lse, mask, scale)
         return reference.column_sums_reference(q, k, lse, mask, scale)
     kernels = _kernel_module("_score_triton")
-    kernel = kernels._causal_column_sum_kernel if causal else kernels._column_sum_kernel
     q, k, lse, mask = _inner_contiguous(q), _inner_contiguous(k), _inner_contiguous(lse), _inner_contiguous(mask)
     batch, heads, n, head_dim = q.shape
+    tiles = config or tuning.column_config(batch, heads, n)
     out = torch.empty((batch, heads, n), device=q.device, dtype=torch.float32)
-    grid = (batch * heads, triton_cdiv(n, _tile(n)))
-    kernel[grid](
+    grid = (batch * heads, tuning.cdiv(n, tiles.block_j))
+    kernels._column_sum_kernel[grid](
         q, k, lse, mask, out, n, heads, scale * kernels.LOG2E,
         q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2), lse.stride(0), lse.stride(1),
         mask.stride(0), out.stride(0), out.stride(1),
-        HEAD_DIM=head_dim, BLOCK_D=_pow2(head_dim), BLOCK_I=_tile(n), BLOCK_J=_tile(n), IEEE=q.dtype == torch.float32,
+        HEAD_DIM=head_dim, BLOCK_D=tuning.pow2(head_dim), BLOCK_I=tiles.block_i, BLOCK_J=tiles.block_j,
+        IEEE=q.dtype == torch.float32, CAUSAL=causal, num_warps=tiles.num_warps, num_stages=tiles.num_stages,
     )  # fmt: skip
     return out
 
@@ -185,13 +187,15 @@ def select_fused(
     return_score: bool = False,
     backend: str = "auto",
     causal: bool = False,
+    config: SelectConfig | None = None,
 ) -> tuple[Selection, torch.Tensor | None]:
     """Finish the ACC score from per-head column sums, keep each sample's top-k in original order, gather.
 
     hidden [B, N, D]; mask, positions [B, N]; partial [B, H, N] (``column_sums``); n_valid [B] original valid
-    lengths; ``slots`` static output width (≥ every sample's keep count). One kernel launch with triton.
-    Returns the selection and, with ``return_score``, the [B, N] ACC score it ranked by. ``causal``: the score of
-    ``finish_causal_score`` (partial from ``column_sums(causal=True)``); ``pin_first`` then pins the last valid slot.
+    lengths; ``slots`` static output width (≥ every sample's keep count). With triton one launch, or two (plan,
+    gather) for large B·N (``tuning.select_config``; ``config`` overrides). Returns the selection and, with
+    ``return_score``, the [B, N] ACC score it ranked by. ``causal``: the score of ``finish_causal_score`` (partial
+    from ``column_sums(causal=True)``); ``pin_first`` then pins the last valid slot.
     """
     if resolve_backend(backend, hidden.device) == "torch":
         finish = reference.finish_causal_score if causal else reference.finish_score
@@ -204,23 +208,37 @@ def select_fused(
     batch, n, width = hidden.shape
     if not 1 <= slots <= n:
         raise ModelError(f"selection asks for {slots} slots out of {n} word-vectors; slots must lie in [1, {n}]")
-    hidden_out = torch.empty((batch, slots, width), device=hidden.device, dtype=hidden.dtype)
-    mask_out = torch.empty((batch, slots), device=hidden.device, dtype=mask.dtype)
-    positions_out = torch.empty((batch, slots), device=hidden.device, dtype=positions.dtype)
-    score = torch.empty((batch, n), device=hidden.device, dtype=torch.float32) if return_score else hidden_out
-    n_pow2 = _pow2(n)
-    block_d = min(256, _pow2(width))
-    grid = (batch, triton_cdiv(width, block_d))
-    kernels._select_kernel[grid](
-        partial, mask, n_valid, hidden, positions, hidden_out, mask_out, positions_out, score,
-        n, partial.shape[1], width, slots, float(ratio), min_keep,
-        partial.stride(0), partial.stride(1), mask.stride(0), hidden.stride(0), hidden.stride(1), positions.stride(0),
-        hidden_out.stride(0), hidden_out.stride(1), mask_out.stride(0), positions_out.stride(0), score.stride(0),
-        PIN_FIRST=pin_first, WRITE_SCORE=return_score, CAUSAL=causal, N_POW2=n_pow2, BLOCK_I=max(8, min(64, 8192 // n_pow2)),
-        BLOCK_D=block_d, CHUNK_D=max(16, min(block_d, 8192 // n_pow2)), num_warps=4 if n_pow2 <= 128 else 8,
-    )  # fmt: skip
+    launch = config or tuning.select_config(batch, n, width)
+    device = hidden.device
+    hidden_out = torch.empty((batch, slots, width), device=device, dtype=hidden.dtype)
+    mask_out = torch.empty((batch, slots), device=device, dtype=mask.dtype)
+    positions_out = torch.empty((batch, slots), device=device, dtype=positions.dtype)
+    score = torch.empty((batch, n), device=device, dtype=torch.float32) if return_score else mask_out
+    n_pow2 = tuning.pow2(n)
+    common = {"HEADS": partial.shape[1], "PIN_FIRST": pin_first, "WRITE_SCORE": return_score, "CAUSAL": causal,
+              "N_POW2": n_pow2, "RADIX": launch.radix, "num_warps": launch.num_warps}  # fmt: skip
+    if launch.split:
+        index = torch.empty((batch, slots), device=device, dtype=torch.int32)
+        kernels._select_plan_kernel[(batch,)](
+            partial, mask, n_valid, positions, index, mask_out, positions_out, score,
+            n, slots, float(ratio), min_keep,
+            partial.stride(0), partial.stride(1), mask.stride(0), positions.stride(0), index.stride(0),
+            mask_out.stride(0), positions_out.stride(0), score.stride(0), **common,
+        )  # fmt: skip
+        block_d = min(launch.block_d, tuning.pow2(width))
+        grid = (batch, tuning.cdiv(slots, launch.block_s), tuning.cdiv(width, block_d))
+        kernels._gather_kernel[grid](
+            index, hidden, hidden_out, slots, width, index.stride(0), hidden.stride(0), hidden.stride(1),
+            hidden_out.stride(0), hidden_out.stride(1), BLOCK_S=launch.block_s, BLOCK_D=block_d, num_warps=4,
+        )  # fmt: skip
+    else:
+        block_d = min(launch.block_d, tuning.pow2(width))
+        chunk_d = max(16, min(block_d, tuning.COPY_TILE_ELEMENTS // n_pow2))
+        kernels._select_kernel[(batch, tuning.cdiv(width, block_d))](
+            partial, mask, n_valid, hidden, positions, hidden_out, mask_out, positions_out, score,
+            n, width, slots, float(ratio), min_keep,
+            partial.stride(0), partial.stride(1), mask.stride(0), hidden.stride(0), hidden.stride(1), positions.stride(0),
+            hidden_out.stride(0), hidden_out.stride(1), mask_out.stride(0), positions_out.stride(0), score.stride(0),
+            BLOCK_D=block_d, CHUNK_D=chunk_d, **common,
+        )  # fmt: skip
     return Selection(hidden_out, mask_out, positions_out), score if return_score else None
-
-
-def triton_cdiv(a: int, b: int) -> int:
-    return -(-a // b)

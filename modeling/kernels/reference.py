@@ -82,6 +82,34 @@ def select_static(
     return Selection(hidden_out, kept.long(), torch.gather(positions, 1, index))
 
 
+def select_ranked(
+    hidden: torch.Tensor,
+    mask: torch.Tensor,
+    positions: torch.Tensor,
+    score: torch.Tensor,
+    n_valid: torch.Tensor,
+    ratio: float | torch.Tensor,
+    slots: int,
+    min_keep: int = 1,
+) -> Selection:
+    """``select_static`` with the kernels' tie order made explicit, so every slot can be compared exactly.
+
+    Equal scores rank by position (a stable descending sort), the k kept word-vectors take the first slots in
+    original order and the next ranks fill the remaining slots, also in original order.
+    """
+    batch, n = score.shape
+    n_current = mask.long().sum(dim=1)
+    k = torch.clamp(keep_counts_tensor(torch.as_tensor(ratio), n_valid, n_current, min_keep), max=slots)
+    order = torch.sort(score, dim=1, descending=True, stable=True).indices
+    slot_of = torch.arange(n, device=score.device).expand(batch, n)
+    rank = torch.empty_like(order).scatter_(1, order, slot_of)
+    group = torch.where(rank < k[:, None], 0, torch.where(rank < slots, 1, 2))  # kept, filler, dropped
+    index = torch.sort(group * n + slot_of, dim=1).indices[:, :slots]
+    hidden_out = torch.gather(hidden, 1, index[:, :, None].expand(-1, -1, hidden.shape[2]))
+    kept = (torch.arange(slots, device=score.device)[None, :] < k[:, None]).to(mask.dtype)
+    return Selection(hidden_out, kept, torch.gather(positions, 1, index))
+
+
 # ------------------------------------------------------------------------------------------ causal attention (GPT-2)
 
 
