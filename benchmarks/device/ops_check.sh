@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # AccScore custom op on the H100: build libacc_ort_ops with CUDA (or use the one built off-device and carried in
 # .device/ops), then kernel vs inlined function body on the CUDA EP (correctness + latency) -> $OUT/ops_check.{json,md}.
+# fp16 runs the tensor-core (WMMA) kernels, compared with the FMA kernels (ACC_ORT_OPS_CUDA_FMA=1) and the body;
+# fp32 runs the FMA kernels. Expected wall: ~1-2 min (+ ~30 s when it builds on the device).
 #
 # Needs onnxruntime-gpu in /tmp/site (as gpu_check.sh), .device/wheels (onnxscript) and the ORT headers: carry
 # cpp/.deps (and .device). Building on the device needs cmake + nvcc there; without them the prebuilt

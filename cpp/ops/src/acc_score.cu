@@ -3,14 +3,19 @@
 //   2. column_sum: col[b,h,j]  = Σ_{i valid} 2^(s_ij − lse2[i])        per (b·h, key tile), looping over query tiles
 //   3. finish:     score[b,j]  = Σ_h col / (H · max(n_valid, 1)), −inf on padding, +inf at 0
 // The same maths as the Triton kernels in modeling/kernels/_score_triton.py. Tiles of 64 queries × 64 keys, held
-// transposed in shared memory ([d][64]); 256 threads, each computing a 4 × 4 block of logits in fp32 registers.
+// transposed in shared memory ([d][64]); 256 threads, each computing a 4 × 4 block of logits in fp32 FMA.
+// fp16 inputs with head size <= 128 take the tensor-core kernels of acc_score_wmma.cu for passes 1 and 2 instead
+// (same outputs; ACC_ORT_OPS_CUDA_FMA=1 in the environment forces the FMA kernels, for comparisons).
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 #include "acc_score_cuda.h"
+#include "acc_score_wmma.h"
 
 namespace acc_ops {
 namespace {
@@ -187,9 +192,10 @@ __global__ void __launch_bounds__(kThreads) Finish(const float* column, const in
   }
 }
 
+// Passes 1 and 2 on CUDA cores (fp32 FMA), for fp32 inputs, and fp16 inputs when the tensor-core path is off.
 template <int D, typename T>
 const char* Launch(const T* query, const T* key, const int64_t* mask, int64_t batch, int64_t length, int64_t heads,
-                   int64_t head_dim, float scale, float* lse2, float* column, float* score, cudaStream_t stream) {
+                   int64_t head_dim, float scale, float* lse2, float* column, cudaStream_t stream) {
   const size_t shared_bytes = (2 * D * kLd + kTile) * sizeof(float);
   // Above 48 KiB (D = 128) a kernel must opt in; the call is cheap and does not synchronise.
   if (cudaFuncSetAttribute(RowLse<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes)) != cudaSuccess ||
@@ -202,20 +208,24 @@ const char* Launch(const T* query, const T* key, const int64_t* mask, int64_t ba
                                                           static_cast<int>(head_dim), scale2);
   ColumnSum<D, T><<<grid, kThreads, shared_bytes, stream>>>(query, key, lse2, column, length, static_cast<int>(heads),
                                                              static_cast<int>(head_dim), scale2);
-  Finish<<<static_cast<unsigned>(batch), kThreads, 0, stream>>>(column, mask, score, length, static_cast<int>(heads));
   return nullptr;
 }
 
 template <typename T>
 const char* Dispatch(const void* query, const void* key, const int64_t* mask, int64_t batch, int64_t length,
-                     int64_t heads, int64_t head_dim, float scale, float* lse2, float* column, float* score,
-                     cudaStream_t stream) {
+                     int64_t heads, int64_t head_dim, float scale, float* lse2, float* column, cudaStream_t stream) {
   const T* q = static_cast<const T*>(query);
   const T* k = static_cast<const T*>(key);
-  if (head_dim <= 32) return Launch<32>(q, k, mask, batch, length, heads, head_dim, scale, lse2, column, score, stream);
-  if (head_dim <= 64) return Launch<64>(q, k, mask, batch, length, heads, head_dim, scale, lse2, column, score, stream);
-  if (head_dim <= 128) return Launch<128>(q, k, mask, batch, length, heads, head_dim, scale, lse2, column, score, stream);
+  if (head_dim <= 32) return Launch<32>(q, k, mask, batch, length, heads, head_dim, scale, lse2, column, stream);
+  if (head_dim <= 64) return Launch<64>(q, k, mask, batch, length, heads, head_dim, scale, lse2, column, stream);
+  if (head_dim <= 128) return Launch<128>(q, k, mask, batch, length, heads, head_dim, scale, lse2, column, stream);
   return "AccScore: the CUDA kernel supports head sizes up to 128 (query width / num_heads)";
+}
+
+// Read at every launch (not cached) so a process can compare both paths on one session.
+bool FmaForced() {
+  const char* value = std::getenv("ACC_ORT_OPS_CUDA_FMA");
+  return value != nullptr && value[0] != '\0' && std::strcmp(value, "0") != 0;
 }
 
 }  // namespace
@@ -234,10 +244,16 @@ const char* LaunchAccScore(const void* query, const void* key, const int64_t* ma
   float* lse2 = static_cast<float*>(scratch);
   float* column = lse2 + batch * heads * length;
   auto cuda_stream = static_cast<cudaStream_t>(stream);
-  const char* error =
-      half ? Dispatch<__half>(query, key, mask, batch, length, heads, head_dim, scale, lse2, column, score, cuda_stream)
-           : Dispatch<float>(query, key, mask, batch, length, heads, head_dim, scale, lse2, column, score, cuda_stream);
+  const char* error = nullptr;
+  if (half && head_dim <= kWmmaMaxHeadDim && !FmaForced()) {
+    error = LaunchRowColumnWmma(query, key, mask, batch, length, heads, head_dim, scale * kLog2e, lse2, column, stream);
+  } else if (half) {
+    error = Dispatch<__half>(query, key, mask, batch, length, heads, head_dim, scale, lse2, column, cuda_stream);
+  } else {
+    error = Dispatch<float>(query, key, mask, batch, length, heads, head_dim, scale, lse2, column, cuda_stream);
+  }
   if (error != nullptr) return error;
+  Finish<<<static_cast<unsigned>(batch), kThreads, 0, cuda_stream>>>(column, mask, score, length, static_cast<int>(heads));
   if (cudaGetLastError() != cudaSuccess) return "AccScore: a CUDA kernel launch failed";
   return nullptr;
 }
