@@ -32,11 +32,15 @@ def TokenSelect(  # noqa: N802 - ONNX op names are CamelCase
     key = op.Cast(op.Where(kept, top, op.Add(top, seq_len)), to=1)
     key_values, order = op.TopK(key, k_max, axis=1, largest=0, sorted=1)
     index = op.GatherElements(top, order, axis=1)
-    index3 = op.Expand(
-        op.Unsqueeze(index, op.Constant(value_ints=[2])),
-        op.Concat(op.Shape(index), op.Shape(hidden, start=2, end=3), axis=0),
+    # Rows of the flattened [B·N, D] hidden states (not GatherElements with an index expanded to [B, K, D]: that
+    # materialises B·K·D int64 indices, and ONNX Runtime 1.31's CUDA GatherElements returned non-finite rows for
+    # float16 data there).
+    flat = op.Reshape(hidden, op.Concat(op.Constant(value_ints=[-1]), op.Shape(hidden, start=2, end=3), axis=0))
+    row_start = op.Mul(
+        op.Range(op.Constant(value_int=0), op.Squeeze(op.Shape(hidden, start=0, end=1)), op.Constant(value_int=1)),
+        op.Squeeze(seq_len),
     )
-    hidden_out = op.GatherElements(hidden, index3, axis=1)
+    hidden_out = op.Gather(flat, op.Add(index, op.Unsqueeze(row_start, op.Constant(value_ints=[1]))), axis=0)
     mask_out = op.Cast(kept, to=7)
     positions_out = op.GatherElements(positions, index, axis=1)
     return hidden_out, mask_out, positions_out

@@ -15,7 +15,8 @@ Sketch of the body::
     top = TopK(score, max k)                    ─ indices, best first
     key = top if rank < k else top + N           ─ filler slots sort last
     index = top[TopK(key, max k, smallest)]      ─ kept slots in original order
-    hidden, positions = GatherElements(·, index); mask = rank < k
+    hidden = Gather(hidden as [B·N, D], index + b·N)   ─ whole rows
+    positions = GatherElements(positions, index); mask = rank < k
 """
 
 from __future__ import annotations

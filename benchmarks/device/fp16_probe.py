@@ -139,14 +139,41 @@ def probe(bundle: Path, profile: str, examples: int, data_dir: str | None) -> di
     return result
 
 
+def markdown(report: dict) -> str:
+    """The probe's findings as a Markdown report (``--render``)."""
+    lines = [f"# fp16 ACC graphs on ONNX Runtime {report['onnxruntime']} CUDA EP: where the non-finite values start",
+             "", "Recipe: `benchmarks/device/fp16_probe.py` (stage `probe` of `benchmarks/device/fused_gpu.sh`). "
+             "Reference: the same fp16 graph on the CPU EP.", "",
+             "| graph | optimisation level | samples with non-finite logits (CUDA / CPU) | label agreement CUDA vs CPU |",
+             "|---|---|---|---|"]  # fmt: skip
+    for name, probe_ in report["profiles"].items():
+        for level, row in probe_.get("levels", {}).items():
+            lines.append(f"| {probe_.get('graph', name)} (of {probe_.get('examples', '?')}) | {level} | "
+                         f"{row['nonfinite_samples_cuda']} / {row['nonfinite_samples_cpu']} | {100 * row['label_agreement']:.2f}% |")
+    lines += ["", "First nodes (graph order) whose CUDA output has more non-finite values than on CPU:", "",
+              "| graph | level | node | op | shape | non-finite CUDA / CPU |", "|---|---|---|---|---|---|"]
+    for name, probe_ in report["profiles"].items():
+        for found in probe_.get("first_nonfinite_nodes", []):
+            for node in found["nodes"][:3]:
+                lines.append(f"| {name} | {found['level']} | `{node['node']}` | {node['op']} | {node['shape']} | "
+                             f"{node['nonfinite_cuda']} / {node['nonfinite_cpu']} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", type=Path, required=True, help="bundle exported with --precision fp32,fp16")
+    parser.add_argument("--bundle", type=Path, help="bundle exported with --precision fp32,fp16")
     parser.add_argument("--profiles", default="s1.5,s3")
     parser.add_argument("--examples", type=int, default=256)
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="result JSON (with --render: the Markdown to write)")
+    parser.add_argument("--render", type=Path, default=None, help="write --out as Markdown from this result JSON")
     args = parser.parse_args(argv)
+    if args.render is not None:
+        args.out.write_text(markdown(json.loads(args.render.read_text())))
+        return 0
+    if args.bundle is None:
+        parser.error("--bundle is required unless --render is given")
     import onnxruntime
 
     if hasattr(onnxruntime, "preload_dlls"):

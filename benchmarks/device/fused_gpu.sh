@@ -2,6 +2,7 @@
 # Issues #6 / #9 on the H100: the fused export form on ONNX Runtime's CUDA EP. Stages (STAGES, comma-separated):
 #   ops    AccScore kernel vs its inlined ONNX body (ops_check.sh)                  -> $OUT/ops_check.{json,md}
 #   probe  where the fp16 *eager* graphs go non-finite on CUDA (fp16_probe.py)       -> $OUT/fp16_probe.json
+#   agree  bert-sst2 eager and fused forms, fp32+fp16 on CUDA vs CPU fp32 (no latency) -> $OUT/h100-agree-*.json
 #   sst2   bert-sst2 fused form fp32+fp16: agreement with CPU fp32 + latency         -> $OUT/h100-fused-sst2.json
 #   base   random BERT-base fused form fp16: latency vs the fp16 fused dense baseline, with the AccScore kernel
 #          and (BODY=1) again with the inlined body                                  -> $OUT/h100-fused-base*.json
@@ -30,6 +31,15 @@ if [[ ,$STAGES, == *,probe,* ]]; then
     --overwrite --allow-mismatch 2>&1 | quiet | tail -4
   python benchmarks/device/fp16_probe.py --bundle /tmp/bundles/sst2-eager --out "$OUT/fp16_probe.json" \
     --profiles s1.5,s3 --examples 256 2>&1 | tail -12 || echo "probe stage failed"
+fi
+
+if [[ ,$STAGES, == *,agree,* ]]; then
+  echo "== agree (SST-2 dev, fp32 + fp16 on CUDA vs fp32 on CPU; both graph forms; no latency)"
+  for form in eager fused; do
+    python benchmarks/device/gpu_check2.py --model .device/bert-sst2 --attention $form --precisions fp32,fp16 \
+      --no-adjustable --bundle /tmp/bundles/sst2-$form --out "$OUT/h100-agree-$form.json" --export-examples 32 \
+      --skip-latency 2>&1 | quiet | grep '"graph"' | cut -c1-220 || echo "agree $form failed"
+  done
 fi
 
 if [[ ,$STAGES, == *,sst2,* ]]; then

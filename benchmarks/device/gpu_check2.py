@@ -254,6 +254,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.skip_agreement:
         result["agreement"] = agreement(bundle, args.device, args.examples, args.data_dir, args.precisions)
     _write(args.out, result)
+    if args.skip_latency:
+        result["seconds"] = round(time.time() - started, 1)
+        _write(args.out, result)
+        return 0
     batches, seqs = [int(b) for b in args.batches.split(",")], [int(s) for s in args.seqs.split(",")]
     result["latency"], info, captured = latency(bundle, args.device, batches, seqs, args.iters, args.warmup,
                                                 args.max_seconds, counts, args.model, args.precisions)  # fmt: skip
@@ -286,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precisions", default=",".join(PRECISIONS), help="graph precisions to export and compare")
     parser.add_argument("--no-adjustable", action="store_true", help="export fixed profiles only (faster)")
     parser.add_argument("--skip-agreement", action="store_true", help="latency only (random-weight models)")
+    parser.add_argument("--skip-latency", action="store_true", help="agreement only")
     parser.add_argument("--smoke", action="store_true", help="CPU, 1 profile, 32 examples, tiny grid: checks the code")
     args = parser.parse_args(argv)
     args.precisions = tuple(p.strip() for p in args.precisions.split(","))

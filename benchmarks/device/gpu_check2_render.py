@@ -17,7 +17,8 @@ SHOWN_IN_PLOT = ("baseline/fp16/cudagraph", "dense/fp16/iobind", "s3/fp16/iobind
 def stem(data: dict) -> str:
     device = str(data.get("device", "device"))
     tag = "h100" if "H100" in device else ("cpu-smoke" if data.get("smoke") else re.sub(r"[^a-z0-9]+", "-", device.lower()))
-    return f"{tag}-fp16-{data.get('name', 'bundle')}_{data.get('utc', 'unknown')}"
+    form = "-fused" if data.get("attention") == "fused" else ""
+    return f"{tag}{form}-fp16-{data.get('name', 'bundle')}_{data.get('utc', 'unknown')}"
 
 
 def markdown(data: dict) -> str:
@@ -26,6 +27,11 @@ def markdown(data: dict) -> str:
              "Reference: the fp32 graph on the CPU EP. `fp16` = encoder fp16, ACC score + keep counts + TopK fp32; "
              "`fp16-all` = score and ranking TopK fp16 too (keep counts stay fp32). Recipe: "
              "`benchmarks/device/gpu_check2.sh`.", ""]  # fmt: skip
+    if data.get("attention") == "fused":
+        library = data.get("custom_ops_library")
+        lines += [f"Graph form: **fused** (ORT `MultiHeadAttention` + `ai.acc::AccScore`, `acc-export --attention fused`); "
+                  f"AccScore kernel library: {'`' + Path(library).name + '` (registered on CUDA)' if library else 'none (ONNX body inlined)'}. "
+                  "Recipe: `benchmarks/device/fused_gpu.sh`.", ""]  # fmt: skip
     rows = data.get("agreement") or []
     if rows:
         examples = next((r["examples"] for r in rows if "examples" in r), "?")
