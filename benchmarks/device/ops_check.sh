@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# AccScore custom op on the H100: build libacc_ort_ops with CUDA (or use the one built off-device and carried in
-# .device/ops), then kernel vs inlined function body on the CUDA EP (correctness + latency) -> $OUT/ops_check.{json,md}.
-# fp16 runs the tensor-core (WMMA) kernels, compared with the FMA kernels (ACC_ORT_OPS_CUDA_FMA=1) and the body;
-# fp32 runs the FMA kernels. Expected wall: ~1-2 min (+ ~30 s when it builds on the device).
+# AccScore and TokenSelect custom ops on the H100: build libacc_ort_ops with CUDA (or use the one built off-device and
+# carried in .device/ops), then kernel vs inlined function body on the CUDA EP (correctness + latency) and a whole
+# fused-form graph with the library -> $OUT/ops_check.{json,md}. fp16 AccScore runs the tensor-core (WMMA) kernels,
+# compared with the FMA kernels (ACC_ORT_OPS_CUDA_FMA=1) and the body; fp32 runs the FMA kernels. TokenSelect must
+# equal the body exactly. Expected wall: ~2-3 min (+ ~30 s when it builds on the device). SELECT=0 / ACC_SCORE=0
+# skip a part.
 #
 # Needs onnxruntime-gpu in /tmp/site (as gpu_check.sh), .device/wheels (onnxscript) and the ORT headers: carry
 # cpp/.deps (and .device). Building on the device needs cmake + nvcc there; without them the prebuilt
@@ -34,4 +36,7 @@ if [ -z "$LIB" ]; then
   exit 1
 fi
 echo "library: $LIB ($ORIGIN)"
-python benchmarks/device/ops_check.py --library "$LIB" --library-origin "$ORIGIN" --out "$OUT" --iters "${ITERS:-50}"
+SKIP=()
+[ "${SELECT:-1}" = 0 ] && SKIP+=(--no-select)
+[ "${ACC_SCORE:-1}" = 0 ] && SKIP+=(--no-acc-score)
+python benchmarks/device/ops_check.py --library "$LIB" --library-origin "$ORIGIN" --out "$OUT" --iters "${ITERS:-50}" "${SKIP[@]}"

@@ -36,15 +36,15 @@ OrtStatus* ReadAttributes(const OrtApi& api, const OrtKernelInfo* info, AccScore
 OrtStatus* CheckInputs(const OrtApi& api, Ort::KernelContext& context, const AccScoreAttributes& attributes,
                        AccScoreShape& out);
 
-// Runs `body`, turning any exception (Ort::Exception, std::bad_alloc, ...) into an ORT status.
+// Runs `body`, turning any exception (Ort::Exception, std::bad_alloc, ...) into an ORT status naming the op.
 template <typename F>
-OrtStatus* Guard(const OrtApi& api, F&& body) noexcept {
+OrtStatus* Guard(const OrtApi& api, F&& body, const char* op = kOpName) noexcept {
   try {
     return body();
   } catch (const Ort::Exception& exc) {
-    return api.CreateStatus(exc.GetOrtErrorCode(), (std::string("AccScore: ") + exc.what()).c_str());
+    return api.CreateStatus(exc.GetOrtErrorCode(), (std::string(op) + ": " + exc.what()).c_str());
   } catch (const std::exception& exc) {
-    return api.CreateStatus(ORT_FAIL, (std::string("AccScore: ") + exc.what()).c_str());
+    return api.CreateStatus(ORT_FAIL, (std::string(op) + ": " + exc.what()).c_str());
   }
 }
 

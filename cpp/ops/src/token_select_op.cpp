@@ -1,0 +1,80 @@
+// Input checks and the batch keep count of ai.acc::TokenSelect (see token_select_op.h).
+#include "token_select_op.h"
+
+#include <sstream>
+#include <string>
+
+namespace acc_ops {
+namespace {
+
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  std::ostringstream text;
+  text << "[";
+  for (size_t i = 0; i < shape.size(); ++i) text << (i ? ", " : "") << shape[i];
+  text << "]";
+  return text.str();
+}
+
+OrtStatus* Invalid(const OrtApi& api, const std::string& message) {
+  return api.CreateStatus(ORT_INVALID_ARGUMENT, (std::string(kTokenSelectName) + ": " + message).c_str());
+}
+
+std::vector<int64_t> ShapeOf(Ort::KernelContext& context, size_t index) {
+  return context.GetInput(index).GetTensorTypeAndShapeInfo().GetShape();
+}
+
+}  // namespace
+
+OrtStatus* CheckTokenSelectInputs(const OrtApi& api, Ort::KernelContext& context, TokenSelectShape& out) {
+  if (context.GetInputCount() != kTokenSelectInputs) {
+    return Invalid(api, "expects 7 inputs (hidden, mask, positions, score, n_valid, ratio, min_keep), got " +
+                            std::to_string(context.GetInputCount()));
+  }
+  const std::vector<int64_t> hidden = ShapeOf(context, 0);
+  out.dtype = context.GetInput(0).GetTensorTypeAndShapeInfo().GetElementType();
+  if (out.dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT && out.dtype != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16) {
+    return Invalid(api, "hidden must be float or float16, got element type " + std::to_string(out.dtype));
+  }
+  if (hidden.size() != 3) return Invalid(api, "hidden must be [B, N, D], got " + ShapeText(hidden));
+  const std::vector<int64_t> rows{hidden[0], hidden[1]};
+  const char* names[] = {"hidden", "mask", "positions", "score"};
+  for (size_t index = 1; index <= 3; ++index) {
+    const std::vector<int64_t> shape = ShapeOf(context, index);
+    if (shape != rows) {
+      return Invalid(api, std::string(names[index]) + " " + ShapeText(shape) + " must be [B, N] of hidden " +
+                              ShapeText(hidden));
+    }
+  }
+  const std::vector<int64_t> n_valid = ShapeOf(context, 4);
+  if (n_valid != std::vector<int64_t>{hidden[0]}) {
+    return Invalid(api, "n_valid " + ShapeText(n_valid) + " must be [B] of hidden " + ShapeText(hidden));
+  }
+  for (size_t index : {size_t{5}, size_t{6}}) {
+    if (context.GetInput(index).GetTensorTypeAndShapeInfo().GetElementCount() != 1) {
+      return Invalid(api, std::string(index == 5 ? "ratio" : "min_keep") + " must be a scalar, got " +
+                              ShapeText(ShapeOf(context, index)));
+    }
+  }
+  out.batch = hidden[0];
+  out.length = hidden[1];
+  out.width = hidden[2];
+  return nullptr;
+}
+
+OrtStatus* BatchKeepCount(const OrtApi& api, const std::vector<int64_t>& keep, int64_t length, int64_t& k_max) {
+  k_max = 0;
+  if (keep.empty()) return nullptr;
+  k_max = keep[0];
+  for (int64_t k : keep) k_max = k > k_max ? k : k_max;
+  if (k_max < 0) {
+    return Invalid(api, "every keep count is negative (K = " + std::to_string(k_max) +
+                            "); ratio and min_keep must give at least 0 word-vectors");
+  }
+  if (k_max > length) {
+    return Invalid(api, "keep count K = " + std::to_string(k_max) + " exceeds the sequence length N = " +
+                            std::to_string(length) + "; mask must hold 0/1 values");
+  }
+  return nullptr;
+}
+
+}  // namespace acc_ops
