@@ -155,8 +155,36 @@ def _convert(inferred: onnx.ModelProto, keep: set[str]) -> onnx.ModelProto:
     converted = convert_float_to_float16(inferred, keep_io_types=True, op_block_list=ops,
                                          node_block_list=sorted(keep), disable_shape_infer=True)  # fmt: skip
     _drop_duplicate_casts(converted.graph)
+    _feed_accscore_fp16(converted.graph)
     _sort_topologically(converted.graph)
     return converted
+
+
+def _feed_accscore_fp16(graph: onnx.GraphProto) -> None:
+    """Give ``AccScore`` its fp16 Q and K directly instead of the fp32 copies the converter casts for it.
+
+    The node is blocked (its score must stay fp32), so the converter feeds it ``Cast(to=float)`` of the fp16
+    projections; the op takes float16 itself (the kernel's tensor-core path, and the body casts on its own), so the
+    two [B, N, H·dh] casts per selection are pure cost. Casts nobody else reads are removed.
+    """
+    import onnx
+
+    producer = {output: node for node in graph.node for output in node.output}
+    types = {info.name: info.type.tensor_type.elem_type for info in graph.value_info}
+    for node in graph.node:
+        if node.op_type != "AccScore":
+            continue
+        for index in (0, 1):  # query, key
+            cast = producer.get(node.input[index])
+            if (cast is not None and cast.op_type == "Cast" and _attribute(cast, "to", 0) == onnx.TensorProto.FLOAT
+                    and types.get(cast.input[0]) == onnx.TensorProto.FLOAT16):  # fmt: skip
+                node.input[index] = cast.input[0]
+    read = {name for node in graph.node for name in node.input} | {output.name for output in graph.output}
+    kept = [node for node in graph.node if node.op_type != "Cast" or any(out in read for out in node.output)]
+    if len(kept) != len(graph.node):
+        nodes = [copy.deepcopy(node) for node in kept]
+        del graph.node[:]
+        graph.node.extend(nodes)
 
 
 def _drop_duplicate_casts(graph: onnx.GraphProto) -> None:

@@ -447,14 +447,17 @@ def select_markdown(report: dict) -> str:
 
 
 def select_passed(report: dict) -> bool:
-    """Kernel on CUDA, no TopK left; mask/positions equal to the body, hidden equal to the body where the body's
-    hidden is finite (ORT's fp16 GatherElements issue) and always equal to the NumPy gather; CPU kernel equal; the
-    fused graph keeps the same word-vectors as the CPU EP with logits within GRAPH_LOGITS_ATOL."""
+    """Kernel on CUDA, no TopK left; equal to the CPU kernel (which tests/ops holds exactly equal to the body on the
+    CPU EP: the reference tie order), mask equal to the CUDA body, hidden equal to the NumPy gather; the fused graph
+    keeps the same word-vectors as the CPU EP with logits within GRAPH_LOGITS_ATOL.
+
+    Positions/hidden equal to the *CUDA* body are reported, not required: the inputs hold many exact ties and ORT's
+    CUDA TopK orders exact ties its own way (seen at N=512, B >= 8 on the H100), unlike the CPU EP and this kernel.
+    """
     rows = report.get("select_correctness", [])
     ok = bool(rows) and all(r.get("kernel_on_cuda") and r["kernel_vs_body_equal"]["mask_out"]
-                            and r["kernel_vs_body_equal"]["positions_out"] and r["kernel_hidden_equals_numpy_gather"]
-                            and (r["kernel_vs_body_equal"]["hidden_out"] or not r["body_hidden_finite"])
-                            and r["cuda_kernel_equals_cpu_kernel"] for r in rows)  # fmt: skip
+                            and r["kernel_hidden_equals_numpy_gather"] and r["cuda_kernel_equals_cpu_kernel"]
+                            for r in rows)  # fmt: skip
     for g in (report.get("fused_graph") or {}).values():
         ok = ok and g["token_select_on_cuda"] and not g["topk_left"] and all(
             row["cuda_kernels"]["kept_index_equal_vs_cpu"]

@@ -69,6 +69,11 @@ def test_fp16_variant_of_the_fused_form_keeps_the_accscore_call(fused: dict) -> 
     proto = onnx.load(str(variant.path))
     assert [f.name for f in proto.functions] == ["AccScore"]  # TokenSelect inlined, AccScore kept as one call
     assert count_acc_score(proto) == 2
+    producer = {out: node for node in proto.graph.node for out in node.output}
+    types = {info.name: info.type.tensor_type.elem_type for info in proto.graph.value_info}
+    for node in (n for n in proto.graph.node if n.op_type == "AccScore"):  # fp16 Q, K straight in: no fp32 copies
+        assert [types.get(name) for name in node.input[:2]] == [onnx.TensorProto.FLOAT16] * 2, node.name
+        assert all(producer[name].op_type != "Cast" for name in node.input[:2]), node.name
     onnx.checker.check_model(proto)
     feeds = random_feeds(3, 20, seed=5)
     fp16 = ort_session(variant.path).run(["logits"], feeds)[0]
