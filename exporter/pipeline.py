@@ -22,6 +22,7 @@ from .config import AccOnnxConfig, config_for
 from .export import ADJUSTABLE_NAME, KEEP_RATIOS_INPUT, ExportedGraph, GraphSpec, count_token_select, export_graph
 from .latency_table import LatencyCell, measure_latency_table
 from .options import ExportOptions
+from .token_select import BODY_VERSION as TOKEN_SELECT_BODY_VERSION
 from .triton import write_triton_repository
 from .validate import FAST_GRID, SLOW_GRID, GraphReport, check_reports, measure_graph, sst2_batches, synthetic_batches
 from .weights import WEIGHTS_FILE, SharedWeights
@@ -306,7 +307,7 @@ def _manifest_fields(loaded, options, config, profiles, graphs, reports, latency
             "adjustable_latency": [c.to_manifest_row() for c in latency if "@" in c.graph],
         },
         "graph_format": {"opset": 18, "inline": options.inline, "weights": f"{GRAPHS_DIR}/{WEIGHTS_FILE}",
-                         "attention": options.attention},
+                         "attention": options.attention, "token_select_version": TOKEN_SELECT_BODY_VERSION},
         "allow_mismatch": bool(options.allow_mismatch and failures),
     }
 

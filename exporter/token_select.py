@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 DOMAIN = "ai.acc"
 DOMAIN_VERSION = 1
 FUNCTION_NAME = "TokenSelect"
+# Recorded in the manifest (graph_format.token_select_version). 2: hidden rows gathered with Gather on a flattened
+# view. 1 (bundles before 2026-11-25): GatherElements with an expanded index, whose ONNX Runtime 1.31 CUDA kernel
+# returned non-finite rows for float16 data, so the runtime never picks such a bundle's fp16 graphs by itself.
+BODY_VERSION = 2
 OPSET = 18
 
 

@@ -13,7 +13,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -140,6 +140,8 @@ class Manifest:
     tables: Tables
     validation: dict[str, Any]
     allow_mismatch: bool
+    graph_format: dict[str, Any] = field(default_factory=dict)  # opset, inline, attention form, TokenSelect version
+    precisions: dict[str, Any] = field(default_factory=dict)  # fp16 variants: files, validation, default per device
 
     @property
     def profile_names(self) -> list[str]:
@@ -250,6 +252,8 @@ def _parse(data: dict[str, Any], root: Path) -> Manifest:
         ),
         validation=dict(_expect(data.get("validation") or {}, dict, f"{where} validation")),
         allow_mismatch=bool(data.get("allow_mismatch", False)),
+        graph_format=dict(_expect(data.get("graph_format") or {}, dict, f"{where} graph_format")),
+        precisions=dict(_expect(data.get("precisions") or {}, dict, f"{where} precisions")),
     )
 
 

@@ -1,12 +1,14 @@
-"""Which graph precision a runtime runs: fp32 unless fp16 is asked for by name.
+"""Which graph precision a runtime runs: the bundle's own default for the device, fp32 where in doubt.
 
 The bundle names variants by the exporter's contract (``acc.exporter.precision.variant_path``: ``graphs/s3.onnx``
 → ``graphs/s3.fp16.onnx``); a variant exists when that file is in the manifest's file table (so it is hashed and
-verified like every other file). Why ``auto`` is fp32 on every device: measured on an H100 with ONNX Runtime 1.31.1's
-CUDA EP, the fp16 ACC graphs changed the kept set of 66% (s1.5) and 23% (s3) of SST-2 dev sentences and the label
-of up to 26% (benchmarks/results/h100-fp16-bert-sst2_20261125T153431Z.md), although the same graphs agree on the CPU
-EP at export time, and they were not faster than fp32 there. Until that is understood, fp16 runs only on request
-(``precision="fp16"``); ``fp16-all`` (score and ranking in fp16 too) is a measurement variant.
+verified like every other file). ``auto`` takes the manifest's ``precisions.default[device]`` (fp16 on CUDA when
+the export wrote and gated fp16 graphs) only if every graph has that variant, its export-time validation passed, and
+the bundle's TokenSelect body is version 2 or later: version-1 bodies gathered hidden states with GatherElements,
+which ONNX Runtime 1.31's CUDA EP turned into non-finite rows for fp16 data (measured on an H100: 74% label
+agreement at s1.5, benchmarks/results/h100-fp16-probe_20261125T1716Z.md; fixed bodies: 0 non-finite, ≥ 99.89%,
+h100-fp16-probe_20261125T1741Z.md). Otherwise ``auto`` is fp32. ``fp16-all`` (score and ranking in fp16 too) is a
+measurement variant, run only by name.
 """
 
 from __future__ import annotations
@@ -44,15 +46,27 @@ def available_precisions(manifest: Manifest) -> list[str]:
 
 
 def resolve_precision(manifest: Manifest, device: str, precision: str = "auto") -> str:
-    """``auto`` → ``fp32`` (see the module docstring for why not fp16 on CUDA); a named precision must be shipped."""
+    """``auto`` → the bundle's default for ``device`` where it is safe, else fp32 (module doc); a named precision
+    must be shipped."""
     if precision not in PRECISIONS:
         raise BackendError(f"unknown precision {precision!r}; pass one of {', '.join(repr(p) for p in PRECISIONS)}")
     available = available_precisions(manifest)
     if precision == "auto":
-        return "fp32"
+        return _bundle_default(manifest, device, available)
     if precision not in available:
         raise BundleError(
             f"bundle {manifest.bundle_dir} has no {precision} graphs (has {', '.join(available) or 'none'}); "
             f"re-export it with acc-export --precision fp32,{precision} or pass precision='fp32'"
         )
     return precision
+
+
+def _bundle_default(manifest: Manifest, device: str, available: list[str]) -> str:
+    """The manifest's default precision for ``device`` if shipped, validated and from a fixed TokenSelect body."""
+    wanted = (manifest.precisions.get("default") or {}).get(device, "fp32")
+    if wanted == "fp32" or wanted not in available:
+        return "fp32"
+    validation = (manifest.precisions.get("validation") or {}).get(wanted) or {}
+    if validation.get("failures") or int(manifest.graph_format.get("token_select_version", 1)) < 2:
+        return "fp32"
+    return wanted

@@ -97,7 +97,7 @@ class Runtime:
 
         ``device``: ``auto`` (CUDA when onnxruntime-gpu sees a GPU, else CPU), ``cpu`` or ``cuda``. ``backend``:
         ``auto`` or ``ort`` (TensorRT engines come later). ``threads``: ORT intra-op threads (default: ORT's).
-        ``precision``: ``auto`` (fp32: fp16 flipped kept sets on the H100's CUDA EP), ``fp32``, ``fp16``
+        ``precision``: ``auto`` (the bundle's default for the device where safe: fp16 on CUDA), ``fp32``, ``fp16``
         or ``fp16-all`` (see ``acc.runtime.precision``).
         """
         if backend not in BACKENDS:

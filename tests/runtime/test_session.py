@@ -3,6 +3,8 @@ the runtime's precision choice. Every path runs here on the CPU EP; only the CUD
 
 from __future__ import annotations
 
+import dataclasses
+
 import shutil
 from pathlib import Path
 
@@ -120,8 +122,14 @@ def test_precision_choice(tiny_bundle: Path, tiny_fp16_bundle: Path) -> None:
     plain, fp16 = read_manifest(tiny_bundle, verify=False), read_manifest(tiny_fp16_bundle, verify=False)
     assert available_precisions(plain) == ["fp32"]
     assert available_precisions(fp16) == ["fp32", "fp16", "fp16-all"]
-    # auto stays fp32 even on CUDA: fp16 flipped kept sets on the H100's CUDA EP (runtime/precision.py)
-    assert resolve_precision(fp16, "cuda") == "fp32" and resolve_precision(fp16, "cpu") == "fp32"
+    # auto follows the bundle's default per device: fp16 on CUDA (gated at export, TokenSelect body v2), fp32 on CPU
+    assert resolve_precision(fp16, "cuda") == "fp16" and resolve_precision(fp16, "cpu") == "fp32"
+    # ... but not for a bundle whose TokenSelect still gathers with GatherElements (NaN rows on ORT CUDA fp16) ...
+    before_fix = dataclasses.replace(fp16, graph_format={"opset": 18})
+    assert resolve_precision(before_fix, "cuda") == "fp32"
+    # ... nor when the fp16 graphs missed their export-time bounds (written with --allow-mismatch)
+    failed = dataclasses.replace(fp16, precisions={**fp16.precisions, "validation": {"fp16": {"failures": ["s1.5"]}}})
+    assert resolve_precision(failed, "cuda") == "fp32"
     assert resolve_precision(fp16, "cuda", "fp16") == "fp16"
     assert resolve_precision(plain, "cuda") == "fp32"  # nothing to pick: fp32 on CUDA, as before
     assert resolve_precision(fp16, "cpu", "fp16-all") == "fp16-all"
