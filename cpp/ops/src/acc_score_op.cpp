@@ -1,23 +1,14 @@
 // Attribute reading and input checks of ai.acc::AccScore (see acc_score_op.h).
 #include "acc_score_op.h"
 
-#include <sstream>
+#include "op_status.h"
+
 #include <vector>
 
 namespace acc_ops {
 namespace {
 
-std::string ShapeText(const std::vector<int64_t>& shape) {
-  std::ostringstream text;
-  text << "[";
-  for (size_t i = 0; i < shape.size(); ++i) text << (i ? ", " : "") << shape[i];
-  text << "]";
-  return text.str();
-}
-
-OrtStatus* Invalid(const OrtApi& api, const std::string& message) {
-  return api.CreateStatus(ORT_INVALID_ARGUMENT, ("AccScore: " + message).c_str());
-}
+OrtStatus* Invalid(const OrtApi& api, const std::string& message) { return InvalidArgument(api, kOpName, message); }
 
 }  // namespace
 

@@ -1,23 +1,14 @@
 // Input checks and the batch keep count of ai.acc::TokenSelect (see token_select_op.h).
 #include "token_select_op.h"
 
-#include <sstream>
+#include "op_status.h"
+
 #include <string>
 
 namespace acc_ops {
 namespace {
 
-std::string ShapeText(const std::vector<int64_t>& shape) {
-  std::ostringstream text;
-  text << "[";
-  for (size_t i = 0; i < shape.size(); ++i) text << (i ? ", " : "") << shape[i];
-  text << "]";
-  return text.str();
-}
-
-OrtStatus* Invalid(const OrtApi& api, const std::string& message) {
-  return api.CreateStatus(ORT_INVALID_ARGUMENT, (std::string(kTokenSelectName) + ": " + message).c_str());
-}
+OrtStatus* Invalid(const OrtApi& api, const std::string& message) { return InvalidArgument(api, kTokenSelectName, message); }
 
 std::vector<int64_t> ShapeOf(Ort::KernelContext& context, size_t index) {
   return context.GetInput(index).GetTensorTypeAndShapeInfo().GetShape();
