@@ -119,7 +119,8 @@ def export_graph(
     if check_attention_form(attention) == "fused":
         model.attention_runner = fused_attention
     try:
-        export_onnx_graph(wrapper, args, path, input_names, output_names, dynamic_axes, spec.name)
+        export_onnx_graph(wrapper, args, path, input_names, output_names, dynamic_axes, spec.name,
+                          custom_opsets=used_domains(bool(select_layers), fused=attention == "fused"))
     finally:
         model.selector, model.attention_runner = previous
     return ExportedGraph(spec, path, tuple(select_layers), tuple(output_names))
@@ -148,16 +149,16 @@ def export_onnx_graph(
     output_names: list[str],
     dynamic_axes: dict[str, dict[int, str]],
     name: str,
+    custom_opsets: dict[str, int] | None = None,
 ) -> None:
     """TorchScript-export ``wrapper`` to ``path``, then attach the ``ai.acc`` function bodies and cap the IR version.
 
-    Custom domains are declared for the exporter and dropped again where no node uses them. Any exporter failure
-    is one ``ExportError`` line naming graph ``name``.
+    ``custom_opsets``: the custom domains the graph uses (``used_domains``; the exporter warns about declared but
+    unused ones). Any exporter failure is one ``ExportError`` line naming graph ``name``.
     """
     import onnx
 
     from .acc_score import attach_acc_score
-    from .fused_attention import MS_DOMAIN, MS_DOMAIN_VERSION
 
     try:
         with torch.no_grad(), warnings.catch_warnings():
@@ -171,7 +172,7 @@ def export_onnx_graph(
                 input_names=input_names,
                 output_names=output_names,
                 dynamic_axes=dynamic_axes,
-                custom_opsets={DOMAIN: DOMAIN_VERSION, MS_DOMAIN: MS_DOMAIN_VERSION},
+                custom_opsets=custom_opsets or None,
                 do_constant_folding=True,
             )
     except Exception as exc:  # noqa: BLE001 - the exporter raises many unrelated types; report one line
@@ -179,7 +180,6 @@ def export_onnx_graph(
     proto = onnx.load(str(path))
     attach_token_select(proto)
     attach_acc_score(proto)
-    _drop_unused_domains(proto)
     proto.ir_version = min(proto.ir_version, MAX_IR_VERSION)
     onnx.save(proto, str(path))
 
@@ -196,13 +196,15 @@ def attach_token_select(proto: onnx.ModelProto) -> None:
         proto.opset_import.append(onnx.helper.make_opsetid(DOMAIN, DOMAIN_VERSION))
 
 
-def _drop_unused_domains(proto: onnx.ModelProto) -> None:
-    """Remove opset imports of custom domains no node uses (the exporter declares every one it was offered)."""
-    used = {node.domain for node in proto.graph.node} | {f.domain for f in proto.functions}
-    used |= {node.domain for f in proto.functions for node in f.node}
-    kept = [entry for entry in proto.opset_import if entry.domain in ("", "ai.onnx") or entry.domain in used]
-    del proto.opset_import[:]
-    proto.opset_import.extend(kept)
+def used_domains(selects: bool, fused: bool = False) -> dict[str, int]:
+    """Custom opsets of an encoder graph: ``ai.acc`` where it selects (TokenSelect, and AccScore in the fused form),
+    ``com.microsoft`` for the fused form's MultiHeadAttention."""
+    from .fused_attention import MS_DOMAIN, MS_DOMAIN_VERSION
+
+    domains = {DOMAIN: DOMAIN_VERSION} if selects else {}
+    if fused:
+        domains[MS_DOMAIN] = MS_DOMAIN_VERSION
+    return domains
 
 
 def count_token_select(proto: onnx.ModelProto) -> int:

@@ -1,13 +1,18 @@
 """The ``acc_ort_ops`` custom-op library (``cpp/ops``): find it, build it, register it with ONNX Runtime.
 
-Why: fused-form graphs call ``ai.acc::AccScore``. Without the library ONNX Runtime inlines the op's function body,
-which materialises the N×N probabilities; with it, our kernel computes the score from Q and K in tiles. Which
+Why: fused-form graphs call ``ai.acc::AccScore`` and every ACC graph calls ``ai.acc::TokenSelect``. Without the
+library ONNX Runtime inlines the ops' function bodies (AccScore's materialises the N×N probabilities; TokenSelect's
+is ~30 small ops with two host syncs); with it, our kernels run instead. The runtime registers it for CUDA sessions
+only: on CPU, ORT's own GEMM and softmax run the AccScore body faster than our kernel. Which
 library: ``$ACC_ORT_OPS_LIBRARY`` if set, else the build cache (``$ACC_CACHE_DIR``, ``$XDG_CACHE_HOME/acc-deploy``
 or ``~/.cache/acc-deploy``; ``ops/<source hash>-cpu|-cuda-sm<arch>/libacc_ort_ops.so``) that ``acc-build-ops``
-fills. A cache entry is keyed by the sources, so an edited kernel is never loaded stale.
+fills. A cache entry is keyed by the sources, so an edited kernel is never loaded stale. ``acc-build-ops --trt``
+also builds ``libacc_trt_plugins.so`` (AccScore as a TensorRT plugin, ``cpp/ops/trt``) next to it, in a ``-trt``
+variant of the CUDA entry; TensorRT loads that one itself (``IPluginRegistry::loadLibrary``), nothing here does.
 
-Device rule: a CUDA build carries the CPU kernel too and is preferred. A CPU-only build is not registered for
-CUDA sessions: ORT would run AccScore on the CPU between GPU nodes, slower than the inlined body on the GPU.
+Device rule: a CUDA build carries the CPU kernels too and is preferred (once the library declares TokenSelect, ORT
+needs a kernel for it on every EP). A CPU-only build is not registered for CUDA sessions: ORT would run the ops on
+the CPU between GPU nodes, slower than the inlined bodies on the GPU.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ if TYPE_CHECKING:
 LIBRARY_ENV = "ACC_ORT_OPS_LIBRARY"
 CACHE_ENV = "ACC_CACHE_DIR"
 LIBRARY_NAME = "libacc_ort_ops.so"
+TRT_LIBRARY_NAME = "libacc_trt_plugins.so"
 DEFAULT_CUDA_ARCH = "90"
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_DIR = REPO / "cpp" / "ops"
@@ -59,14 +65,33 @@ def source_hash() -> str:
     return digest.hexdigest()[:16]
 
 
-def _variant(cuda: bool, arch: str) -> str:
-    return f"cuda-sm{arch.replace(';', '-')}" if cuda else "cpu"
+def _variant(cuda: bool, arch: str, trt: bool = False) -> str:
+    return (f"cuda-sm{arch.replace(';', '-')}" + ("-trt" if trt else "")) if cuda else "cpu"
 
 
-def cached_library(cuda: bool = False, arch: str = DEFAULT_CUDA_ARCH, cache_dir: Path | None = None) -> Path:
-    """Where ``build_library`` puts (and ``find_library`` looks for) this source tree's build of one variant."""
+def cached_library(cuda: bool = False, arch: str = DEFAULT_CUDA_ARCH, cache_dir: Path | None = None,
+                   trt: bool = False) -> Path:  # fmt: skip
+    """Where ``build_library`` puts (and ``find_library`` looks for) this source tree's build of one variant; a
+    ``trt`` build holds ``TRT_LIBRARY_NAME`` beside it."""
     root = Path(cache_dir) if cache_dir is not None else cache_root()
-    return root / "ops" / f"{source_hash()}-{_variant(cuda, arch)}" / LIBRARY_NAME
+    return root / "ops" / f"{source_hash()}-{_variant(cuda, arch, trt)}" / LIBRARY_NAME
+
+
+def trt_include_dir(trt_include: Path | None = None) -> Path:
+    """The directory holding TensorRT's ``NvInfer.h``: ``trt_include`` or its ``include/``; without one,
+    ``$TENSORRT_ROOT/include`` or the system's (Debian's libnvinfer-headers-dev). One CustomOpsError line if absent."""
+    if trt_include is not None:
+        candidates = [Path(trt_include), Path(trt_include) / "include"]
+    elif os.environ.get("TENSORRT_ROOT"):
+        candidates = [Path(os.environ["TENSORRT_ROOT"]) / "include", Path(os.environ["TENSORRT_ROOT"])]
+    else:
+        candidates = [Path("/usr/include/x86_64-linux-gnu"), Path("/usr/include/aarch64-linux-gnu"), Path("/usr/include")]
+    found = next((path for path in candidates if (path / "NvInfer.h").is_file()), None)
+    if found is None:
+        where = " or ".join(str(path) for path in candidates)
+        raise CustomOpsError(f"TensorRT's NvInfer.h is not in {where}; pass --trt-include <TensorRT include directory> "
+                             f"(or set TENSORRT_ROOT)")  # fmt: skip
+    return found.resolve()
 
 
 def _cuda_ep_available() -> bool:
@@ -186,12 +211,19 @@ def build_library(
     jobs: int | None = None,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
+    trt: bool = False,
+    trt_include: Path | None = None,
 ) -> Path:
     """Build ``cpp/ops`` with CMake (CUDA kernel when ``cuda``, for ``arch``, e.g. ``"90"`` or ``"80;90"``) and
     install the library into the build cache (temp dir, then rename); returns its path. Reuses an existing build
-    of the same sources unless ``force``. Missing cmake / compiler / nvcc / headers: one CustomOpsError line."""
-    target = cached_library(cuda, arch, cache_dir)
-    if target.is_file() and not force:
+    of the same sources unless ``force``. Missing cmake / compiler / nvcc / headers: one CustomOpsError line.
+    ``trt`` (needs ``cuda``): also the TensorRT plugin library, ``TRT_LIBRARY_NAME`` beside the returned path,
+    compiled against the headers of ``trt_include_dir(trt_include)``."""
+    if trt and not cuda:
+        raise CustomOpsError("the TensorRT plugin runs the CUDA kernels: build it with --cuda --trt")
+    include = trt_include_dir(trt_include) if trt else None
+    target = cached_library(cuda, arch, cache_dir, trt)
+    if target.is_file() and (not trt or (target.parent / TRT_LIBRARY_NAME).is_file()) and not force:
         return target
     cmake, generator, extra = _check_tools(cuda)
     _ensure_headers(ort_root)
@@ -208,18 +240,23 @@ def build_library(
                  f"-DACC_DEPS_DIR={DEPS_DIR}", *extra]  # fmt: skip
     if cuda:
         configure.append(f"-DCMAKE_CUDA_ARCHITECTURES={arch}")
+    configure.append(f"-DACC_OPS_TRT={'ON' if trt else 'OFF'}")
+    if include is not None:
+        configure.append(f"-DTENSORRT_ROOT={include}")
     if ort_root is not None:
         configure.append(f"-DONNXRUNTIME_ROOT={ort_root}")
     if progress is not None:
-        progress(f"configuring {_variant(cuda, arch)} build in {build_dir}")
+        progress(f"configuring {_variant(cuda, arch, trt)} build in {build_dir}")
     _run_logged(configure, log, "CMake configure", progress)
     _run_logged([cmake, "--build", str(build_dir), "--parallel", str(jobs or os.cpu_count() or 2)], log, "CMake build", progress)
-    built = build_dir / LIBRARY_NAME
-    if not built.is_file():
-        raise CustomOpsError(f"CMake build finished without {built}; full log: {log}")
+    built = [build_dir / name for name in (LIBRARY_NAME, *([TRT_LIBRARY_NAME] if trt else []))]
+    for path in built:
+        if not path.is_file():
+            raise CustomOpsError(f"CMake build finished without {path}; full log: {log}")
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent.parent))
     try:
-        shutil.copy2(built, staging / LIBRARY_NAME)
+        for path in built:
+            shutil.copy2(path, staging / path.name)
         if target.parent.exists():
             shutil.rmtree(target.parent)
         os.replace(staging, target.parent)

@@ -1,7 +1,9 @@
-"""``acc-build-ops``: build the ONNX Runtime custom-op library (``ai.acc::AccScore``) into acc-deploy's cache.
+"""``acc-build-ops``: build the ONNX Runtime custom-op library (``ai.acc::AccScore``, ``ai.acc::TokenSelect``).
 
-Once built, every ONNX Runtime session acc-deploy opens registers it (``acc.runtime.custom_ops.register``), so
-fused-form graphs run our kernel instead of the op's function body. Prints the library's path on stdout.
+Once built into acc-deploy's cache, the runtime registers it for its CUDA sessions
+(``acc.runtime.custom_ops.register``), so graphs run our kernels instead of the ops' function bodies. Prints the library's path on stdout; with
+``--trt`` a second line, the TensorRT plugin library's path (load it with ``IPluginRegistry::loadLibrary`` or
+``trtexec --dynamicPlugins``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ from acc.profiles import AccError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from acc.runtime.custom_ops import DEFAULT_CUDA_ARCH, LIBRARY_ENV, build_library
+    from acc.runtime.custom_ops import (
+        DEFAULT_CUDA_ARCH,
+        LIBRARY_ENV,
+        TRT_LIBRARY_NAME,
+        build_library,
+    )
 
     parser = argparse.ArgumentParser(prog="acc-build-ops", description=__doc__.splitlines()[0])
     parser.add_argument("--cuda", action="store_true", help="also build the CUDA EP kernel (needs nvcc)")
@@ -23,23 +30,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=None, help="build cache root (default ~/.cache/acc-deploy)")
     parser.add_argument("--onnxruntime-root", type=Path, default=None,
                         help="ONNX Runtime SDK with include/ (default: Debian headers fetched into cpp/.deps)")
+    parser.add_argument("--trt", action="store_true",
+                        help="also build libacc_trt_plugins.so, AccScore as a TensorRT plugin (implies --cuda)")
+    parser.add_argument("--trt-include", type=Path, default=None,
+                        help="directory with TensorRT's NvInfer.h (or its parent); default $TENSORRT_ROOT/include or system")
     parser.add_argument("--jobs", "-j", type=int, default=None, help="parallel compile jobs")
     parser.add_argument("--force", action="store_true", help="rebuild even when this source tree is already built")
-    parser.add_argument("--quiet", "-q", action="store_true", help="print only the library path")
+    parser.add_argument("--quiet", "-q", action="store_true", help="print only the library path(s)")
     args = parser.parse_args(argv)
 
     def progress(line: str) -> None:
         print(f"acc-build-ops: {line}", file=sys.stderr, flush=True)
 
     try:
-        path = build_library(cuda=args.cuda, arch=args.arch, cache_dir=args.cache_dir, ort_root=args.onnxruntime_root,
-                             jobs=args.jobs, force=args.force, progress=None if args.quiet else progress)  # fmt: skip
+        path = build_library(cuda=args.cuda or args.trt, arch=args.arch, cache_dir=args.cache_dir,
+                             ort_root=args.onnxruntime_root, jobs=args.jobs, force=args.force,
+                             progress=None if args.quiet else progress, trt=args.trt, trt_include=args.trt_include)  # fmt: skip
     except AccError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if not args.quiet:
         progress(f"built {path} (found by the runtime; or set {LIBRARY_ENV}={path})")
+        if args.trt:
+            progress(f"built {path.parent / TRT_LIBRARY_NAME} (TensorRT: IPluginRegistry::loadLibrary / --dynamicPlugins)")
     print(path)
+    if args.trt:
+        print(path.parent / TRT_LIBRARY_NAME)
     return 0
 
 

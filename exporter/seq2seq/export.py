@@ -30,6 +30,7 @@ from ..export import (
     kept_index_name,
     kept_index_outputs,
     token_select_layers,
+    used_domains,
 )
 from ..token_select import traceable_select
 from .names import DECODER_INPUT_IDS, DECODER_NAME, ENCODER_HIDDEN, ENCODER_INPUTS, ENCODER_MASK, LOGITS, past_names
@@ -102,7 +103,8 @@ def export_encoder(model: AccT5ForConditionalGeneration, spec: GraphSpec, path: 
     previous = model.selector
     model.selector = traceable_select
     try:
-        export_onnx_graph(wrapper, args, path, input_names, output_names, dynamic_axes, spec.name)
+        export_onnx_graph(wrapper, args, path, input_names, output_names, dynamic_axes, spec.name,
+                          custom_opsets=used_domains(bool(select_layers)))
     finally:
         model.selector = previous
     return ExportedGraph(spec, path, tuple(select_layers), tuple(output_names))
