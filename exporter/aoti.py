@@ -28,17 +28,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
-import importlib
-import inspect
 import json
 import os
 import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,10 +48,9 @@ DEFAULT_BATCH_RANGE = (1, 64)
 DEFAULT_SEQ_BUCKETS = (128,)
 KERNELS = ("auto", "triton", "torch")
 # Batch size at which batch-dependent Triton launch choices are made for a dynamic-batch package (see
-# _traceable_kernels): a typical server batch.
+# acc.modeling.kernels.ops.traceable_launches): a typical server batch.
 TUNE_BATCH = 16
 METHOD = "fused"  # SDPA + column sums + one-launch selection: the method the Triton kernels implement
-_KERNEL_MODULES = ("_score_triton", "_select_triton")
 
 
 @dataclass(frozen=True)
@@ -366,6 +362,7 @@ def _compile(setup: _Setup, model: Any, profile: Profile, bucket: int, path: Pat
     import torch
 
     from acc.modeling.fast import make_plan, to_fast
+    from acc.modeling.kernels.ops import traceable_launches
 
     fast = to_fast(model, setup.dtype, setup.device, kernel_backend=kernels)
     plan = make_plan(METHOD, profile.keep_ratios, fast.num_layers, bucket, fast.min_keep, padded=True)
@@ -375,7 +372,8 @@ def _compile(setup: _Setup, model: Any, profile: Profile, bucket: int, path: Pat
     batch = torch.export.Dim("batch", min=low, max=high)
     shapes = {name: {0: batch} for name in example}
     _set_stage(bar, profile.name, bucket, "export")
-    with _traceable_kernels(kernels == "triton", tune_batch=min(high, TUNE_BATCH)):
+    traced = traceable_launches(min(high, TUNE_BATCH)) if kernels == "triton" else nullcontext()
+    with traced:
         exported = torch.export.export(module, tuple(example.values()), dynamic_shapes=shapes)
     metadata = {
         "acc_format": PACKAGE_FORMAT, "acc_profile": profile.name, "acc_seq_len": str(bucket),
@@ -448,73 +446,6 @@ def _example_inputs(model: Any, batch: int, seq_len: int, device: Any) -> dict[s
 
     sample = config_for(model.config).sample_inputs(batch, seq_len)
     return {name: sample[name].to(device) for name in ("input_ids", "attention_mask", "token_type_ids")}
-
-
-@contextmanager
-def _traceable_kernels(enabled: bool, tune_batch: int) -> Iterator[None]:
-    """While exporting, route the Triton kernels' launches through ``torch.library.wrap_triton``.
-
-    ``acc.modeling.kernels.ops`` launches ``module._x_kernel[grid](...)`` directly, which dispatcher-based tracing
-    (non-strict ``torch.export``) cannot see. Swapping each kernel attribute for its ``wrap_triton`` wrapper for the
-    duration of the export records the launches as ``triton_kernel_wrapper`` nodes that Inductor compiles into the
-    package, without a second copy of the launch code. The attributes are restored afterwards.
-
-    Launch choices (``acc.modeling.kernels.tuning``: tiles, warps, one- or two-launch selection) are functions of the
-    batch size; with a symbolic batch they would guard on it and pin the package to one side of each threshold. They
-    are taken at ``tune_batch`` instead, so one compiled package serves the whole batch range with one set of launch
-    configurations (results do not depend on them; only speed does).
-    """
-    if not enabled:
-        yield
-        return
-    from torch.library import wrap_triton
-
-    swapped: list[tuple[Any, str, Any]] = []
-    try:
-        for name in _KERNEL_MODULES:
-            module = importlib.import_module(f"acc.modeling.kernels.{name}")
-            for attr, value in list(vars(module).items()):
-                if attr.endswith("_kernel") and hasattr(value, "run"):
-                    setattr(module, attr, wrap_triton(value))
-                    swapped.append((module, attr, value))
-        tuning = _optional_module("acc.modeling.kernels.tuning")
-        for attr, value in list(vars(tuning).items()) if tuning else ():
-            if callable(value) and _first_parameter(value) == "batch":
-                setattr(tuning, attr, _pinned_batch(value, tune_batch))
-                swapped.append((tuning, attr, value))
-        yield
-    finally:
-        for module, attr, value in swapped:
-            setattr(module, attr, value)
-
-
-def _optional_module(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
-def _first_parameter(fn: Any) -> str | None:
-    try:
-        return next(iter(inspect.signature(fn).parameters), None)
-    except (TypeError, ValueError):
-        return None
-
-
-def _pinned_batch(fn: Any, batch: int) -> Any:
-    """``fn`` with a symbolic first (batch) argument replaced by the concrete ``batch``."""
-    import torch
-
-    @functools.wraps(fn)
-    def pinned(*args: Any, **kwargs: Any) -> Any:
-        if args and isinstance(args[0], torch.SymInt):
-            args = (batch, *args[1:])
-        elif isinstance(kwargs.get("batch"), torch.SymInt):
-            kwargs["batch"] = batch
-        return fn(*args, **kwargs)
-
-    return pinned
 
 
 def _dtype_name(dtype: Any) -> str:

@@ -8,7 +8,10 @@ captured in a CUDA graph. Shapes: q, k [B, H, N, dh] (any strides, head dim cont
 
 from __future__ import annotations
 
+import contextvars
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
 import torch
@@ -96,6 +99,37 @@ def resolve_backend(backend: str, device: torch.device | str) -> str:
     return "torch"
 
 
+# Set while ``torch.export`` traces the kernels (``acc.exporter.aoti``): launches go through
+# ``torch.library.wrap_triton`` (direct ``kernel[grid](...)`` calls are invisible to dispatcher-based tracing) and
+# batch-dependent launch choices are made for this batch size instead of the symbolic traced one, which would
+# otherwise guard on each threshold of ``tuning`` and pin the package to one side of it.
+_EXPORT_BATCH: contextvars.ContextVar[int | None] = contextvars.ContextVar("acc_kernels_export_batch", default=None)
+
+
+@contextmanager
+def traceable_launches(tune_batch: int) -> Iterator[None]:
+    """Within this block the kernels can be captured by ``torch.export`` (results do not depend on ``tune_batch``;
+    only which tile/launch configuration runs does)."""
+    token = _EXPORT_BATCH.set(int(tune_batch))
+    try:
+        yield
+    finally:
+        _EXPORT_BATCH.reset(token)
+
+
+def _launchable(kernel: object) -> object:
+    if _EXPORT_BATCH.get() is None:
+        return kernel
+    from torch.library import wrap_triton
+
+    return wrap_triton(kernel)
+
+
+def _tuning_batch(batch: int) -> int:
+    pinned = _EXPORT_BATCH.get()
+    return batch if pinned is None else pinned
+
+
 def _inner_contiguous(t: torch.Tensor) -> torch.Tensor:
     return t if t.stride(-1) == 1 else t.contiguous()
 
@@ -119,10 +153,10 @@ def row_lse(
     kernels = _kernel_module("_score_triton")
     q, k, mask = _inner_contiguous(q), _inner_contiguous(k), _inner_contiguous(mask)
     batch, heads, n, head_dim = q.shape
-    tiles = config or tuning.lse_config(batch, heads, n)
+    tiles = config or tuning.lse_config(_tuning_batch(batch), heads, n)
     lse = torch.empty((batch, heads, n), device=q.device, dtype=torch.float32)
     grid = (batch * heads, tuning.cdiv(n, tiles.block_i))
-    kernels._row_lse_kernel[grid](
+    _launchable(kernels._row_lse_kernel)[grid](
         q, k, mask, lse, n, heads, scale * kernels.LOG2E,
         q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2), mask.stride(0),
         lse.stride(0), lse.stride(1),
@@ -161,10 +195,10 @@ def column_sums(
     kernels = _kernel_module("_score_triton")
     q, k, lse, mask = _inner_contiguous(q), _inner_contiguous(k), _inner_contiguous(lse), _inner_contiguous(mask)
     batch, heads, n, head_dim = q.shape
-    tiles = config or tuning.column_config(batch, heads, n)
+    tiles = config or tuning.column_config(_tuning_batch(batch), heads, n)
     out = torch.empty((batch, heads, n), device=q.device, dtype=torch.float32)
     grid = (batch * heads, tuning.cdiv(n, tiles.block_j))
-    kernels._column_sum_kernel[grid](
+    _launchable(kernels._column_sum_kernel)[grid](
         q, k, lse, mask, out, n, heads, scale * kernels.LOG2E,
         q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2), lse.stride(0), lse.stride(1),
         mask.stride(0), out.stride(0), out.stride(1),
@@ -208,7 +242,7 @@ def select_fused(
     batch, n, width = hidden.shape
     if not 1 <= slots <= n:
         raise ModelError(f"selection asks for {slots} slots out of {n} word-vectors; slots must lie in [1, {n}]")
-    launch = config or tuning.select_config(batch, n, width)
+    launch = config or tuning.select_config(_tuning_batch(batch), n, width)
     device = hidden.device
     hidden_out = torch.empty((batch, slots, width), device=device, dtype=hidden.dtype)
     mask_out = torch.empty((batch, slots), device=device, dtype=mask.dtype)
@@ -219,7 +253,7 @@ def select_fused(
               "N_POW2": n_pow2, "RADIX": launch.radix, "num_warps": launch.num_warps}  # fmt: skip
     if launch.split:
         index = torch.empty((batch, slots), device=device, dtype=torch.int32)
-        kernels._select_plan_kernel[(batch,)](
+        _launchable(kernels._select_plan_kernel)[(batch,)](
             partial, mask, n_valid, positions, index, mask_out, positions_out, score,
             n, slots, float(ratio), min_keep,
             partial.stride(0), partial.stride(1), mask.stride(0), positions.stride(0), index.stride(0),
@@ -227,14 +261,14 @@ def select_fused(
         )  # fmt: skip
         block_d = min(launch.block_d, tuning.pow2(width))
         grid = (batch, tuning.cdiv(slots, launch.block_s), tuning.cdiv(width, block_d))
-        kernels._gather_kernel[grid](
+        _launchable(kernels._gather_kernel)[grid](
             index, hidden, hidden_out, slots, width, index.stride(0), hidden.stride(0), hidden.stride(1),
             hidden_out.stride(0), hidden_out.stride(1), BLOCK_S=launch.block_s, BLOCK_D=block_d, num_warps=4,
         )  # fmt: skip
     else:
         block_d = min(launch.block_d, tuning.pow2(width))
         chunk_d = max(16, min(block_d, tuning.COPY_TILE_ELEMENTS // n_pow2))
-        kernels._select_kernel[(batch, tuning.cdiv(width, block_d))](
+        _launchable(kernels._select_kernel)[(batch, tuning.cdiv(width, block_d))](
             partial, mask, n_valid, hidden, positions, hidden_out, mask_out, positions_out, score,
             n, width, slots, float(ratio), min_keep,
             partial.stride(0), partial.stride(1), mask.stride(0), hidden.stride(0), hidden.stride(1), positions.stride(0),
