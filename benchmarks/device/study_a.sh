@@ -9,27 +9,10 @@
 # Writes to $OUT (6 files): study-dense.json, study-power-bert-{1.5,3,4.8}x.json, study-lat.json, study-a.log.
 # Env: DEADLINE (s, default 520) bounds the whole call; WITH_LAT=0 leaves LAT to call B; AMP=1 trains in bf16.
 # The same code path on the CPU with tiny data, no GPU:  SMOKE=1 OUT=/tmp/study-a bash benchmarks/device/study_a.sh
-set -uo pipefail
-source benchmarks/device/env.sh
-: "${OUT:?set OUT to the folder that receives the results}"
-LOGS=/tmp/acc-study/logs-a
-rm -rf "$LOGS"; mkdir -p "$OUT" "$LOGS"
-START=$(date +%s)
-DEADLINE=${DEADLINE:-520}
+PART=a
+source benchmarks/device/study_prelude.sh
 BASE=${BASE:-.device/minilm-l6}
 [ -d "$BASE" ] || BASE=minilm-l6
-DATA=${DATA:-.device/sst2}
-[ -d "$DATA" ] || DATA=../shared/data/sst2
-flags=(--out "$OUT" --work-dir /tmp/acc-study --data-dir "$DATA" --no-progress)
-[ "${SMOKE:-0}" = 1 ] && flags+=(--smoke)
-[ "${AMP:-0}" = 1 ] && flags+=(--amp)
-left() { echo $((DEADLINE - ($(date +%s) - START))); }
-collect() { for f in "$LOGS"/*.log; do echo "=== $(basename "$f")"; grep -v "Loading weights\|Writing model shards" "$f"; done >"$OUT/study-a.log"; }
-trap collect EXIT
-
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi";
-  python -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__)";
-  python -c "import tqdm, rich; print('tqdm', tqdm.__version__)" || echo "tqdm/rich missing: carry .device/wheels"; } >"$LOGS/0-env.log" 2>&1
 
 if [ "${WITH_LAT:-1}" = 1 ]; then
   timeout "$(left)" python -m acc.tools.study lat --model "$BASE" --deadline-s "$(( $(left) - 15 ))" "${flags[@]}" \

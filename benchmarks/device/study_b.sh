@@ -7,25 +7,8 @@
 # Carry: .device/sst2, .device/wheels (and .device/minilm-l6 only with WITH_LAT=1).
 # Writes to $OUT: study-acc.json (+ study-lat.json with WITH_LAT=1), study-b.log.
 # The same code path on the CPU with tiny data, no GPU:  SMOKE=1 OUT=/tmp/study-b bash benchmarks/device/study_b.sh
-set -uo pipefail
-source benchmarks/device/env.sh
-: "${OUT:?set OUT to the folder that receives the results}"
-LOGS=/tmp/acc-study/logs-b
-rm -rf "$LOGS"; mkdir -p "$OUT" "$LOGS"
-START=$(date +%s)
-DEADLINE=${DEADLINE:-520}
-DATA=${DATA:-.device/sst2}
-[ -d "$DATA" ] || DATA=../shared/data/sst2
-flags=(--out "$OUT" --work-dir /tmp/acc-study --data-dir "$DATA" --no-progress)
-[ "${SMOKE:-0}" = 1 ] && flags+=(--smoke)
-[ "${AMP:-0}" = 1 ] && flags+=(--amp)
-left() { echo $((DEADLINE - ($(date +%s) - START))); }
-collect() { for f in "$LOGS"/*.log; do echo "=== $(basename "$f")"; grep -v "Loading weights\|Writing model shards" "$f"; done >"$OUT/study-b.log"; }
-trap collect EXIT
-
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi";
-  python -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__)"; } \
-  >"$LOGS/0-env.log" 2>&1
+PART=b
+source benchmarks/device/study_prelude.sh
 
 if [ "${WITH_LAT:-0}" = 1 ]; then
   BASE=${BASE:-.device/minilm-l6}
