@@ -14,12 +14,10 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from acc.modeling.kernels import causal_row_lse, column_sums
-from acc.profiles import ModelError
+from acc.modeling.fast.attention import attention, attention_with_lse
+from acc.modeling.kernels import column_sums
 
-LSE_SOURCES = ("sdpa", "kernel")
 _BIAS_ALIGN = 16  # memory-efficient attention wants the bias row stride aligned to 16 elements
 
 
@@ -46,42 +44,6 @@ def causal_bias(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return bias[..., :cols].masked_fill_(allowed[:, None], 0.0)  # in place: keeps the aligned row stride
 
 
-def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None, scale: float) -> torch.Tensor:
-    """Fused SDPA: ``is_causal`` over slots without a bias (flash), else the bias (GPT-2's mask, left padding)."""
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, is_causal=bias is None, scale=scale)
-
-
-def causal_attention_with_lse(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    bias: torch.Tensor | None,
-    mask: torch.Tensor,
-    scale: float,
-    lse_source: str = "sdpa",
-    kernel_backend: str = "auto",
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(output [B, H, N, dh], causal lse [B, H, ≥N] fp32); ``bias`` None means causal over slots."""
-    if lse_source not in LSE_SOURCES:
-        raise ModelError(f"unknown lse source {lse_source!r}; pass one of {', '.join(LSE_SOURCES)}")
-    if lse_source == "kernel":
-        return causal_attention(q, k, v, bias, scale), causal_row_lse(q, k, mask, scale, backend=kernel_backend)
-    causal = bias is None
-    if q.device.type == "cpu":
-        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-            q, k, v, 0.0, causal, attn_mask=bias, scale=scale
-        )[:2]
-        return out, lse
-    if causal and q.dtype in (torch.float16, torch.bfloat16):
-        out, lse = torch.ops.aten._scaled_dot_product_flash_attention(q, k, v, 0.0, True, False, scale=scale)[:2]
-        return out, lse
-    batch, heads, n, _ = q.shape
-    full_bias = None if causal else bias.expand(batch, heads, n, n)
-    efficient = torch.ops.aten._scaled_dot_product_efficient_attention
-    out, lse = efficient(q, k, v, full_bias, True, 0.0, causal, scale=scale)[:2]
-    return out, lse
-
-
 def fused_causal_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -95,6 +57,6 @@ def fused_causal_attention(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(output, per-head causal column sums [B, H, N] fp32 when ``need_score``; finish with finish_causal_score)."""
     if not need_score:
-        return causal_attention(q, k, v, bias, scale), None
-    out, lse = causal_attention_with_lse(q, k, v, bias, mask, scale, lse_source, kernel_backend)
+        return attention(q, k, v, bias, scale, causal=True), None
+    out, lse = attention_with_lse(q, k, v, bias, mask, scale, lse_source, kernel_backend, causal=True)
     return out, column_sums(q, k, lse, mask, scale, backend=kernel_backend, causal=True)

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from acc.modeling.causal import AccGPT2LMHeadModel, causal_acc_score
-from acc.modeling.causal.fused import causal_attention_with_lse, valid_prefix
+from acc.modeling.causal.fused import valid_prefix
+from acc.modeling.fast.attention import attention_with_lse
 from acc.modeling.kernels import (
     causal_acc_score_from_qk,
     causal_column_sums_reference,
@@ -67,7 +68,7 @@ def test_finished_column_sums_are_the_models_causal_score() -> None:
 def test_cpu_flash_lse_is_the_causal_lse() -> None:
     q, k, mask = _qk(3, 2, 19, 8, seed=2)
     mask[:] = 1
-    _, lse = causal_attention_with_lse(q, k, k, None, mask, 0.3)
+    _, lse = attention_with_lse(q, k, k, None, mask, 0.3, causal=True)
     torch.testing.assert_close(lse[:, :, :19], causal_row_lse_reference(q, k, mask, 0.3), atol=1e-5, rtol=1e-5)
     assert valid_prefix(torch.tensor([[1, 1, 0], [1, 0, 0]])) and not valid_prefix(torch.tensor([[0, 1, 1]]))
 
@@ -104,8 +105,8 @@ def test_fused_falls_back_where_kernels_cannot_run(gpt2) -> None:
         expected = AccGPT2LMHeadModel(gpt2, attention="eager").prefill(ids, None, ratios).logits
         torch.testing.assert_close(fused.prefill(ids, None, ratios).logits, expected, atol=1e-5, rtol=1e-5)
     with pytest.raises(ModelError, match="unknown lse source"):
-        causal_attention_with_lse(torch.zeros(1, 1, 2, 4), torch.zeros(1, 1, 2, 4), torch.zeros(1, 1, 2, 4), None,
-                                  torch.ones(1, 2), 1.0, lse_source="flash")  # fmt: skip
+        attention_with_lse(torch.zeros(1, 1, 2, 4), torch.zeros(1, 1, 2, 4), torch.zeros(1, 1, 2, 4), None,
+                           torch.ones(1, 2), 1.0, lse_source="flash", causal=True)  # fmt: skip
 
 
 @pytest.mark.parametrize(("n", "ratio", "slots"), [(21, 0.5, 11), (70, 0.3, 21), (9, 0.01, 1)])
