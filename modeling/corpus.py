@@ -198,10 +198,9 @@ def save_token_corpus(
     directory: str | Path, tokenizer: Tokenizer, splits: dict[str, np.ndarray], meta: dict[str, Any]
 ) -> Path:
     """Write ``tokenizer.json``, ``<split>.u16.xz`` and ``meta.json`` (counts, sha256 of the ids) atomically."""
-    target = Path(directory)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    from .checkpoint import write_atomically
+
+    def write(staging: Path) -> None:
         tokenizer.save(str(staging / TOKENIZER_FILE))
         info: dict[str, Any] = {}
         for name, ids in splits.items():
@@ -210,13 +209,8 @@ def save_token_corpus(
             info[name] = {"tokens": int(ids.size), "sha256": hashlib.sha256(raw).hexdigest()}
         full = {"format_version": CORPUS_FORMAT_VERSION, "vocab_size": tokenizer.get_vocab_size(), "splits": info, **meta}
         (staging / CORPUS_META).write_text(json.dumps(full, indent=2) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+
+    return write_atomically(directory, write)
 
 
 def load_token_corpus(directory: str | Path, splits: Sequence[str] | None = None) -> TokenCorpus:
