@@ -316,7 +316,6 @@ def _train_step(
     import contextlib
 
     import torch
-    import torch.nn.functional as F
 
     total = torch.zeros((), device=batch.labels.device)
     teacher: torch.Tensor | None = None  # dense log-probabilities, detached: the sub-models learn from them
@@ -324,17 +323,27 @@ def _train_step(
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp else contextlib.nullcontext()
         with autocast:
             logits = model(batch.input_ids, batch.attention_mask, batch.token_type_ids, keep_ratios=ratios).logits
-        logits = logits.float()
-        loss = F.cross_entropy(logits, batch.labels)
-        log_probs = F.log_softmax(logits, dim=-1)
-        if distill and teacher is not None and distill_weight > 0:
-            loss = loss + distill_weight * F.kl_div(log_probs, teacher, reduction="batchmean", log_target=True)
+        loss, log_probs = distilled_loss(logits.float(), batch.labels, teacher if distill else None, distill_weight)
         if ratios is None:
             teacher = log_probs.detach()
         loss.backward()
         total = total + loss.detach()
     torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP_NORM)
     return float(total) / len(configs)
+
+
+def distilled_loss(
+    logits: torch.Tensor, targets: torch.Tensor, teacher: torch.Tensor | None, distill_weight: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, log-probabilities) of one sandwich sub-model: cross entropy, plus ``distill_weight`` × KL to the dense
+    ``teacher``'s log-probabilities when one is given. Shared by the BERT and T5 training steps."""
+    import torch.nn.functional as F
+
+    loss = F.cross_entropy(logits, targets)
+    log_probs = F.log_softmax(logits, dim=-1)
+    if teacher is not None and distill_weight > 0:
+        loss = loss + distill_weight * F.kl_div(log_probs, teacher, reduction="batchmean", log_target=True)
+    return loss, log_probs
 
 
 def _optimizer(model: torch.nn.Module, options: FinetuneOptions) -> torch.optim.Optimizer:

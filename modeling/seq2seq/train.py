@@ -214,7 +214,8 @@ def _train_step(
     Returns the mean loss per configuration as a 0-d tensor (read lazily: no host sync per step).
     """
     import torch
-    import torch.nn.functional as F
+
+    from acc.modeling.finetune import distilled_loss
 
     from .data import IGNORE_INDEX
 
@@ -226,10 +227,7 @@ def _train_step(
     for ratios, distill in configs:
         logits = model(batch.input_ids, batch.attention_mask, decoder_input_ids, keep_ratios=ratios).logits
         logits = logits.float().reshape(-1, logits.shape[-1])[valid]
-        loss = F.cross_entropy(logits, targets)
-        log_probs = F.log_softmax(logits, dim=-1)
-        if distill and teacher is not None and distill_weight > 0:
-            loss = loss + distill_weight * F.kl_div(log_probs, teacher, reduction="batchmean", log_target=True)
+        loss, log_probs = distilled_loss(logits, targets, teacher if distill else None, distill_weight)
         if ratios is None:
             teacher = log_probs.detach()
         loss.backward()
