@@ -48,13 +48,26 @@ class AccOnnxConfig:
 
 
 def config_for(model_config: object) -> AccOnnxConfig:
-    """The export config of a Hugging Face model config; only BERT-family encoders are supported so far."""
+    """The export config of a Hugging Face encoder config (BERT, RoBERTa, DistilBERT, MPNet).
+
+    Families without segment ids export graphs without a ``token_type_ids`` input; ``max_length`` is the longest
+    input the position table covers (RoBERTa and MPNet number positions from ``pad_token_id + 1``).
+    """
+    from acc.modeling.families import FAMILIES
+
     model_type = getattr(model_config, "model_type", None)
-    if model_type != "bert":
-        raise ExportError(f"model type {model_type!r} is not supported by the ACC exporter yet; use a BERT checkpoint")
+    if model_type not in FAMILIES:
+        raise ExportError(
+            f"model type {model_type!r} is not supported by the ACC exporter yet; use a {', '.join(sorted(FAMILIES))} "
+            "checkpoint"
+        )
+    family = FAMILIES[model_type]
+    inputs = {"input_ids": AXES_BS, "attention_mask": AXES_BS}
+    if family.uses_token_type_ids:
+        inputs["token_type_ids"] = AXES_BS
     return AccOnnxConfig(
-        architecture="bert",
-        inputs={"input_ids": AXES_BS, "attention_mask": AXES_BS, "token_type_ids": AXES_BS},
+        architecture=str(model_type),
+        inputs=inputs,
         vocab_size=int(getattr(model_config, "vocab_size", 30522)),
-        max_length=int(getattr(model_config, "max_position_embeddings", 512)),
+        max_length=family.max_length(model_config),
     )

@@ -23,7 +23,7 @@ from .token_select import DOMAIN, DOMAIN_VERSION, FUNCTION_NAME, OPSET, token_se
 if TYPE_CHECKING:
     import onnx
 
-    from acc.modeling.model import AccBertForSequenceClassification
+    from acc.modeling.model import AccEncoderForSequenceClassification
 
 MAX_IR_VERSION = 10
 ADJUSTABLE_NAME = "adjustable"
@@ -50,18 +50,28 @@ class ExportedGraph:
     path: Path
     select_layers: tuple[int, ...]  # 0-based layers preceded by a TokenSelect node
     output_names: tuple[str, ...]
+    # Token inputs the graph takes (no token_type_ids for families without segments); () = not recorded, feed all.
+    input_names: tuple[str, ...] = ()
 
 
 class _ExportWrapper(nn.Module):
-    """Fixes the profile (or takes the ratios as an input) and returns plain tensors for the exporter."""
+    """Fixes the profile (or takes the ratios as an input) and returns plain tensors for the exporter.
 
-    def __init__(self, model: AccBertForSequenceClassification, spec: GraphSpec, select_layers: list[int]) -> None:
+    Positional inputs follow the config: ``input_ids, attention_mask[, token_type_ids][, keep_ratios]``.
+    """
+
+    def __init__(
+        self, model: AccEncoderForSequenceClassification, spec: GraphSpec, select_layers: list[int], token_types: bool
+    ) -> None:
         super().__init__()
         self.model = model
         self.spec = spec
         self.select_layers = select_layers
+        self.token_types = token_types
 
-    def forward(self, input_ids, attention_mask, token_type_ids, keep_ratios=None):  # noqa: ANN001, ANN201
+    def forward(self, input_ids, attention_mask, *rest):  # noqa: ANN001, ANN002, ANN201
+        token_type_ids = rest[0] if self.token_types else None
+        keep_ratios = rest[-1] if self.spec.adjustable else None
         ratios = keep_ratios if self.spec.adjustable else list(self.spec.profile.keep_ratios)
         out = self.model(input_ids, attention_mask, token_type_ids, keep_ratios=ratios, select_layers=self.select_layers)
         return (out.logits, *kept_index_outputs(out.kept_positions, out.kept_masks, self.select_layers))
@@ -83,7 +93,7 @@ def kept_index_outputs(
 
 
 def export_graph(
-    model: AccBertForSequenceClassification,
+    model: AccEncoderForSequenceClassification,
     spec: GraphSpec,
     path: str | Path,
     config: AccOnnxConfig,
@@ -101,7 +111,7 @@ def export_graph(
     path = Path(path)
     num_layers = model.num_layers
     select_layers = token_select_layers(spec, num_layers)
-    wrapper = _ExportWrapper(model, spec, select_layers).eval()
+    wrapper = _ExportWrapper(model, spec, select_layers, "token_type_ids" in config.inputs).eval()
     input_names = list(config.inputs)
     sample = config.sample_inputs(batch=2, seq_len=sample_length)
     args = tuple(sample[name] for name in input_names)
@@ -123,7 +133,7 @@ def export_graph(
                           custom_opsets=used_domains(bool(select_layers), fused=attention == "fused"))
     finally:
         model.selector, model.attention_runner = previous
-    return ExportedGraph(spec, path, tuple(select_layers), tuple(output_names))
+    return ExportedGraph(spec, path, tuple(select_layers), tuple(output_names), tuple(config.inputs))
 
 
 def token_select_layers(spec: GraphSpec, num_layers: int, owner: str = "model") -> list[int]:

@@ -23,7 +23,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from acc.profiles import ExportError
+from acc.modeling.families import AttentionBias, EncoderFamily
+from acc.profiles import ExportError, ModelError
 
 from .acc_score import traceable_acc_score
 
@@ -64,19 +65,15 @@ class _MultiHeadAttentionOp(torch.autograd.Function):
 
 
 def fused_attention(
-    layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor
+    family: EncoderFamily, layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor, bias: AttentionBias
 ) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
-    """``AttentionRunner`` of the fused form for a Hugging Face BERT layer (see the module doc)."""
-    attention = layer.attention.self
-    if getattr(attention, "position_embedding_type", "absolute") != "absolute":
-        raise ExportError(
-            f"the fused form supports absolute position embeddings, this model uses "
-            f"{attention.position_embedding_type!r}; export with --attention eager"
-        )
-    num_heads = int(attention.num_attention_heads)
-    scale = float(attention.attention_head_size) ** -0.5
-    query, key, value = attention.query(hidden), attention.key(hidden), attention.value(hidden)
+    """``AttentionRunner`` of the fused form for any family without a position bias (see the module doc)."""
+    try:
+        parts = family.fused_parts(layer)
+    except ModelError as exc:
+        raise ExportError(str(exc)) from exc
+    scale = float(parts.head_size) ** -0.5
+    query, key, value = parts.query(hidden), parts.key(hidden), parts.value(hidden)
     key_lengths = mask.sum(dim=1).to(torch.int32)
-    context = _MultiHeadAttentionOp.apply(query, key, value, key_lengths, num_heads, scale)
-    output = layer.attention.output(context, hidden)
-    return output, lambda: traceable_acc_score(query, key, mask, num_heads, scale)
+    context = _MultiHeadAttentionOp.apply(query, key, value, key_lengths, parts.num_heads, scale)
+    return parts.output(context, hidden), lambda: traceable_acc_score(query, key, mask, parts.num_heads, scale)

@@ -89,7 +89,7 @@ def measure_latency_table(
             feeds = full_length_feeds(batch, seq, config.vocab_size)
             for graph, profile, label in runs:
                 session = sessions[graph.path]
-                run_feeds = dict(feeds)
+                run_feeds = {node.name: feeds[node.name] for node in session.get_inputs() if node.name in feeds}
                 if graph.spec.adjustable:
                     run_feeds["keep_ratios"] = np.asarray(profile.keep_ratios, dtype=np.float32)
                 stats = measure_latency(lambda: session.run(["logits"], run_feeds), warmup=1, iters=iters,

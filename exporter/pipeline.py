@@ -273,7 +273,7 @@ def profile_measures(name: str, reports: list[GraphReport], latency: list[Latenc
 
 
 def _manifest_fields(loaded, options, config, profiles, graphs, reports, latency, failures) -> dict[str, Any]:  # noqa: ANN001
-    hf_config = loaded.model.config
+    shape = loaded.model.shape  # family-independent (DistilBERT names these dim / n_heads / hidden_dim)
     by_graph = {graph.spec.name: graph for graph in graphs}
     accuracy = [
         {"profile": r.profile, "graph": r.graph, "dataset": "sst2-dev", "examples": r.examples,
@@ -284,8 +284,8 @@ def _manifest_fields(loaded, options, config, profiles, graphs, reports, latency
     return {
         "model": {
             "name": Path(str(options.model)).name, "source": loaded.source, "architecture": config.architecture,
-            "num_layers": loaded.model.num_layers, "hidden_size": hf_config.hidden_size,
-            "num_heads": hf_config.num_attention_heads, "intermediate_size": hf_config.intermediate_size,
+            "num_layers": loaded.model.num_layers, "hidden_size": shape.hidden_size,
+            "num_heads": shape.num_heads, "intermediate_size": shape.intermediate_size,
             "labels": list(loaded.acc_config.labels), "max_length": config.max_length, "inputs": list(config.inputs),
             "min_keep": loaded.model.min_keep, "checkpoint_accuracy": loaded.acc_config.accuracy,
         },

