@@ -87,7 +87,8 @@ class TextEncoder:
         self._truncating.enable_truncation(self.max_length)
         self.vocab_size = self._plain.get_vocab_size(with_added_tokens=True)
         self.pad_id = _pad_id(json.loads(text), self._plain)
-        self.sep_id = self._plain.token_to_id("[SEP]")
+        sep = self._plain.token_to_id("[SEP]")
+        self.sep_id = sep if sep is not None else self._plain.token_to_id("</s>")  # RoBERTa / MPNet
 
     def encode(self, inputs: Inputs, truncate: bool = True) -> Batch:
         """Texts or token-id lists → one padded batch.
@@ -136,8 +137,11 @@ def _pad_id(config: dict[str, Any], tokenizer: Tokenizer) -> int:
     padding = config.get("padding") or {}
     if isinstance(padding.get("pad_id"), int):
         return int(padding["pad_id"])
-    pad = tokenizer.token_to_id("[PAD]")
-    return 0 if pad is None else int(pad)
+    for token in ("[PAD]", "<pad>"):  # BERT / DistilBERT, then RoBERTa / MPNet
+        pad = tokenizer.token_to_id(token)
+        if pad is not None:
+            return int(pad)
+    return 0
 
 
 def _as_samples(inputs: Inputs) -> list[str] | list[list[int]]:

@@ -7,6 +7,7 @@ tokenizer. Weights are random and tiny (hidden 32, 4 heads) so every family test
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,12 @@ FAMILY_NAMES = ("bert", "roberta", "distilbert", "mpnet")
 ROBERTA_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
 
 
+@cache
 def tiny_tokenizer(family: str) -> Any:
-    """The family's tokenizer: RoBERTa-style BPE for roberta/mpnet, the MiniLM WordPiece for bert/distilbert."""
+    """The family's tokenizer: RoBERTa-style BPE for roberta/mpnet, the MiniLM WordPiece for bert/distilbert.
+
+    Cached per family (training the BPE takes about a second); callers must not reconfigure it.
+    """
     from transformers import AutoTokenizer
 
     from acc.modeling.checkpoint import _minilm_dir
