@@ -16,19 +16,29 @@ acc_opset = Opset(DOMAIN, DOMAIN_VERSION)
 
 @script(acc_opset, default_opset=op)
 def TokenSelect(  # noqa: N802 - ONNX op names are CamelCase
-    hidden: FLOAT, mask: INT64, positions: INT64, score: FLOAT, n_valid: INT64, ratio: FLOAT, min_keep: INT64
+    hidden: FLOAT,
+    mask: INT64,
+    positions: INT64,
+    score: FLOAT,
+    n_valid: INT64,
+    ratio: FLOAT,
+    min_keep: INT64,
+    padded_len: INT64,
 ):
     n_current = op.ReduceSum(mask, op.Constant(value_ints=[1]), keepdims=0)
     raw = op.Cast(op.Ceil(op.Mul(ratio, op.Cast(n_valid, to=1))), to=7)
     k = op.Min(op.Max(raw, min_keep), n_current)
-    k_max = op.ReduceMax(k, op.Constant(value_ints=[0]), keepdims=1)
+    seq_len = op.Shape(score, start=1, end=2)
+    # The width: a full-length sample's keep count, from shapes and constants only (padded_len is a Shape output), so
+    # a GPU runtime needs no device data on the host and fixed input shapes make every intermediate shape static.
+    full = op.Cast(op.Ceil(op.Mul(ratio, op.Cast(padded_len, to=1))), to=7)
+    k_max = op.Min(op.Reshape(op.Max(full, min_keep), op.Constant(value_ints=[1])), seq_len)
     top_values, top = op.TopK(score, k_max, axis=1, largest=1, sorted=1)
     rank = op.Unsqueeze(
         op.Range(op.Constant(value_int=0), op.Squeeze(k_max), op.Constant(value_int=1)),
         op.Constant(value_ints=[0]),
     )
     kept = op.Less(rank, op.Unsqueeze(k, op.Constant(value_ints=[1])))
-    seq_len = op.Shape(score, start=1, end=2)
     key = op.Cast(op.Where(kept, top, op.Add(top, seq_len)), to=1)
     key_values, order = op.TopK(key, k_max, axis=1, largest=0, sorted=1)
     index = op.GatherElements(top, order, axis=1)

@@ -18,7 +18,8 @@ names: walking back from each TopK's inputs, stopping at the attention ``Softmax
 ``Shape`` (whose output carries no float)::
 
     Softmax ─► [Cast→fp32] MatMul(mask, probs) → ReduceSum → Div → Where → Where ─► TopK(score, K)  (fp16: fp32)
-    n_valid, ratio ─► Cast → Mul → Ceil → Cast → Max → Min → ReduceMax ─────────────► K             (always fp32)
+    n_valid, ratio ─► Cast → Mul → Ceil → Cast → Max → Min ─────────────► k per sample (always fp32)
+    padded_len, ratio ─► Cast → Mul → Ceil → Cast → Max → Reshape → Min ─► K (from shapes; always fp32)
 """
 
 from __future__ import annotations

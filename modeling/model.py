@@ -20,9 +20,9 @@ from acc.profiles import EncoderShape, ModelError, pruned_layers
 from .families import AttentionBias, EncoderFamily, family_of
 from .families import additive_mask as _additive_mask  # noqa: F401 - re-exported for the baselines
 from .score import acc_score
-from .select import Selection, select_tokens
+from .select import Selection, padded_length, select_tokens
 
-# (hidden, mask, positions, score, n_valid, ratio, min_keep) -> Selection. The exporter swaps in a version
+# (hidden, mask, positions, score, n_valid, ratio, min_keep, padded_len) -> Selection. The exporter swaps in a version
 # that traces to the ONNX function ai.acc::TokenSelect.
 Selector = Callable[..., Selection]
 # (family, layer, hidden, mask, bias) -> (attention output, thunk giving the layer's ACC score). The thunk runs only
@@ -100,6 +100,7 @@ class AccEncoderForSequenceClassification(nn.Module):
         batch, seq_len = input_ids.shape
         positions = torch.arange(seq_len, device=input_ids.device)[None, :].expand(batch, seq_len)
         n_valid = mask.sum(dim=1)
+        padded_len = padded_length(input_ids)
         ratios = keep_ratios_tensor(keep_ratios, self.num_layers, hidden.device)
         if select_layers is None:
             select_layers = [] if ratios is None else pruned_layers([float(r) for r in ratios])
@@ -112,7 +113,7 @@ class AccEncoderForSequenceClassification(nn.Module):
         for index, layer in enumerate(family.layers):
             if index in selected and score_of is not None:
                 hidden, mask, positions = self.selector(
-                    hidden, mask, positions, score_of(), n_valid, ratios[index], self.min_keep
+                    hidden, mask, positions, score_of(), n_valid, ratios[index], self.min_keep, padded_len
                 )
                 bias = None  # the kept slots sit at other original positions now
             if bias is None:

@@ -8,16 +8,20 @@
   what ONNX Runtime's CUDA graphs need (``enable_cuda_graph``; one captured graph per bucket, chosen with the
   ``gpu_graph_id`` run option). The same code runs on the CPU EP without capture, which is how CI exercises it.
 
-Why CUDA graphs need the keep-counts graph: a captured TopK replays the K it saw at capture. In the ratios graph
-K is computed per batch from the valid lengths, so a replay would be wrong for another batch; fed
-``bucket_widths`` (the widths of the bucket's full length, constant per bucket), the keep-counts graph keeps the
-right word-vectors on every replay. ``OrtBackend`` refuses CUDA graphs for graphs whose widths are data-dependent.
+Why CUDA graphs need static widths: a captured TopK replays the K it saw at capture. Static-width ACC graphs take
+every K from the padded length (constant per bucket), and the keep-counts adjustable graph is fed ``bucket_widths``,
+so both keep the right word-vectors on every replay. ``OrtBackend`` refuses CUDA graphs for graphs whose widths
+depend on input values (``graph_widths``).
+
+``fixed_shapes``: one session per bucket, created with the bucket's batch and sequence sizes as free-dimension
+overrides. ORT then folds every ``Shape``-derived value into a constant, so no node of the ACC width arithmetic is
+left for the CPU and the whole graph can be captured; the cost is one session (and weight copy) per bucket.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,8 +57,9 @@ def run_bound(
 
 @dataclass
 class _Slot:
-    """One bucket's binding, its fixed input buffers and logits buffer, and the graph id it replays."""
+    """One bucket's session, binding, fixed input buffers and logits buffer, and the graph id it replays."""
 
+    session: Any
     binding: Any
     inputs: dict[str, Any]
     logits: Any
@@ -62,14 +67,25 @@ class _Slot:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+SessionForShape = Callable[[tuple[int, int]], "onnxruntime.InferenceSession"]
+
+
 class BucketRunner:
     """Runs ``session`` on bucket-padded inputs through fixed buffers; returns ``logits`` only.
 
     ``cuda_graph``: tag each bucket's runs with its own ``gpu_graph_id`` (the session must have been created with
-    ``enable_cuda_graph``); the first run of a bucket captures, later runs replay.
+    ``enable_cuda_graph``); the first run of a bucket captures, later runs replay. ``session_for_shape``: a session
+    of its own per bucket (``fixed_shapes``), made on the bucket's first run; ``session`` then only describes I/O.
     """
 
-    def __init__(self, session: onnxruntime.InferenceSession, device: str, buckets: Buckets, cuda_graph: bool) -> None:
+    def __init__(
+        self,
+        session: onnxruntime.InferenceSession,
+        device: str,
+        buckets: Buckets,
+        cuda_graph: bool,
+        session_for_shape: SessionForShape | None = None,
+    ) -> None:
         outputs = {node.name: node for node in session.get_outputs()}
         if LOGITS not in outputs:
             raise BundleError(f"graph has no {LOGITS} output (has {sorted(outputs)}); re-export the bundle")
@@ -82,6 +98,7 @@ class BucketRunner:
         self._types = {node.name: _numpy_type(node.type) for node in session.get_inputs()}
         self.buckets = buckets
         self.cuda_graph = cuda_graph
+        self._session_for_shape = session_for_shape
         self._slots: dict[tuple[int, int], _Slot] = {}
         self._lock = threading.Lock()
 
@@ -93,7 +110,7 @@ class BucketRunner:
         with slot.lock:
             for name, value in slot.inputs.items():
                 value.update_inplace(np.ascontiguousarray(padded[name], dtype=self._types[name]))
-            self._session.run_with_iobinding(slot.binding, slot.run_options)
+            slot.session.run_with_iobinding(slot.binding, slot.run_options)
             logits = slot.logits.numpy().copy()
         return unpad({LOGITS: logits}, rows)
 
@@ -109,7 +126,8 @@ class BucketRunner:
             slot = self._slots.get(shape)
             if slot is not None:
                 return slot
-            binding = self._session.io_binding()
+            session = self._session if self._session_for_shape is None else self._session_for_shape(shape)
+            binding = session.io_binding()
             inputs = {}
             for name, dtype in self._types.items():
                 value = onnxruntime.OrtValue.ortvalue_from_shape_and_type(list(np.shape(padded[name])), dtype,
@@ -122,7 +140,7 @@ class BucketRunner:
             run_options = onnxruntime.RunOptions()
             if self.cuda_graph:
                 run_options.add_run_config_entry("gpu_graph_id", str(len(self._slots) + 1))  # -1/0 are reserved
-            slot = _Slot(binding, inputs, logits, run_options)
+            slot = _Slot(session, binding, inputs, logits, run_options)
             self._slots[shape] = slot
             return slot
 

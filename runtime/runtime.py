@@ -30,6 +30,7 @@ from acc.profiles import (
 )
 
 from .inputs import Batch, Inputs, TextEncoder
+from .length_groups import infer_in_length_groups
 from .manifest import Manifest, read_manifest
 from .policy import Choice, _latency_rows, choose_profile, interpolate_p99_ms
 from .precision import resolve_precision
@@ -159,8 +160,9 @@ class Runtime:
 
         ``options`` and ``kwargs``: the request's :class:`RequestOptions` — ``speedup=3.0``,
         ``latency_budget_ms=20``, ``min_accuracy=0.85``, ``best_effort=True``, ``truncate=False``; keywords override
-        fields of ``options``. Inputs are padded to the request's longest sample; longer than the model's
-        ``max_length`` they are cut (``truncate=False``: ``DataError``). ``latency_ms`` is the graph run only.
+        fields of ``options``. Rows run in groups of similar length (``length_groups``), each padded to its own
+        longest sample; longer than the model's ``max_length`` they are cut (``truncate=False``: ``DataError``).
+        ``latency_ms`` is the graph runs only.
         """
         request = RequestOptions.of(options, **kwargs)
         batch = self.encoder.encode(inputs, truncate=request.truncate)
@@ -189,7 +191,7 @@ class Runtime:
         graph = self._graph_for(choice, feeds)
         backend = self._sessions.get(graph)
         start = time.perf_counter()
-        outputs = backend.infer(feeds)
+        outputs = infer_in_length_groups(feeds, backend.infer)
         latency_ms = (time.perf_counter() - start) * 1e3
         return self._prediction(outputs, choice, latency_ms, graph)
 

@@ -21,6 +21,7 @@ from acc.profiles import AccError, BundleError, DataError
 
 from .buckets import Buckets
 from .custom_ops import register as register_custom_ops
+from .graph_widths import data_dependent_widths
 from .ort_binding import LOGITS, BucketRunner, run_bound, run_plain
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 DEVICES = ("cpu", "cuda")
 KEEP_COUNTS_INPUT = "keep_counts"  # the keep-counts adjustable graph's input (acc.exporter.engines.keep_counts)
 _PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+BATCH_AXIS, SEQUENCE_AXIS = "batch", "sequence"  # the exporter's dynamic axis names of every input
 
 
 class BackendError(AccError):
@@ -139,8 +141,10 @@ class OrtBackend(Backend):
       instead of ``run``'s per-call staging (``acc.runtime.ort_binding``).
     - ``buckets``: pad each request to a fixed (batch, seq) bucket and run through per-bucket buffers; returns
       ``logits`` only. ``cuda_graph=True`` (CUDA only) adds ORT's CUDA graphs, one per bucket; refused for graphs
-      whose TopK widths depend on the batch (every ACC graph except the keep-counts graph, which is fed the
-      bucket's widths). ``min_keep`` is needed only to compute those widths.
+      whose TopK widths depend on input values (``graph_widths``): static-width ACC graphs qualify, as does the
+      keep-counts adjustable graph (fed the bucket's widths). ``min_keep`` is needed only to compute those widths.
+    - ``fixed_shapes`` (with ``buckets``): one session per bucket with the bucket's sizes fixed, so ORT folds the
+      shape arithmetic and every node stays on the GPU (see ``ort_binding``).
     - ``outputs``: which outputs ``infer`` returns (default all).
     """
 
@@ -155,6 +159,7 @@ class OrtBackend(Backend):
         cuda_graph: bool = False,
         outputs: Sequence[str] | None = None,
         min_keep: int = 1,
+        fixed_shapes: bool = False,
     ) -> None:
         self.graph_path = Path(graph_path)
         self.device = device
@@ -162,7 +167,11 @@ class OrtBackend(Backend):
         if cuda_graph:
             _check_cuda_graph(self.graph_path, device)
             buckets = buckets or Buckets()
-        self._session = self._create_session(_providers(device, cuda_graph), threads)
+        if fixed_shapes and buckets is None:
+            raise BackendError("fixed_shapes=True needs buckets (the shapes to fix); pass buckets=Buckets(...)")
+        self._providers = _providers(device, cuda_graph)
+        self._threads = threads
+        self._session = self._create_session(self._providers, threads)
         if device == "cuda" and _PROVIDERS["cuda"] not in self._session.get_providers():
             raise BackendError(
                 f"onnxruntime fell back to CPU for {self.graph_path.name} (CUDA EP failed to initialise: driver, CUDA "
@@ -176,14 +185,23 @@ class OrtBackend(Backend):
             raise BackendError(f"graph {self.graph_path.name} has no output(s) {unknown} (has {list(all_outputs)})")
         self.io_binding = (device == "cuda") if io_binding is None else bool(io_binding)
         self.min_keep = min_keep
-        self._buckets = BucketRunner(self._session, device, buckets, cuda_graph) if buckets is not None else None
+        per_shape = self._fixed_session if fixed_shapes else None
+        self._buckets = BucketRunner(self._session, device, buckets, cuda_graph, per_shape) if buckets is not None else None
         if self._buckets is not None:
             self.output_names = (LOGITS,)
 
-    def _create_session(self, providers: list[Any], threads: int | None) -> onnxruntime.InferenceSession:
+    def _fixed_session(self, shape: tuple[int, int]) -> onnxruntime.InferenceSession:
+        """A session with ``batch`` and ``sequence`` fixed to ``shape`` (ORT folds every Shape-derived value)."""
+        return self._create_session(self._providers, self._threads, {BATCH_AXIS: shape[0], SEQUENCE_AXIS: shape[1]})
+
+    def _create_session(
+        self, providers: list[Any], threads: int | None, fixed_dims: Mapping[str, int] | None = None
+    ) -> onnxruntime.InferenceSession:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
+        for axis, size in (fixed_dims or {}).items():
+            options.add_free_dimension_override_by_name(axis, size)
         if threads is not None:
             if threads < 1:
                 raise BackendError(f"threads must be >= 1, got {threads}; pass None for onnxruntime's default")
@@ -252,12 +270,12 @@ def _check_cuda_graph(graph_path: Path, device: str) -> None:
     if device != "cuda":
         raise BackendError(f"cuda_graph=True needs device='cuda', not {device!r}; drop cuda_graph on CPU")
     model = onnx.load(str(graph_path), load_external_data=False)
-    names = {value.name for value in model.graph.input}
-    widths = any(node.op_type in ("TopK", "TokenSelect") for node in model.graph.node) or bool(model.functions)
-    if widths and KEEP_COUNTS_INPUT not in names:
+    dependent = data_dependent_widths(model, host_inputs=(KEEP_COUNTS_INPUT,))
+    if dependent:
         raise BackendError(
-            f"graph {graph_path.name} computes its TopK widths from the batch, which a CUDA graph would replay "
-            "stale; use the keep-counts adjustable graph (acc.exporter.engines.KeepCountsOnnx) or cuda_graph=False"
+            f"graph {graph_path.name} computes {len(dependent)} TopK width(s) from input values, which a CUDA graph "
+            "would replay stale; re-export with this acc-deploy (static widths), use the keep-counts adjustable graph "
+            "(acc.exporter.engines.KeepCountsOnnx) or pass cuda_graph=False"
         )
 
 

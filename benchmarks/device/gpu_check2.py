@@ -147,7 +147,7 @@ def _candidates(bundle: Path, device: str, baseline: dict, counts: Path | None, 
              for p in ("fp32", "fp16") if p in baseline for mode in ("run", "iobind", "cudagraph")]  # fmt: skip
     for entry in manifest.profiles:
         ratios = list(entry.profile.keep_ratios)
-        for precision, modes in (("fp32", ("run", "iobind")), ("fp16", ("run", "iobind", "cudagraph"))):
+        for precision, modes in (("fp32", ("run", "iobind")), ("fp16", ("iobind", "cudagraph", "cudagraph-fixed"))):
             if precision not in precisions:
                 continue
             specs += [(f"{entry.name}/{precision}/{m}", variant_file(bundle / entry.graph, precision), None, ratios, m)
@@ -159,13 +159,47 @@ def _candidates(bundle: Path, device: str, baseline: dict, counts: Path | None, 
     made, failed = {}, {}
     for label, path, feed_ratios, ratios, mode in specs:
         try:
+            graphs = mode.startswith("cudagraph")
             backend = OrtBackend(path, device=device, outputs=("logits",), io_binding=mode != "run",
-                                 cuda_graph=mode == "cudagraph", buckets=buckets if mode == "cudagraph" else None)  # fmt: skip
+                                 cuda_graph=graphs and device == "cuda", buckets=buckets if graphs else None,
+                                 fixed_shapes=mode == "cudagraph-fixed")  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - e.g. CUDA graphs refused for an ACC ratios graph: recorded
             failed[label] = _error(exc)
             continue
         made[label] = (backend, feed_ratios, ratios)
     return made, failed
+
+
+def host_copies(bundle: Path, device: str, precisions: tuple[str, ...]) -> dict[str, dict]:
+    """Per graph file: ORT's optimized graph on ``device`` — Memcpy nodes (device→host copies stall the stream)
+    and nodes left on the CPU EP. Static-width graphs should have no MemcpyToHost."""
+    import onnx
+    import onnxruntime
+
+    from acc.runtime import read_manifest
+    from acc.runtime.custom_ops import register
+    from acc.runtime.precision import variant_file
+    from acc.runtime.session import _providers
+
+    manifest = read_manifest(bundle, verify=False)
+    report = {}
+    for entry in manifest.profiles:
+        for precision in precisions:
+            path = variant_file(bundle / entry.graph, precision)
+            target = Path("/tmp") / f"optimized-{path.stem}.onnx"
+            options = onnxruntime.SessionOptions()
+            options.optimized_model_filepath = str(target)
+            if device == "cuda":
+                register(options, device="cuda")
+            try:
+                onnxruntime.InferenceSession(str(path), options, providers=_providers(device))
+                nodes = onnx.load(str(target), load_external_data=False).graph.node
+                counts = {op: sum(n.op_type == op for n in nodes) for op in ("MemcpyToHost", "MemcpyFromHost")}
+                report[path.name] = {**counts, "nodes": len(nodes)}
+            except Exception as exc:  # noqa: BLE001 - recorded per graph
+                report[path.name] = {"error": _error(exc)}
+            print(f"host copies {path.name}: {report[path.name]}", flush=True)
+    return report
 
 
 def fp16_baseline(fp32_path: Path) -> Path:
@@ -249,6 +283,7 @@ def run(args: argparse.Namespace) -> int:
         counts = counts_graph(bundle)
     except Exception as exc:  # noqa: BLE001
         result["counts_graph_error"] = _error(exc)
+    result["host_copies"] = host_copies(bundle, args.device, args.precisions)
     result["seconds_setup"] = round(time.time() - started, 1)
     _write(args.out, result)
     if not args.skip_agreement:

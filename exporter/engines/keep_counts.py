@@ -15,7 +15,7 @@ unchanged and, fed :func:`keep_widths`, the outputs equal the ratios graph's exa
 
     keep_ratios ─► Gather ─► TokenSelect(h, m, p, score, n_valid, ratio, min_keep)                    before
     keep_ratios ─► Gather ─► TokenSelectK(h, m, p, score, n_valid, ratio, min_keep, width)            after
-    keep_counts ─► Gather[l] ─────────────────────────────────────────────┘   (body: k_max = width, not ReduceMax(k))
+    keep_counts ─► Gather[l] ─────────────────────────────────────────────┘   (body: k_max = width)
 
 A width larger than ``max_b k_b`` is also correct (extra slots are masked filler): that is what lets one CUDA graph
 per (batch, seq) bucket replay with the widths of the bucket's full length (:func:`bucket_widths`).
@@ -39,6 +39,7 @@ KEEP_RATIOS_INPUT = "keep_ratios"
 DOMAIN = "ai.acc"
 SOURCE_FUNCTION = "TokenSelect"
 FUNCTION = "TokenSelectK"
+WIDTH_VALUE = "k_max"  # the body's TopK width (static: from ratio and the padded length)
 
 
 def keep_widths(keep_ratios: Sequence[float], attention_mask: np.ndarray, min_keep: int = 1) -> np.ndarray:
@@ -71,15 +72,21 @@ def token_select_k(source: Any) -> Any:
     function = copy.deepcopy(source)
     function.name = FUNCTION
     function.input.append("width")
-    reduce_max = [node for node in function.node if node.op_type == "ReduceMax"]
-    if len(reduce_max) != 1:
-        raise EngineBuildError(f"TokenSelect body has {len(reduce_max)} ReduceMax nodes, expected 1; file a bug")
-    index = list(function.node).index(reduce_max[0])
-    function.node[index].CopyFrom(onnx.helper.make_node("Identity", ["width"], list(reduce_max[0].output)))
-    used = {name for node in function.node for name in node.input} | set(function.output)
-    kept = [node for node in function.node if node.op_type != "Constant" or set(node.output) & used]
+    producers = [node for node in function.node if WIDTH_VALUE in node.output]
+    if len(producers) != 1:
+        raise EngineBuildError(f"TokenSelect body has {len(producers)} producers of {WIDTH_VALUE!r}, expected 1; file a bug")
+    index = list(function.node).index(producers[0])
+    function.node[index].CopyFrom(onnx.helper.make_node("Identity", ["width"], [WIDTH_VALUE]))
+    # Drop what only fed the replaced width (ORT would warn about unused nodes per call site), back to front.
+    nodes = list(function.node)
+    used = set(function.output)
+    kept = []
+    for node in reversed(nodes):
+        if set(node.output) & used:
+            kept.append(node)
+            used |= set(node.input)
     del function.node[:]
-    function.node.extend(kept)  # ReduceMax's axes constant is unused now; ORT would warn about it per call site
+    function.node.extend(reversed(kept))
     return function
 
 

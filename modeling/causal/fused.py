@@ -10,13 +10,11 @@ no mask tensor is built either: causal over slots is then exactly GPT-2's mask f
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import torch
 
 from acc.modeling.fast.attention import attention, attention_with_lse
 from acc.modeling.kernels import column_sums
+from acc.modeling.select import static_width
 
 _BIAS_ALIGN = 16  # memory-efficient attention wants the bias row stride aligned to 16 elements
 
@@ -32,8 +30,7 @@ def static_slots(ratio: float, width: int, slots_now: int, min_keep: int) -> int
     ``keep_counts_tensor``'s float32 ceil(ratio · n_valid) grows with n_valid ≤ width, so its value at ``width``
     bounds every sample's keep count; samples that keep fewer get masked filler slots.
     """
-    top = math.ceil(np.float32(ratio) * np.float32(width))  # float32, as the kernel and keep_counts_tensor
-    return max(1, min(max(top, min_keep), slots_now))
+    return max(1, static_width(ratio, width, slots_now, min_keep))
 
 
 def causal_bias(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

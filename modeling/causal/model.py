@@ -23,7 +23,7 @@ from torch import nn
 from acc.profiles import EncoderShape, ModelError, pruned_layers
 
 from ..model import keep_ratios_tensor
-from ..select import Selection, select_tokens
+from ..select import Selection, padded_length, select_tokens
 from ..kernels import select_fused
 from .fused import causal_bias, fused_causal_attention, static_slots, valid_prefix
 from .score import causal_acc_score
@@ -158,7 +158,9 @@ class AccGPT2LMHeadModel(nn.Module):
                 slot_causal = True  # kept slots come first, in original order, fillers after them
             elif index in selected and probs is not None:
                 score = causal_acc_score(probs, mask)
-                hidden, mask, positions = self.selector(hidden, mask, positions, score, n_valid, ratios[index], self.min_keep)
+                hidden, mask, positions = self.selector(
+                    hidden, mask, positions, score, n_valid, ratios[index], self.min_keep, padded_length(input_ids)
+                )
             kept_positions.append(positions)
             kept_masks.append(mask)
             allowed = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from acc.modeling.score import acc_score
-from acc.modeling.select import Selection, keep_counts_tensor
+from acc.modeling.select import Selection, keep_counts_tensor, select_into_slots
 
 
 def key_bias(mask: torch.Tensor) -> torch.Tensor:
@@ -74,12 +74,7 @@ def select_static(
     """
     n_current = mask.long().sum(dim=1)
     k = torch.clamp(keep_counts_tensor(torch.as_tensor(ratio), n_valid, n_current, min_keep), max=slots)
-    top = torch.topk(score, slots, dim=1, largest=True, sorted=True).indices
-    kept = torch.arange(slots, device=score.device)[None, :] < k[:, None]
-    order = torch.sort(torch.where(kept, top, top + score.shape[1]), dim=1).indices
-    index = torch.gather(top, 1, order)
-    hidden_out = torch.gather(hidden, 1, index[:, :, None].expand(-1, -1, hidden.shape[2]))
-    return Selection(hidden_out, kept.long(), torch.gather(positions, 1, index))
+    return select_into_slots(hidden, positions, score, k, slots)
 
 
 def select_ranked(

@@ -18,7 +18,7 @@ from torch import nn
 
 from acc.modeling.model import keep_ratios_tensor
 from acc.modeling.score import acc_score
-from acc.modeling.select import Selection, select_tokens
+from acc.modeling.select import Selection, padded_length, select_tokens
 from acc.profiles import EncoderShape, ModelError, pruned_layers
 
 from .attention import additive_mask, attend, causal_mask, project_kv, relative_bias
@@ -131,7 +131,7 @@ class AccT5ForConditionalGeneration(nn.Module):
             if index in selected and probs is not None:
                 score = acc_score(probs, mask, pin_first=False)
                 hidden, mask, positions = self.selector(
-                    hidden, mask, positions, score, n_valid, ratios[index], self.min_keep
+                    hidden, mask, positions, score, n_valid, ratios[index], self.min_keep, padded_length(input_ids)
                 )
                 bias = None  # the kept slots sit at other original positions now
             if bias is None:

@@ -24,7 +24,7 @@ from acc.exporter.token_select import DOMAIN, DOMAIN_VERSION, FUNCTION_NAME, OPS
 from acc.modeling.select import select_tokens
 from acc.profiles import keep_count
 
-INPUTS = ("hidden", "mask", "positions", "score", "n_valid", "ratio", "min_keep")
+INPUTS = ("hidden", "mask", "positions", "score", "n_valid", "ratio", "min_keep", "padded_len")
 OUTPUTS = ("hidden_out", "mask_out", "positions_out")
 HIDDEN = 5
 
@@ -39,6 +39,7 @@ def _model_calling_token_select() -> onnx.ModelProto:
         helper.make_tensor_value_info("n_valid", TensorProto.INT64, ["B"]),
         helper.make_tensor_value_info("ratio", TensorProto.FLOAT, []),
         helper.make_tensor_value_info("min_keep", TensorProto.INT64, []),
+        helper.make_tensor_value_info("padded_len", TensorProto.INT64, []),
     ]
     outputs = [
         helper.make_tensor_value_info("hidden_out", TensorProto.FLOAT, ["B", "K", "D"]),
@@ -79,7 +80,9 @@ def _case(batch: int, seq_len: int, ratio: float, min_keep: int, later: bool, se
     if batch > 1:
         valid[1] = 1  # all padding but [CLS]
     mask = (np.arange(seq_len)[None, :] < valid[:, None]).astype(np.int64)
+    padded_len = seq_len
     if later:
+        padded_len = 4 * seq_len + 1  # the original input: positions come from it, n_valid is at most its length
         n_valid = valid + rng.integers(0, 3 * seq_len + 1, size=batch)
         positions = np.stack([np.sort(rng.choice(3 * seq_len + 1, size=seq_len, replace=False)) for _ in range(batch)])
         positions[:, 0] = 0  # [CLS] is never dropped, so it is always slot 0
@@ -97,6 +100,7 @@ def _case(batch: int, seq_len: int, ratio: float, min_keep: int, later: bool, se
         "n_valid": n_valid.astype(np.int64),
         "ratio": np.asarray(ratio, dtype=np.float32),
         "min_keep": np.asarray(min_keep, dtype=np.int64),
+        "padded_len": np.asarray(padded_len, dtype=np.int64),
     }
 
 
@@ -111,8 +115,8 @@ def _expected_kept(feeds: dict[str, np.ndarray]) -> list[list[int]]:
 
 
 def _torch_select(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    tensors = [torch.from_numpy(np.asarray(feeds[name])) for name in INPUTS[:-1]]
-    selection = select_tokens(*tensors, min_keep=int(feeds["min_keep"]))
+    tensors = [torch.from_numpy(np.asarray(feeds[name])) for name in INPUTS[:-2]]
+    selection = select_tokens(*tensors, min_keep=int(feeds["min_keep"]), padded_len=int(feeds["padded_len"]))
     return {"hidden_out": selection.hidden.numpy(), "mask_out": selection.mask.numpy(),
             "positions_out": selection.positions.numpy()}  # fmt: skip
 
@@ -145,7 +149,9 @@ def test_onnx_function_matches_select_tokens(
     function = _run(sessions["function"], feeds)
     inlined = _run(sessions["inlined"], feeds)
 
-    k_max = max(len(slots) for slots in expected)
+    # The static width: a full-length sample's keep count, from the padded length alone; at least every row's count.
+    k_max = keep_count(ratio, int(feeds["padded_len"]), seq_len, min_keep)
+    assert k_max >= max(len(slots) for slots in expected)
     for outputs in (reference, function):
         assert outputs["hidden_out"].shape == (batch, k_max, HIDDEN)
         assert outputs["mask_out"].shape == outputs["positions_out"].shape == (batch, k_max)

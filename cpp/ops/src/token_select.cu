@@ -81,7 +81,7 @@ __global__ void __launch_bounds__(kThreads) Gather(const V* hidden, const int64_
                                                    int64_t* positions_out) {
   extern __shared__ int32_t index[];  // [k_max]: source position of each slot
   const int64_t b = blockIdx.x;
-  const int64_t k = keep[b];
+  const int64_t k = keep[b] < k_max ? keep[b] : k_max;  // k_max bounds every k_b unless n_valid > padded_len
   const int64_t kept_total = KeptSlots(k, length);
   const int32_t* r = rank + b * length;
   const int64_t chunk = (length + kThreads - 1) / kThreads;  // each thread owns positions [j0, j1), in order
@@ -155,16 +155,6 @@ const char* LaunchTokenSelectRank(const int64_t* mask, const float* score, const
   Rank<<<grid, kThreads, static_cast<size_t>(length) * sizeof(uint32_t), static_cast<cudaStream_t>(stream)>>>(
       mask, score, n_valid, ratio, min_keep, length, keep, rank);
   return cudaGetLastError() == cudaSuccess ? nullptr : "TokenSelect: the CUDA rank kernel failed to launch";
-}
-
-const char* CopyKeepCounts(const void* scratch, int64_t batch, int64_t* host, void* stream) {
-  auto cuda_stream = static_cast<cudaStream_t>(stream);
-  if (cudaMemcpyAsync(host, scratch, static_cast<size_t>(batch) * sizeof(int64_t), cudaMemcpyDeviceToHost,
-                      cuda_stream) != cudaSuccess ||
-      cudaStreamSynchronize(cuda_stream) != cudaSuccess) {
-    return "TokenSelect: copying the keep counts to the host failed (an earlier CUDA error on the stream?)";
-  }
-  return nullptr;
 }
 
 const char* LaunchTokenSelectGather(const void* hidden, const int64_t* positions, bool half, int64_t batch,

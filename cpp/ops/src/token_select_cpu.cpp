@@ -31,15 +31,17 @@ OrtStatus* TokenSelectCpuKernel::ComputeV2(OrtKernelContext* raw_context) {
     const int64_t* n_valid = context.GetInput(4).GetTensorData<int64_t>();
     const float ratio = *context.GetInput(5).GetTensorData<float>();
     const int64_t min_keep = *context.GetInput(6).GetTensorData<int64_t>();
+    const int64_t padded_len = *context.GetInput(7).GetTensorData<int64_t>();
+    int64_t k_max = 0;
+    if (OrtStatus* status = SlotCount(api_, ratio, padded_len, min_keep, length, k_max)) return status;
 
     std::vector<int64_t> keep(static_cast<size_t>(batch));
     for (int64_t b = 0; b < batch; ++b) {
       int64_t n_current = 0;
       for (int64_t j = 0; j < length; ++j) n_current += mask[b * length + j];
-      keep[b] = KeepCount(ratio, n_valid[b], min_keep, n_current);
+      const int64_t k = KeepCount(ratio, n_valid[b], min_keep, n_current);
+      keep[b] = k < k_max ? k : k_max;
     }
-    int64_t k_max = 0;
-    if (OrtStatus* status = BatchKeepCount(api_, keep, length, k_max)) return status;
 
     const size_t element = shape.dtype == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16 ? 2 : 4;
     const auto* hidden = static_cast<const char*>(context.GetInput(0).GetTensorRawData());

@@ -1,5 +1,5 @@
 // Host-side entry of the TokenSelect CUDA kernels (token_select.cu). Free of CUDA headers so the ORT glue builds
-// with the C++ compiler alone. Every call enqueues on `stream` (a cudaStream_t); only CopyKeepCounts synchronises.
+// with the C++ compiler alone. Every call enqueues on `stream` (a cudaStream_t); none synchronises.
 #pragma once
 
 #include <cstddef>
@@ -13,14 +13,10 @@ inline constexpr int64_t kTokenSelectMaxLength = 8192;
 // Scratch bytes: keep counts [B] int64, then ranks [B, N] int32.
 size_t TokenSelectScratchBytes(int64_t batch, int64_t length);
 
-// Pass 1 (before K is known): rank of every position by score, and k_b = KeepCount(ratio, n_valid_b, min_keep,
+// Pass 1: rank of every position by score, and k_b = KeepCount(ratio, n_valid_b, min_keep,
 // Σ_j mask[b,j]) into the scratch. Returns nullptr or a message (static storage).
 const char* LaunchTokenSelectRank(const int64_t* mask, const float* score, const int64_t* n_valid, float ratio,
                                   int64_t min_keep, int64_t batch, int64_t length, void* scratch, void* stream);
-
-// Copies the B keep counts to `host` and waits for the stream: the op's one host synchronisation (K sizes the
-// outputs).
-const char* CopyKeepCounts(const void* scratch, int64_t batch, int64_t* host, void* stream);
 
 // Pass 2: slots (kept in original order, then fillers), mask/positions outputs and the gathered hidden rows.
 const char* LaunchTokenSelectGather(const void* hidden, const int64_t* positions, bool half, int64_t batch,

@@ -1,11 +1,9 @@
-// The CUDA EP's TokenSelect kernel. K (the output length) is data-dependent, so one call is: rank pass and keep
-// counts on the EP stream → copy the B keep counts to the host and synchronise the stream (the one host sync of the
-// op; the function body has two, one per TopK) → allocate [B, K, ·] outputs → gather pass. ratio and min_keep are
-// CPU inputs (ORT hands them over on the host); n_valid, mask, score, positions and hidden stay on the device.
+// The CUDA EP's TokenSelect kernel. K (the output length) follows from host scalars alone (ratio, min_keep and the
+// padded length, a Shape output), so one call is two launches on the EP stream and no host sync: rank pass and keep
+// counts → gather pass into the [B, K, ·] outputs. n_valid, mask, score, positions and hidden stay on the device.
 #include "token_select_cuda_op.h"
 
 #include <string>
-#include <vector>
 
 #include "token_select_cuda.h"
 
@@ -48,9 +46,11 @@ OrtStatus* TokenSelectCudaKernel::ComputeV2(OrtKernelContext* raw_context) {
     }
     const float ratio = *context.GetInput(5).GetTensorData<float>();      // CPU input
     const int64_t min_keep = *context.GetInput(6).GetTensorData<int64_t>();  // CPU input
+    const int64_t padded_len = *context.GetInput(7).GetTensorData<int64_t>();  // CPU input
     void* stream = context.GetGPUComputeStream();
+    int64_t k_max = 0;
+    if (OrtStatus* status = SlotCount(api_, ratio, padded_len, min_keep, length, k_max)) return status;
 
-    std::vector<int64_t> keep(static_cast<size_t>(batch));
     Scratch scratch(api_);
     if (batch > 0) {
       // Stream-aware scratch from the EP's arena, handed back after the last launch (as AccScore does): later users
@@ -62,11 +62,8 @@ OrtStatus* TokenSelectCudaKernel::ComputeV2(OrtKernelContext* raw_context) {
                                                 context.GetInput(3).GetTensorData<float>(),
                                                 context.GetInput(4).GetTensorData<int64_t>(), ratio, min_keep, batch,
                                                 length, scratch.data, stream);
-      if (error == nullptr) error = CopyKeepCounts(scratch.data, batch, keep.data(), stream);
       if (error != nullptr) return api_.CreateStatus(ORT_EP_FAIL, error);
     }
-    int64_t k_max = 0;
-    if (OrtStatus* status = BatchKeepCount(api_, keep, length, k_max)) return status;
     void* hidden_out = context.GetOutput(0, {batch, k_max, width}).GetTensorMutableRawData();
     int64_t* mask_out = context.GetOutput(1, {batch, k_max}).GetTensorMutableData<int64_t>();
     int64_t* positions_out = context.GetOutput(2, {batch, k_max}).GetTensorMutableData<int64_t>();

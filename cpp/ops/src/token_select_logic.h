@@ -3,7 +3,8 @@
 // slot rule. Plain C++ (host/device when compiled by nvcc), no ORT and no CUDA headers.
 //
 // Semantics (exporter/_token_select_script.py, modeling/select.py):
-//   k_b   = min(max(int64(ceil_f32(ratio · f32(n_valid_b))), min_keep), Σ_j mask[b,j]);   K = max_b k_b
+//   k_b   = min(max(int64(ceil_f32(ratio · f32(n_valid_b))), min_keep), Σ_j mask[b,j])
+//   K     = min(max(int64(ceil_f32(ratio · f32(padded_len))), min_keep), N)   (static: from shapes only, ≥ every k_b)
 //   rank  = position of j in TopK(score[b], largest, ties → lower index)
 //   kept  = rank < k_b;  filler = k_b <= rank < K
 //   slots = kept positions in original order, then filler positions in original order; mask_out[b,s] = s < kept.
@@ -36,6 +37,12 @@ ACC_HD int64_t KeepCount(float ratio, int64_t n_valid, int64_t min_keep, int64_t
   const int64_t raw = CastFloatToInt64(ceilf(product));
   const int64_t clamped = raw > min_keep ? raw : min_keep;
   return clamped < n_current ? clamped : n_current;
+}
+
+// The output width K: a full-length sample's keep count, so it depends on the padded length alone (no device data,
+// no host sync) and bounds every k_b. Samples keep min(k_b, K), as the body's `rank < k` over K slots does.
+ACC_HD int64_t StaticWidth(float ratio, int64_t padded_len, int64_t min_keep, int64_t length) {
+  return KeepCount(ratio, padded_len, min_keep, length);
 }
 
 // Bits of a score as an unsigned key whose order is the float order (−inf lowest, +inf highest, −0 == +0). NaN has

@@ -2,6 +2,7 @@
 #include "token_select_op.h"
 
 #include "op_status.h"
+#include "token_select_logic.h"
 
 #include <string>
 
@@ -18,7 +19,7 @@ std::vector<int64_t> ShapeOf(Ort::KernelContext& context, size_t index) {
 
 OrtStatus* CheckTokenSelectInputs(const OrtApi& api, Ort::KernelContext& context, TokenSelectShape& out) {
   if (context.GetInputCount() != kTokenSelectInputs) {
-    return Invalid(api, "expects 7 inputs (hidden, mask, positions, score, n_valid, ratio, min_keep), got " +
+    return Invalid(api, "expects 8 inputs (hidden, mask, positions, score, n_valid, ratio, min_keep, padded_len), got " +
                             std::to_string(context.GetInputCount()));
   }
   const std::vector<int64_t> hidden = ShapeOf(context, 0);
@@ -40,9 +41,10 @@ OrtStatus* CheckTokenSelectInputs(const OrtApi& api, Ort::KernelContext& context
   if (n_valid != std::vector<int64_t>{hidden[0]}) {
     return Invalid(api, "n_valid " + ShapeText(n_valid) + " must be [B] of hidden " + ShapeText(hidden));
   }
-  for (size_t index : {size_t{5}, size_t{6}}) {
+  const char* scalars[] = {"ratio", "min_keep", "padded_len"};
+  for (size_t index : {size_t{5}, size_t{6}, size_t{7}}) {
     if (context.GetInput(index).GetTensorTypeAndShapeInfo().GetElementCount() != 1) {
-      return Invalid(api, std::string(index == 5 ? "ratio" : "min_keep") + " must be a scalar, got " +
+      return Invalid(api, std::string(scalars[index - 5]) + " must be a scalar, got " +
                               ShapeText(ShapeOf(context, index)));
     }
   }
@@ -52,18 +54,12 @@ OrtStatus* CheckTokenSelectInputs(const OrtApi& api, Ort::KernelContext& context
   return nullptr;
 }
 
-OrtStatus* BatchKeepCount(const OrtApi& api, const std::vector<int64_t>& keep, int64_t length, int64_t& k_max) {
-  k_max = 0;
-  if (keep.empty()) return nullptr;
-  k_max = keep[0];
-  for (int64_t k : keep) k_max = k > k_max ? k : k_max;
+OrtStatus* SlotCount(const OrtApi& api, float ratio, int64_t padded_len, int64_t min_keep, int64_t length,
+                     int64_t& k_max) {
+  k_max = StaticWidth(ratio, padded_len, min_keep, length);
   if (k_max < 0) {
-    return Invalid(api, "every keep count is negative (K = " + std::to_string(k_max) +
-                            "); ratio and min_keep must give at least 0 word-vectors");
-  }
-  if (k_max > length) {
-    return Invalid(api, "keep count K = " + std::to_string(k_max) + " exceeds the sequence length N = " +
-                            std::to_string(length) + "; mask must hold 0/1 values");
+    return Invalid(api, "the output width is negative (K = " + std::to_string(k_max) +
+                            "); ratio, padded_len and min_keep must give at least 0 word-vectors");
   }
   return nullptr;
 }

@@ -10,7 +10,7 @@
 namespace acc_ops {
 
 inline constexpr const char* kTokenSelectName = "TokenSelect";
-inline constexpr size_t kTokenSelectInputs = 7;  // hidden, mask, positions, score, n_valid, ratio, min_keep
+inline constexpr size_t kTokenSelectInputs = 8;  // hidden, mask, positions, score, n_valid, ratio, min_keep, padded_len
 
 // The checked shapes of one call: hidden [B, N, D], the rest [B, N] / [B] / one element.
 struct TokenSelectShape {
@@ -20,12 +20,12 @@ struct TokenSelectShape {
   ONNXTensorElementDataType dtype = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
 };
 
-// Checks the seven inputs against the contract; an error status names the input and what it should be.
+// Checks the eight inputs against the contract; an error status names the input and what it should be.
 OrtStatus* CheckTokenSelectInputs(const OrtApi& api, Ort::KernelContext& context, TokenSelectShape& out);
 
-// K = max_b k_b from the per-sample keep counts, or an error status when the body's TopK would fail too (K < 0,
-// or K > N: mask values other than 0/1). No samples: K = 0.
-OrtStatus* BatchKeepCount(const OrtApi& api, const std::vector<int64_t>& keep, int64_t length, int64_t& k_max);
+// K = StaticWidth(...) from the host scalars, or an error status when the body's TopK would fail too (K < 0).
+OrtStatus* SlotCount(const OrtApi& api, float ratio, int64_t padded_len, int64_t min_keep, int64_t length,
+                     int64_t& k_max);
 
 // The CPU kernel (token_select_cpu.cpp): the same logic as the CUDA kernels, run sequentially.
 struct TokenSelectCpuKernel {
@@ -37,8 +37,8 @@ struct TokenSelectCpuKernel {
   bool count_ranks_ = false;  // rank by counting as the GPU does (ACC_ORT_OPS_CPU_TOKENSELECT=count), else sort
 };
 
-// Declaration of the op for ONNX Runtime. On a GPU provider, ratio and min_keep are CPU inputs (scalars read by the
-// host; ORT copies them if they live on the device); everything else stays on the device.
+// Declaration of the op for ONNX Runtime. On a GPU provider, ratio, min_keep and padded_len are CPU inputs (scalars
+// read by the host; padded_len comes from a Shape node, so no device data is read); the rest stays on the device.
 template <typename Kernel>
 struct TokenSelectOp : Ort::CustomOpBase<TokenSelectOp<Kernel>, Kernel, /*WithStatus=*/true> {
   explicit TokenSelectOp(const char* provider) : provider_(provider) {}
