@@ -3,7 +3,7 @@
 Why: the default graphs compute the ACC score from the attention probabilities, so every layer materialises an
 [B, H, N, N] tensor and ONNX Runtime cannot use its fused attention kernels. In the fused form each layer is::
 
-    hidden ─► Q, K, V projections ─► MultiHeadAttention(Q, K, V, key_lengths) ─► output projection ─► FFN
+    hidden ─► packed QKV projection ─► MultiHeadAttention(Q, K, V, key_lengths) ─► output projection ─► FFN
                   └──────────────► AccScore(Q, K, mask) ─► score for the next TokenSelect      (no n×n tensor)
 
 ``MultiHeadAttention`` is an ONNX Runtime contrib op (CPU and CUDA kernels; fused on CUDA in fp16), so fused graphs
@@ -63,6 +63,16 @@ class _MultiHeadAttentionOp(torch.autograd.Function):
         return output
 
 
+def packed_qkv(attention: nn.Module, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Q, K and V from one [D, 3D] projection (one GEMM instead of three; the exporter folds the concatenated
+    weights into one initializer), split after the bias: what ONNX Runtime's own BERT fusion does."""
+    projections = (attention.query, attention.key, attention.value)
+    weight = torch.cat([linear.weight for linear in projections])
+    bias = torch.cat([linear.bias for linear in projections])
+    query, key, value = nn.functional.linear(hidden, weight, bias).chunk(3, dim=-1)
+    return query, key, value
+
+
 def fused_attention(
     layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor
 ) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
@@ -75,7 +85,7 @@ def fused_attention(
         )
     num_heads = int(attention.num_attention_heads)
     scale = float(attention.attention_head_size) ** -0.5
-    query, key, value = attention.query(hidden), attention.key(hidden), attention.value(hidden)
+    query, key, value = packed_qkv(attention, hidden)
     key_lengths = mask.sum(dim=1).to(torch.int32)
     context = _MultiHeadAttentionOp.apply(query, key, value, key_lengths, num_heads, scale)
     output = layer.attention.output(context, hidden)

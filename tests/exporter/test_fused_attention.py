@@ -47,6 +47,8 @@ def test_fused_graph_has_fused_attention_and_no_probabilities(fused: dict) -> No
     assert ops["com.microsoft::MultiHeadAttention"] == 4
     assert ops["ai.acc::AccScore"] == ops["ai.acc::TokenSelect"] == len(fused["fixed"].select_layers) == 2
     assert ops["Softmax"] == 0  # nothing n×n in the main graph: the probabilities live inside the two ops
+    # Packed QKV: per layer one GEMM for Q, K and V (split after the bias), then output, intermediate, output
+    assert ops["MatMul"] == 4 * 4  # (three separate Q, K, V projections would make 6 per layer)
     onnx.checker.check_model(str(fused["fixed"].path), full_check=True)
     adjustable = _ops(fused["adjustable"].path)
     assert adjustable["ai.acc::AccScore"] == adjustable["ai.acc::TokenSelect"] == 3
