@@ -64,12 +64,12 @@ def test_fixed_shape_sessions_answer_like_the_dynamic_session(tiny_bundle: Path,
     runtime = Runtime.load(tiny_bundle, device="cpu", threads=1)
     feeds = runtime.encoder.encode(TEXTS).feeds()
     plain = OrtBackend(path, device="cpu", threads=1).infer(feeds)["logits"]
-    buckets = Buckets(batches=(4,), seqs=(64, 128))
+    buckets = Buckets(batches=(4,), seqs=(32, 128))  # the long text needs more than 32 tokens
     fixed = OrtBackend(path, device="cpu", threads=1, buckets=buckets, fixed_shapes=True)
     np.testing.assert_allclose(fixed.infer(feeds)["logits"], plain, atol=1e-5)
-    np.testing.assert_allclose(fixed.infer({k: v[:2, :20] for k, v in feeds.items()})["logits"],
+    np.testing.assert_allclose(fixed.infer({k: v[:2, :16] for k, v in feeds.items()})["logits"],
                                OrtBackend(path, device="cpu", threads=1).infer(
-                                   {k: v[:2, :20] for k, v in feeds.items()})["logits"], atol=1e-5)  # fmt: skip
+                                   {k: v[:2, :16] for k, v in feeds.items()})["logits"], atol=1e-5)  # fmt: skip
     assert fixed._buckets is not None and len(fixed._buckets.captured()) == 2  # noqa: SLF001 - one session per bucket
 
 
