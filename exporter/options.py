@@ -65,7 +65,7 @@ class ExportOptions:
                             help="write graphs with TokenSelect expanded (for parsers without local functions)")
         parser.add_argument("--reference-length", type=int, default=DEFAULT_REFERENCE_LENGTH,
                             help="length at which each profile reaches its target speedup")
-        parser.add_argument("--data-dir", type=Path, default=None, help="SST-2 folder (default ../shared/data/sst2)")
+        parser.add_argument("--data-dir", type=Path, default=None, help="SST-2 folder (default: ACC_DATA_DIR, then the copy shipped in the package)")
         parser.add_argument("--max-examples", type=int, default=None, help="validate on the first N dev examples")
         parser.add_argument("--max-length", type=int, default=128, help="tokeniser truncation length")
         parser.add_argument("--validate-grid", choices=("fast", "slow", "none"), default="fast",

@@ -52,7 +52,7 @@ class FinetuneError(AccError):
 _HELP = {
     "output_dir": "directory the ACC checkpoint is written to (replaced if it exists)",
     "model": "alias (minilm-l6, bert-sst2), checkpoint directory or hub id to start from",
-    "data_dir": "SST-2 folder with train.tsv and dev.tsv (default: $ACC_DATA_DIR, then ../shared/data/sst2)",
+    "data_dir": "SST-2 folder with train.tsv and dev.tsv (default: $ACC_DATA_DIR, then the copy shipped in the package)",
     "epochs": "passes over the training data",
     "batch_size": "training examples per step",
     "lr": "peak AdamW learning rate",
