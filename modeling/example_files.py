@@ -62,7 +62,7 @@ class Examples:
 
     name: str
     texts: list[str]
-    labels: list[int] | list[float] | None = None
+    labels: list[int] | list[float] | list[Any] | None = None  # list[Any]: as written, when read without a scheme
     text_pairs: list[str] | None = None
 
     def __len__(self) -> int:
@@ -77,11 +77,10 @@ class Examples:
 
 
 def read_examples(path: str | os.PathLike[str], labels: LabelScheme | None = None, name: str | None = None) -> Examples:
-    """Read ``path`` in the format its name says; ``labels`` parses a label column (default: class indices 0/1)."""
+    """Read ``path`` in the format its name says; ``labels`` parses a label column (None: labels as written)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file {path} not found; pass an existing .txt, .tsv or .jsonl file")
-    scheme = labels or LabelScheme(("0", "1"))
     stem = path.name.removesuffix(".gz")
     with _open_text(path) as handle:
         if stem.endswith(".jsonl"):
@@ -92,10 +91,10 @@ def read_examples(path: str | os.PathLike[str], labels: LabelScheme | None = Non
             rows = [(f"{path}:{n}", line.rstrip("\r\n"), None, None) for n, line in enumerate(handle, 1) if line.strip()]
     if not rows:
         raise DataError(f"{path} holds no examples; write one text per line (or TSV/JSONL rows)")
-    return _examples(name or stem, rows, scheme, path)
+    return _examples(name or stem, rows, labels, path)
 
 
-def _examples(name: str, rows: list[tuple[str, str, str | None, Any]], scheme: LabelScheme, path: Path) -> Examples:
+def _examples(name: str, rows: list[tuple[str, str, str | None, Any]], scheme: LabelScheme | None, path: Path) -> Examples:
     with_label = [row[3] is not None for row in rows]
     if any(with_label) and not all(with_label):
         missing = rows[with_label.index(False)][0]
@@ -104,7 +103,9 @@ def _examples(name: str, rows: list[tuple[str, str, str | None, Any]], scheme: L
     if any(with_pair) and not all(with_pair):
         missing = rows[with_pair.index(False)][0]
         raise DataError(f"{missing}: no text_pair while other rows have one; give every row a pair or none")
-    labels = [scheme.parse(row[3], row[0]) for row in rows] if all(with_label) else None
+    labels = None
+    if all(with_label):
+        labels = [scheme.parse(row[3], row[0]) if scheme else row[3] for row in rows]
     pairs = [str(row[2]) for row in rows] if all(with_pair) else None
     return Examples(name, [row[1] for row in rows], labels, pairs)
 
@@ -150,6 +151,19 @@ def _jsonl_rows(handle: IO[str], path: Path) -> Iterator[tuple[str, str, str | N
         if pair is not None and not isinstance(pair, str):
             raise DataError(f'{where}: "text_pair" must be a string; e.g. {{"text": "...", "text_pair": "..."}}')
         yield where, row["text"], pair, row.get("label")
+
+
+def infer_label_scheme(raw: Sequence[Any]) -> LabelScheme:
+    """The head a training file asks for: numbers with a fraction → regression; integers → classes 0..max;
+    words → one class per distinct word (sorted)."""
+    texts = [str(value).strip() for value in raw]
+    if all(text.lstrip("-").isdigit() for text in texts) and not any(isinstance(v, float) for v in raw):
+        return LabelScheme(tuple(str(i) for i in range(max(max(int(t) for t in texts) + 1, 2))))
+    try:
+        [float(text) for text in texts]
+    except ValueError:
+        return LabelScheme(tuple(sorted(set(texts))))
+    return LabelScheme(regression=True)
 
 
 def label_scheme(label_names: Sequence[str], num_labels: int) -> LabelScheme:
