@@ -26,8 +26,9 @@ class ExportOptions:
     inline: bool = False
     reference_length: int = DEFAULT_REFERENCE_LENGTH
     data_dir: Path | None = None
+    validation_data: Path | None = None  # txt / TSV / JSONL (validation_set.py); default: the model's own set
     max_examples: int | None = None  # SST-2 dev examples to validate on (None = all 872)
-    max_length: int = 128
+    max_length: int | None = None  # the bundle's token limit; None: the model's positions (T5: 128)
     validate_grid: str = "fast"  # fast | slow | none
     atol: float | None = None
     allow_mismatch: bool = False
@@ -65,9 +66,15 @@ class ExportOptions:
                             help="write graphs with TokenSelect expanded (for parsers without local functions)")
         parser.add_argument("--reference-length", type=int, default=DEFAULT_REFERENCE_LENGTH,
                             help="length at which each profile reaches its target speedup")
-        parser.add_argument("--data-dir", type=Path, default=None, help="SST-2 folder (default ../shared/data/sst2)")
-        parser.add_argument("--max-examples", type=int, default=None, help="validate on the first N dev examples")
-        parser.add_argument("--max-length", type=int, default=128, help="tokeniser truncation length")
+        parser.add_argument("--data-dir", type=Path, default=None, help="SST-2 folder (default: ACC_DATA_DIR, then the copy shipped in the package)")
+        parser.add_argument("--validation-data", type=Path, default=None, metavar="FILE",
+                            help="texts to validate on: one per line (.txt), TSV with a header (text, optional "
+                                 "text_pair, label) or JSONL (text, text_pair, label); default: SST-2 dev for "
+                                 "SST-2 models, else a shipped English sample")
+        parser.add_argument("--max-examples", type=int, default=None, help="validate on the first N examples")
+        parser.add_argument("--max-length", type=int, default=None,
+                            help="the bundle's token limit, written into the manifest, tokenizer.json and Triton "
+                                 "config (default: the model's position limit, e.g. 512; T5: 128)")
         parser.add_argument("--validate-grid", choices=("fast", "slow", "none"), default="fast",
                             help="synthetic (batch, length) grid validated besides SST-2")
         parser.add_argument("--atol", type=float, default=None, help="override the logits tolerance (fp32: 1e-4)")

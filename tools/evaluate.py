@@ -14,7 +14,7 @@ from acc.profiles import AccError, parse_speedups
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="bert-sst2", help="alias, checkpoint dir or hub id (default bert-sst2)")
     parser.add_argument("--speedups", default="1.5,3,4.8", help="speedups beside dense (default 1.5,3,4.8)")
-    parser.add_argument("--data-dir", default=None, help="SST-2 folder (default $ACC_DATA_DIR or ../shared/data/sst2)")
+    parser.add_argument("--data-dir", default=None, help="SST-2 folder (default: $ACC_DATA_DIR, then the copy shipped in the package)")
     parser.add_argument("--split", default="dev", help="SST-2 split to evaluate (default dev)")
     parser.add_argument("--max-examples", type=int, default=None, help="evaluate only the first N examples")
     parser.add_argument("--batch-size", type=int, default=64, help="examples per batch (default 64)")

@@ -1,4 +1,4 @@
-"""``acc-finetune``: fine-tune a BERT on SST-2 with ACC elimination and write an ACC checkpoint.
+"""``acc-finetune``: fine-tune a BERT on SST-2 (or your TSV/JSONL files) with ACC elimination; write an ACC checkpoint.
 
 Every flag comes from ``FinetuneOptions.add_arguments``, so the CLI and ``acc.modeling.finetune.finetune`` share
 one definition of names and defaults.
@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="acc-finetune",
-        description="Fine-tune on SST-2 with ACC token elimination (sandwich rule by default, or --train-speedup S).",
+        description="Fine-tune with ACC token elimination (sandwich rule by default, or --train-speedup S) on SST-2 "
+        "or on --train-file/--eval-file (text, optional text_pair, label: classes or a regression score).",
     )
     add_arguments(parser)
     return run(parser.parse_args(argv))

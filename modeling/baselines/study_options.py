@@ -27,7 +27,7 @@ _HELP = {
     "work_dir": "folder for checkpoints handed from one stage to the next within one device call",
     "model": "model to start from: minilm-l6 (pre-trained) for dense/lat, bert-sst2 for acc; power-bert reads "
     "WORK_DIR/dense unless given",
-    "data_dir": "SST-2 folder (default $ACC_DATA_DIR, then ../shared/data/sst2)",
+    "data_dir": "SST-2 folder (default: $ACC_DATA_DIR, then the copy shipped in the package)",
     "epochs": "training epochs of every method trained from the pre-trained model (the shared budget)",
     "batch_size": "training batch size",
     "lr": "peak AdamW learning rate (BERT weights)",

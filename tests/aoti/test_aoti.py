@@ -215,13 +215,13 @@ def test_cuda_package_with_triton_kernels(tiny_checkpoint: Path, tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_acc_aoti_out_dir_leaves_the_bundle_untouched(tiny_export_bundle: Path, tmp_path: Path) -> None:
+def test_acc_aoti_out_dir_leaves_the_bundle_untouched(tiny_export_bundle: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
     """``--out DIR``: packages and aoti.json in DIR, the bundle's files and manifest unchanged (one more compile)."""
     from acc.tools.aoti import main
 
     before = (tiny_export_bundle / "manifest.json").read_bytes()
     argv = ["--bundle", str(tiny_export_bundle), "--profiles", "dense", "--seq-buckets", "16", "--batch-range", "2,4",
-            "--out", str(tmp_path / "out"), "--no-progress"]  # fmt: skip
+            "--out", str(tmp_path / "out"), "--model", str(tiny_checkpoint), "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     index = json.loads((tmp_path / "out" / "aoti.json").read_text())
     (record,) = index["packages"]
@@ -230,7 +230,7 @@ def test_acc_aoti_out_dir_leaves_the_bundle_untouched(tiny_export_bundle: Path, 
     assert (tiny_export_bundle / "manifest.json").read_bytes() == before and not (tiny_export_bundle / "aoti").exists()
     runner = AotiRunner(tmp_path / "out" / record["path"])
     ids = torch.randint(1000, 2000, (1, 10))  # batch 1 < the package's minimum 2: padded, the extra row dropped
-    model = load_model(read_manifest(tiny_export_bundle, verify=False).model.source).model
+    model = load_model(tiny_checkpoint).model
     with torch.inference_mode():
         want = model(ids, torch.ones_like(ids)).logits.numpy()
     np.testing.assert_allclose(runner.predict(ids, torch.ones_like(ids)), want, atol=1e-5, rtol=0)

@@ -34,9 +34,10 @@ def test_help_lists_the_flags(capsys) -> None:  # noqa: ANN001
         assert flag.lower() in out.lower(), flag
 
 
-def test_tiny_run_in_process(tiny_export_bundle: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_tiny_run_in_process(tiny_export_bundle: Path, tiny_checkpoint: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
     out_dir = tmp_path / "results"
-    assert bench_tool.main([str(tiny_export_bundle), *TINY, "--threads", "1", "--output-dir", str(out_dir)]) == 0
+    argv = [str(tiny_export_bundle), *TINY, "--threads", "1", "--output-dir", str(out_dir), "--source", str(tiny_checkpoint)]
+    assert bench_tool.main(argv) == 0
     stdout = capsys.readouterr().out
     assert "adjustable@s1.5" in stdout and "vs base" in stdout
     files = sorted(out_dir.iterdir())
