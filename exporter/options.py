@@ -49,6 +49,7 @@ class ExportOptions:
     triton_options: TritonOptions = field(default_factory=TritonOptions)
     precision: tuple[str, ...] = ("fp32",)  # graph precisions: fp32 always, plus fp16 / fp16-all variants
     attention: str = "eager"  # "fused": ONNX Runtime attention + ai.acc::AccScore (fused_attention.py)
+    device: str = "auto"  # validation and the latency table run on ONNX Runtime CPU: auto means cpu here
 
     def bundle_dir(self) -> Path:
         if self.output is not None:
@@ -57,9 +58,13 @@ class ExportOptions:
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
+        from acc.tools import cli
+
+        cli.add_bundle(parser, optional=True,
+                       help="an existing bundle to convert for --triton DIR (exports nothing; --model is then unused)")
         parser.add_argument("--model", default="bert-sst2", help="shipped alias, ACC checkpoint directory or hub id")
         parser.add_argument("--speedups", default="1.5,3,4.8", help="comma-separated target speedups (1 = dense)")
-        parser.add_argument("--output", "-o", type=Path, default=None, help="bundle directory (default bundles/<model>)")
+        cli.add_output(parser, "bundle directory (default bundles/<model>)", metavar="DIR")
         parser.add_argument("--no-adjustable", dest="adjustable", action="store_false",
                             help="skip the adjustable graph (keep ratios as a runtime input)")
         parser.add_argument("--inline", action="store_true",
@@ -86,7 +91,9 @@ class ExportOptions:
         parser.add_argument("--bench-iters", type=int, default=20, help="timed iterations per latency cell")
         parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
         parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
-        parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+        cli.add_quiet(parser)
+        cli.add_device(parser, "auto and cpu: validate and time on ONNX Runtime CPU (the export's reference); GPU "
+                               "latency comes from acc-calibrate BUNDLE --device cuda after the export")  # fmt: skip
         parser.add_argument("--engine", choices=("trt",), default=None,
                             help="also build a TensorRT (or TensorRT-RTX) engine per graph for this GPU")
         parser.add_argument("--engine-precision", default="fp16", help="engine precisions: fp16, fp32 or fp16,fp32")
@@ -97,8 +104,6 @@ class ExportOptions:
         parser.add_argument("--triton", type=Path, default=None, metavar="DIR",
                             help="also write a Triton Inference Server model repository (one ONNX Runtime model "
                                  "per profile) to DIR")
-        parser.add_argument("--from-bundle", type=Path, default=None, metavar="BUNDLE",
-                            help="with --triton: convert this existing bundle instead of exporting a new one")
         TritonOptions.add_arguments(parser)
         parser.add_argument("--precision", default="fp32",
                             help="ONNX graph precisions: fp32 (always), fp16 (selection in fp32), fp16-all; e.g. fp32,fp16")
@@ -116,8 +121,14 @@ class ExportOptions:
         values["engine_batch"] = parse_range(args.engine_batch, "--engine-batch")
         values["engine_seq"] = parse_range(args.engine_seq, "--engine-seq")
         values["triton_options"] = TritonOptions.from_args(args)
-        if values.get("from_bundle") is not None and values.get("triton") is None:
-            raise ExportError("--from-bundle converts an existing bundle for --triton DIR; pass --triton DIR too")
+        values["from_bundle"] = getattr(args, "bundle", None)
+        values["progress"] = not args.quiet
+        if values["from_bundle"] is not None and values.get("triton") is None:
+            raise ExportError(f"acc-export {values['from_bundle']} converts an existing bundle for Triton; "
+                              "pass --triton DIR too")
+        if args.device not in ("auto", "cpu") and args.engine is None:
+            raise ExportError(f"acc-export validates and times on ONNX Runtime CPU, not --device {args.device}; "
+                              "drop --device, then run acc-calibrate BUNDLE --device cuda for GPU latency")
         values["precision"] = parse_graph_precisions(args.precision)
         return cls(**values)
 

@@ -57,7 +57,7 @@ _HELP = {
     "(text, optional text_pair, label) or JSONL (text, text_pair, label); integer or word labels train a "
     "classifier, fractional numbers a regression head (num_labels=1)",
     "eval_file": "evaluate on this file (same formats as --train-file; required with it)",
-    "overwrite": "replace an existing --output-dir",
+    "overwrite": "replace an existing --output directory",
     "epochs": "passes over the training data",
     "batch_size": "training examples per step",
     "lr": "peak AdamW learning rate",
@@ -141,11 +141,19 @@ class FinetuneOptions:
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        """One kebab-case flag per field (``--batch-size`` for ``batch_size``), defaults taken from the fields."""
+        """One kebab-case flag per field (``--batch-size`` for ``batch_size``), defaults taken from the fields.
+
+        Two exceptions keep every acc-* command spelled alike (``acc.tools.cli``): ``output_dir`` is ``-o/--output``
+        and ``device`` takes ``{auto,cpu,cuda,cuda:N}``.
+        """
+        from acc.tools import cli
+
         for item in fields(cls):
             flag = "--" + item.name.replace("_", "-")
             if item.name == "output_dir":
-                parser.add_argument(flag, required=True, help=_HELP[item.name])
+                cli.add_output(parser, _HELP[item.name], required=True, dest="output_dir", metavar="DIR")
+            elif item.name == "device":
+                cli.add_device(parser, _HELP[item.name], default=item.default)
             elif item.name == "eval_speedups":
                 default = ",".join(f"{s:g}" for s in item.default)
                 parser.add_argument(flag, default=default, help=f"{_HELP[item.name]} (default {default})")

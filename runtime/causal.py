@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any, Union
 
 from acc.exporter.causal.names import DECODE_NAME
 from acc.exporter.causal.step import OrtCausalStep, PromptBatch, left_pad
-from acc.profiles import BundleError, DataError, PolicyError, ProfileError, profile_for_speedup
+from acc.profiles import (
+    BundleError,
+    DataError,
+    PolicyError,
+    ProfileError,
+    profile_for_speedup,
+)
 
 from .generate import GenerationConfig, generate
 from .manifest import MANIFEST_NAME, Manifest, read_manifest
@@ -72,8 +78,10 @@ class CausalRuntime:
         data = json.loads((Path(bundle_dir) / MANIFEST_NAME).read_text(encoding="utf-8"))
         family = data["model"].get("family")
         if family != CAUSAL_FAMILY:
-            raise BundleError(f"bundle {bundle_dir} holds a {family or 'encoder-classifier'} model, not a causal LM; "
-                              "load it with acc.runtime.Runtime")  # fmt: skip
+            kind = family or "encoder-classifier"
+            kind = ("an " if kind[0] in "aeiou" else "a ") + kind
+            raise BundleError(f"bundle {bundle_dir} holds {kind} model, not a causal LM; load it with "
+                              "acc.runtime.Runtime")  # fmt: skip
         decode = (data.get("decode") or {}).get("graph")
         if not decode or decode not in manifest.files:
             raise BundleError(f"bundle {bundle_dir} has no listed decode graph; re-export the bundle with acc-export")

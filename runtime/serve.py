@@ -53,11 +53,12 @@ class ServeOptions:
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("bundle", type=Path, help="bundle directory written by acc-export")
+        from acc.tools import cli
+
+        cli.add_bundle(parser)
         parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
         parser.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0: any free port)")
-        parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                            help="auto: CUDA when onnxruntime-gpu sees a GPU, else CPU")
+        cli.add_device(parser, "auto: CUDA when onnxruntime-gpu sees a GPU, else CPU")
         parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads (default: ORT's)")
         parser.add_argument("--max-batch", type=int, default=32, help="most rows per graph run (default 32)")
         parser.add_argument("--max-wait-ms", type=float, default=5.0,
@@ -79,7 +80,10 @@ class ServeOptions:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ServeOptions:
-        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}).check()
+        from acc.tools.cli import select_gpu
+
+        values = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
+        return cls(**values | {"device": select_gpu(args.device)}).check()
 
 
 def serve(options: ServeOptions) -> None:

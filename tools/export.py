@@ -8,7 +8,16 @@ from collections.abc import Sequence
 
 from acc.profiles import AccError
 
+from . import cli
 from ._console import table_console
+
+EXAMPLES = (
+    "acc-export --model bert-sst2 --speedups 1.5,3,4.8",
+    "acc-export --model bert-sst2 --max-examples 64 --no-bench -o /tmp/bert-sst2 --overwrite",
+    "acc-export --model gpt2-mini --speedups 1.5,3,3.72 --reference-length 512",
+    "acc-export bundles/bert-sst2 --triton triton_repo     # Triton repository from an existing bundle",
+)
+RENAMED = {"--from-bundle": "", "--no-progress": "--quiet"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,41 +27,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from acc.exporter.families import (
+        render_summary,  # the summary of whichever family was exported
+    )
     from acc.exporter.options import ExportOptions
     from acc.exporter.pipeline import main_export
-    from acc.exporter.families import render_summary  # the summary of whichever family was exported
-
     from acc.exporter.triton import write_triton_repository
 
-    console = Console(stderr=True)
     try:
         options = ExportOptions.from_args(args)
-        say = (lambda message: console.log(message)) if options.progress else None
-        if options.from_bundle is not None:  # --from-bundle B --triton DIR: convert, export nothing
+        say = cli.progress_printer(quiet=not options.progress)
+        if options.from_bundle is not None:  # acc-export BUNDLE --triton DIR: convert, export nothing
             repository = write_triton_repository(options.from_bundle, options.triton, options.triton_options,
                                                  overwrite=options.overwrite, progress=say)  # fmt: skip
             print(f"Triton model repository {repository.path}: " + ", ".join(m.name for m in repository.models))
             return 0
         result = main_export(options, progress=say)
     except AccError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return cli.fail(exc)
     table_console(160).print(render_summary(result))
     if result.triton is not None:
         print(f"Triton model repository {result.triton} (see its README.md)")
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="acc-export",
-        description="Export an ACC model to a bundle: one ONNX graph per speedup profile. With --triton DIR also "
-        "(or, with --from-bundle BUNDLE, only) write a Triton Inference Server model repository.",
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli.make_parser(
+        "acc-export",
+        "Export an ACC model to a bundle: one ONNX graph per speedup profile plus the adjustable graph, validated "
+        "against PyTorch, timed and hashed. With --triton DIR also write a Triton Inference Server model repository "
+        "(or, given an existing BUNDLE, only that).",
+        EXAMPLES,
     )
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(cli.parse_args(build_parser(), argv, RENAMED))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "acc/runtime.hpp"
@@ -28,6 +29,22 @@ double number(const char* flag, const char* text) {
     const double value = std::strtod(text, &end);
     if (end == text || *end != '\0') throw acc::DataError(std::string(flag) + " needs a number, got '" + text + "'");
     return value;
+}
+
+// The library names a fix as the request field (best_effort=True, as the Python runtime spells it); a user of this
+// program fixes it with a flag, so the error line says the flag.
+std::string with_flags(std::string message) {
+    const std::pair<std::string, std::string> spellings[] = {
+        {"best_effort=True", "--best-effort"},
+        {"lower min_accuracy", "lower --min-accuracy"},
+        {"ask with speedup= / min_accuracy=", "ask with --speedup / --min-accuracy"},
+    };
+    for (const auto& [python, flag] : spellings) {
+        for (auto at = message.find(python); at != std::string::npos; at = message.find(python, at + flag.size())) {
+            message.replace(at, python.size(), flag);
+        }
+    }
+    return message;
 }
 
 }  // namespace
@@ -78,7 +95,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "profile %s: %s\n", prediction.profile.c_str(), prediction.reason.c_str());
         return 0;
     } catch (const acc::AccError& error) {
-        std::fprintf(stderr, "error: %s\n", error.what());
+        std::fprintf(stderr, "error: %s\n", with_flags(error.what()).c_str());
         return 1;
     }
 }

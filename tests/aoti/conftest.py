@@ -31,13 +31,12 @@ class AotiBundle:
 @pytest.fixture(scope="session")
 def aoti_bundle(tiny_export_bundle: Path, tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> AotiBundle:
     import torch._inductor.config as inductor_config
-
     from acc.tools.aoti import main
 
     bundle = tmp_path_factory.mktemp("aoti") / "tiny"
     shutil.copytree(tiny_export_bundle, bundle)
-    argv = ["--bundle", str(bundle), "--model", str(tiny_checkpoint), "--profiles", AOTI_PROFILE,
-            "--seq-buckets", str(AOTI_LENGTH), "--batch-range", ",".join(map(str, AOTI_BATCH)), "--no-progress"]  # fmt: skip
+    argv = [str(bundle), "--device", "cpu", "--model", str(tiny_checkpoint), "--profiles", AOTI_PROFILE,
+            "--seq-buckets", str(AOTI_LENGTH), "--batch-range", ",".join(map(str, AOTI_BATCH)), "--quiet"]  # fmt: skip
     out = io.StringIO()
     with inductor_config.patch({"aot_inductor.compile_wrapper_opt_level": "O0"}), contextlib.redirect_stdout(out):
         code = main(argv)

@@ -19,7 +19,6 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-
 from acc.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,6 +104,15 @@ def test_example_classifies_like_the_python_runtime(cpp_build: Path, tiny_export
     assert [line.split("\t")[0] for line in lines] == expected.labels
     assert all("\tprofile=s1.5\t" in line and line.endswith(text) for line, text in zip(lines, texts))
     assert "profile s1.5: shipped profile with target speedup 1.5" in done.stderr
+
+
+def test_example_spells_the_fix_as_its_own_flag(cpp_build: Path, tiny_export_bundle: Path) -> None:
+    """The example's user passes --best-effort, not best_effort=True (issue #16, item 4)."""
+    done = subprocess.run([str(cpp_build / "examples" / "classify"), str(tiny_export_bundle), "--min-accuracy",
+                           "0.99999", "fine"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "no profile reaches accuracy 0.99999" in done.stderr
+    assert "lower --min-accuracy or pass --best-effort" in done.stderr and "=True" not in done.stderr
 
 
 def test_example_reports_a_broken_bundle_in_one_line(cpp_build: Path, tmp_path: Path) -> None:

@@ -14,14 +14,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from acc.exporter.engines import EngineRecord, trt_module
 from acc.exporter.engines.flavour import NO_TENSORRT
 from acc.profiles import AccError
 from acc.runtime import read_manifest
 from acc.tools import export as export_tool
 
-SMALL = ["--speedups", "1.5", "--max-examples", "8", "--validate-grid", "none", "--no-bench", "--no-progress"]
+SMALL = ["--speedups", "1.5", "--max-examples", "8", "--validate-grid", "none", "--no-bench", "--quiet"]
 
 
 def _errors(stderr: str) -> list[str]:
@@ -44,7 +43,7 @@ def test_no_tensorrt_fails_before_exporting_anything(
     no_trt: None, tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    import acc.modeling.checkpoint as checkpoint
+    from acc.modeling import checkpoint
 
     def must_not_load(*args: object, **kwargs: object) -> None:
         raise AssertionError("the model was loaded before TensorRT was checked")
@@ -95,7 +94,7 @@ def test_console_script_without_tensorrt(tiny_checkpoint: Path, tmp_path: Path) 
     assert _leftovers(tmp_path / "out") == []
 
 
-def test_engines_are_built_into_the_bundle(fake_trt, tiny_checkpoint: Path, sst2_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_engines_are_built_into_the_bundle(fake_trt, tiny_checkpoint: Path, sst2_dir: Path, tmp_path: Path) -> None:
     fake_trt(device_cc="sm87")
     output = tmp_path / "bundle"
     argv = ["--model", str(tiny_checkpoint), "--output", str(output), "--data-dir", str(sst2_dir), "--engine", "trt",
@@ -121,7 +120,7 @@ def test_engines_are_built_into_the_bundle(fake_trt, tiny_checkpoint: Path, sst2
 def test_a_failed_engine_build_leaves_no_bundle(
     fake_trt, tiny_checkpoint: Path, sst2_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # noqa: ANN001  # fmt: skip
+) -> None:  # fmt: skip
     from fake_trt import FAIL_BUILD
 
     fake_trt()
