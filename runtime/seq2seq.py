@@ -78,7 +78,7 @@ class Seq2SeqRuntime:
         except TypeError as exc:
             raise BundleError(f"{where} seq2seq.encoder_shape is malformed ({exc}); {REEXPORT}") from exc
         self.backend = backend
-        self.encoder = TextEncoder(manifest.path(manifest.tokenizer), manifest.model.max_length)
+        self.encoder = TextEncoder.from_manifest(manifest)
         self._sessions = sessions
         self._detokenizer = _load_detokenizer(manifest)
         self._adhoc: dict[float, Profile] = {}
