@@ -161,8 +161,9 @@ def build_manifest(manifest_fields: dict[str, Any], files: dict[str, dict[str, A
 
 def _check_references(manifest: dict[str, Any], files: dict[str, dict[str, Any]]) -> None:
     tokenizer = str(manifest["tokenizer"]).rstrip("/")
-    if not any(path.startswith(tokenizer + "/") for path in files):
-        raise BundleError(f"tokenizer directory {tokenizer}/ is empty or missing in the bundle; save the tokenizer")
+    if f"{tokenizer}/tokenizer.json" not in files:  # the one tokenizer file the runtimes read (listed, verified)
+        raise BundleError(f"tokenizer directory {tokenizer}/ has no tokenizer.json in the bundle; save a fast "
+                          "tokenizer (save_pretrained of a PreTrainedTokenizerFast)")  # fmt: skip
     referenced = [(f"profile {entry.get('name')!r} graph", entry.get("graph")) for entry in manifest["profiles"]]
     if manifest["adjustable"]:
         referenced.append(("adjustable graph", manifest["adjustable"].get("graph")))
