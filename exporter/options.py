@@ -50,6 +50,20 @@ class ExportOptions:
     precision: tuple[str, ...] = ("fp32",)  # graph precisions: fp32 always, plus fp16 / fp16-all variants
     attention: str = "eager"  # "fused": ONNX Runtime attention + ai.acc::AccScore (fused_attention.py)
     device: str = "auto"  # validation and the latency table run on ONNX Runtime CPU: auto means cpu here
+    sign_key: Path | None = None  # PEM private key: sign the manifest (manifest.json.sig, acc-deploy[sign])
+
+    def __post_init__(self) -> None:
+        """Values argparse cannot check; every entry point (CLI or API) gets the same one-line errors."""
+        if self.max_examples is not None and self.max_examples < 1:
+            raise ExportError(f"--max-examples must be >= 1, got {self.max_examples}; leave it out to validate on "
+                              "all 872 SST-2 dev sentences")  # fmt: skip
+        repeated = sorted({s for s in self.speedups if list(self.speedups).count(s) > 1})
+        if repeated:
+            raise ExportError(f"--speedups names {', '.join(f'{s:g}' for s in repeated)} more than once; list each "
+                              "speedup once, e.g. 1.5,3,4.8")  # fmt: skip
+        if self.sign_key is not None and not Path(self.sign_key).is_file():
+            raise ExportError(f"--sign-key {self.sign_key} does not exist; pass a PEM elliptic-curve private key "
+                              "(openssl ecparam -name prime256v1 -genkey -noout -out key.pem)")  # fmt: skip
 
     def bundle_dir(self) -> Path:
         if self.output is not None:
@@ -107,6 +121,9 @@ class ExportOptions:
         TritonOptions.add_arguments(parser)
         parser.add_argument("--precision", default="fp32",
                             help="ONNX graph precisions: fp32 (always), fp16 (selection in fp32), fp16-all; e.g. fp32,fp16")
+        parser.add_argument("--sign-key", type=Path, default=None, metavar="KEY.pem",
+                            help="sign the bundle's manifest with this PEM elliptic-curve private key "
+                                 "(manifest.json.sig; verify with Runtime.load(..., verify_key=PUB.pem))")
         parser.add_argument("--attention", choices=ATTENTION_FORMS, default="eager",
                             help="graph form: eager (portable ONNX, TensorRT) or fused (ONNX Runtime MultiHeadAttention + "
                                  "ai.acc::AccScore: no n×n tensor; fast with acc-build-ops)")

@@ -17,7 +17,7 @@ from typing import Any
 
 from acc.profiles import ExportError, Profile, profile_for_speedup, pruned_layers
 
-from .bundle import new_staging_dir, write_bundle
+from .bundle import check_output_dir, new_staging_dir, write_bundle
 from .config import AccOnnxConfig, config_for
 from .export import ADJUSTABLE_NAME, KEEP_RATIOS_INPUT, ExportedGraph, GraphSpec, count_token_select, export_graph
 from .latency_table import LatencyCell, measure_latency_table
@@ -83,6 +83,7 @@ def main_export(options: ExportOptions, progress: Callable[[str], None] | None =
         raise ExportError("from_bundle converts an existing bundle; call write_triton_repository(bundle, dir) for it")
     if target.exists() and not options.overwrite:
         raise ExportError(f"bundle {target} already exists; pass --overwrite or choose another --output")
+    check_output_dir(target)  # before minutes of export, not after
     if options.triton is not None and Path(options.triton).exists() and not options.overwrite:
         raise ExportError(f"Triton repository {options.triton} already exists; pass --overwrite or another --triton")
     engine = _engine_setup(options) if options.engine else None  # fails fast: no TensorRT, no GPU, bad target
@@ -114,7 +115,7 @@ def main_export(options: ExportOptions, progress: Callable[[str], None] | None =
         if engine is not None:
             _add_engines(fields, staging, graphs, options, engine, say)
         say("writing bundle")
-        bundle = write_bundle(staging, target, fields, overwrite=options.overwrite)
+        bundle = write_bundle(staging, target, fields, overwrite=options.overwrite, sign_key=options.sign_key)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -254,7 +254,7 @@ def finetune(options: FinetuneOptions, progress: bool = True) -> FinetuneResult:
 
     if Path(options.output_dir).exists() and not options.overwrite:
         raise FinetuneError(f"output directory {options.output_dir} already exists; pass --overwrite to replace it "
-                            "or choose another --output-dir")  # fmt: skip
+                            "or choose another --output directory")  # fmt: skip
     device = resolve_device(options.device)
     data = load_training_data(options.train_file, options.eval_file, options.data_dir)
     train = data.train.head(options.max_train_examples)

@@ -87,10 +87,7 @@ class CausalRuntime:
             raise BundleError(f"bundle {bundle_dir} has no listed decode graph; re-export the bundle with acc-export")
         if device not in ("cpu", "cuda"):
             raise DataError(f"device must be cpu or cuda, got {device!r}")
-        path = manifest.path(f"{manifest.tokenizer}/tokenizer.json")
-        if not path.is_file():
-            raise BundleError(f"bundle {bundle_dir} has no {manifest.tokenizer}/tokenizer.json; re-export the bundle")
-        tokenizer = Tokenizer.from_file(str(path))
+        tokenizer = Tokenizer.from_str(manifest.read_file(f"{manifest.tokenizer}/tokenizer.json").decode("utf-8"))
         tokenizer.no_padding()
         tokenizer.no_truncation()
         return cls(manifest, data, tokenizer, device, threads)
@@ -174,12 +171,18 @@ class CausalRuntime:
     def _session(self, graph: str) -> Any:
         with self._lock:
             if graph not in self._sessions:
-                self._sessions[graph] = _ort_session(self.manifest.path(graph), self.device, self.threads)
+                self._sessions[graph] = _ort_session(self.manifest, graph, self.device, self.threads)
             return self._sessions[graph]
 
 
-def _ort_session(path: Path, device: str, threads: int | None) -> Any:
+def _ort_session(manifest: Manifest, graph: str, device: str, threads: int | None) -> Any:
+    """A session built from the graph's verified bytes and external data (``acc.runtime.verified_graphs``)."""
     import onnxruntime as ort
+
+    from .verified_graphs import read_graph
+
+    path = manifest.path(graph)
+    verified = read_graph(manifest, graph)
 
     provider = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}[device]
     if provider not in ort.get_available_providers():
@@ -187,8 +190,12 @@ def _ort_session(path: Path, device: str, threads: int | None) -> Any:
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    if verified.external:
+        names = list(verified.external)
+        buffers = [verified.external[name] for name in names]
+        options.add_external_initializers_from_files_in_memory(names, buffers, [len(b) for b in buffers])
     try:
-        return ort.InferenceSession(str(path), options, providers=[provider])
+        return ort.InferenceSession(verified.model, options, providers=[provider])
     except Exception as exc:
         raise BundleError(f"cannot load graph {path} ({str(exc).splitlines()[0]}); re-export the bundle with acc-export") from exc
 

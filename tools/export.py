@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 from acc.profiles import AccError
 
@@ -27,6 +31,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        with _sigterm_as_interrupt():
+            return _export(args)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the pipelines removed their staging directory already
+        signal_name = "SIGTERM" if isinstance(exc, _Terminated) else "SIGINT"
+        print(f"error: export interrupted ({signal_name}); no bundle was written and the staging directory was "
+              "removed; run acc-export again", file=sys.stderr)  # fmt: skip
+        return 143 if isinstance(exc, _Terminated) else 130
+
+
+def _export(args: argparse.Namespace) -> int:
     from acc.exporter.families import (
         render_summary,  # the summary of whichever family was exported
     )
@@ -46,9 +61,38 @@ def run(args: argparse.Namespace) -> int:
     except AccError as exc:
         return cli.fail(exc)
     table_console(160).print(render_summary(result))
+    print(f"bundle {result.bundle} digest {bundle_digest_of(result.bundle)}")
     if result.triton is not None:
         print(f"Triton model repository {result.triton} (see its README.md)")
     return 0
+
+
+def bundle_digest_of(bundle: Path) -> str:
+    """The identity ``Runtime.load(path, digest=...)`` and ``acc-serve --digest`` check (sha256 of the manifest)."""
+    from acc.runtime.integrity import read_manifest_bytes
+    from acc.runtime.manifest import bundle_digest
+
+    return bundle_digest(read_manifest_bytes(Path(bundle)))
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the export is so the same cleanup as Ctrl-C runs (the default action just dies)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # handlers can only be set there
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def build_parser() -> argparse.ArgumentParser:

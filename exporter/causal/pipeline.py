@@ -92,7 +92,7 @@ def main_export_causal(options: ExportOptions, progress: Callable[[str], None] |
             profile.save(staging / "profiles" / f"{profile.name}.json")
         fields = _manifest_fields(loaded, options, profiles, prefills, decode, reports, latency, failures, tolerance)
         say("writing bundle")
-        bundle = write_bundle(staging, target, fields, overwrite=options.overwrite)
+        bundle = write_bundle(staging, target, fields, overwrite=options.overwrite, sign_key=options.sign_key)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

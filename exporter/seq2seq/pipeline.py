@@ -109,7 +109,7 @@ def main_export_seq2seq(options: ExportOptions, progress: Callable[[str], None] 
         fields = _manifest_fields(loaded, options, config, profiles, graphs, spec, reports, latency, generation,
                                   failures, template.name)  # fmt: skip
         say("writing bundle")
-        bundle = write_bundle(staging, target, fields, overwrite=options.overwrite)
+        bundle = write_bundle(staging, target, fields, overwrite=options.overwrite, sign_key=options.sign_key)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
