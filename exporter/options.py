@@ -11,6 +11,7 @@ from acc.profiles import DEFAULT_REFERENCE_LENGTH, ExportError, parse_speedups
 from .engines.record import parse_precisions
 from .engines.shapes import parse_range
 from .fused_attention import ATTENTION_FORMS
+from .int8 import Int8Options
 from .precision import parse_graph_precisions
 from .triton import TritonOptions
 
@@ -46,7 +47,8 @@ class ExportOptions:
     triton: Path | None = None  # also write a Triton Inference Server model repository here
     from_bundle: Path | None = None  # with triton: convert this existing bundle instead of exporting
     triton_options: TritonOptions = field(default_factory=TritonOptions)
-    precision: tuple[str, ...] = ("fp32",)  # graph precisions: fp32 always, plus fp16 / fp16-all variants
+    precision: tuple[str, ...] = ("fp32",)  # graph precisions: fp32 always, plus fp16 / fp16-all / int8 variants
+    int8: Int8Options = field(default_factory=Int8Options)  # how --precision int8 quantises
     attention: str = "eager"  # "fused": ONNX Runtime attention + ai.acc::AccScore (fused_attention.py)
 
     def bundle_dir(self) -> Path:
@@ -94,7 +96,13 @@ class ExportOptions:
                             help="with --triton: convert this existing bundle instead of exporting a new one")
         TritonOptions.add_arguments(parser)
         parser.add_argument("--precision", default="fp32",
-                            help="ONNX graph precisions: fp32 (always), fp16 (selection in fp32), fp16-all; e.g. fp32,fp16")
+                            help="ONNX graph precisions: fp32 (always), fp16 (selection in fp32), fp16-all, int8 "
+                                 "(CPU: int8 weight matmuls, ACC score and selection float); e.g. fp32,int8")
+        parser.add_argument("--int8-per-tensor", action="store_true",
+                            help="int8: one weight scale per matrix instead of per output channel")
+        parser.add_argument("--int8-float-nodes", default="",
+                            help="int8: comma-separated layer labels whose matmuls stay float, e.g. ffn_out or "
+                                 "layer0/,layer1/query (acc.exporter.int8)")
         parser.add_argument("--attention", choices=ATTENTION_FORMS, default="eager",
                             help="graph form: eager (portable ONNX, TensorRT) or fused (ONNX Runtime MultiHeadAttention + "
                                  "ai.acc::AccScore: no n×n tensor; fast with acc-build-ops)")
@@ -112,6 +120,8 @@ class ExportOptions:
         if values.get("from_bundle") is not None and values.get("triton") is None:
             raise ExportError("--from-bundle converts an existing bundle for --triton DIR; pass --triton DIR too")
         values["precision"] = parse_graph_precisions(args.precision)
+        values["int8"] = Int8Options(per_channel=not args.int8_per_tensor,
+                                     float_nodes=tuple(p.strip() for p in args.int8_float_nodes.split(",") if p.strip()))
         return cls(**values)
 
 
