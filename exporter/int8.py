@@ -18,6 +18,7 @@ node names (``/model/output/dense_3/MatMul`` → ``layer3/ffn_out``); a node the
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 from collections.abc import Sequence
@@ -94,18 +95,39 @@ def quantize(model: onnx.ModelProto, options: Int8Options | None = None) -> tupl
     Inputs and outputs keep their float32 / int64 types, so the variant is a drop-in for its fp32 graph.
     """
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     options = options or Int8Options()
     quantized, kept = select_nodes(model, options.float_nodes)
     if not quantized:
         raise ExportError("graph has no weight MatMul left to quantise; drop some int8 float_nodes patterns")
+    hint = _DropHint("pre-processing before quantization")  # ORT's advice for CNNs; we quantise MatMuls only
+    root = logging.getLogger()
+    root.addFilter(hint)
     with tempfile.TemporaryDirectory(prefix="acc-int8-") as work:
         source, target = Path(work) / "fp32.onnx", Path(work) / "int8.onnx"
         onnx.save(model, str(source))
-        quantize_dynamic(str(source), str(target), op_types_to_quantize=list(QUANTIZED_OPS),
-                         nodes_to_quantize=quantized, per_channel=options.per_channel,
-                         reduce_range=options.reduce_range, weight_type=QuantType.QInt8,
-                         extra_options={"MatMulConstBOnly": True})  # fmt: skip
+        try:
+            _quantize_file(source, target, quantized, options)
+        finally:
+            root.removeFilter(hint)
         result = onnx.load(str(target))
     return result, len(quantized), len(kept)
+
+
+def _quantize_file(source: Path, target: Path, quantized: list[str], options: Int8Options) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), op_types_to_quantize=list(QUANTIZED_OPS), nodes_to_quantize=quantized,
+                     per_channel=options.per_channel, reduce_range=options.reduce_range, weight_type=QuantType.QInt8,
+                     extra_options={"MatMulConstBOnly": True})  # fmt: skip
+
+
+class _DropHint(logging.Filter):
+    """Drops one log message by substring (ORT logs its pre-processing advice on the root logger for every call)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()

@@ -6,9 +6,9 @@ flags. Rows keep their input line number (``line``, 1-based, header counted), so
 its source even where blank lines were skipped.
 
 Input: ``.txt`` one text per line; ``.tsv`` a header row naming the text column (``--text-column``, default
-``sentence`` or ``text``, so SST-2's own files work); ``.jsonl`` one object per line with that key, or one JSON
-string per line; ``-`` for stdin (``txt`` unless told otherwise). Output: JSONL or TSV with ``line``, ``label``,
-``score`` (the probability of that label), ``profile``.
+``sentence``, ``text`` or ``content``, so GLUE's and the shipped SST-2 files work); ``.jsonl`` one object per line
+with that key, or one JSON string per line; ``-`` for stdin (``txt`` unless told otherwise). Output: JSONL or TSV
+with ``line``, ``label``, ``score`` (the probability of that label), ``profile``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 INPUT_FORMATS = ("txt", "tsv", "jsonl")
 OUTPUT_FORMATS = ("jsonl", "tsv")
-DEFAULT_TEXT_COLUMNS = ("sentence", "text")
+DEFAULT_TEXT_COLUMNS = ("sentence", "text", "content")  # GLUE, common, the SST-2 files shipped here
 OUTPUT_FIELDS = ("line", "label", "score", "profile")
 
 
@@ -196,12 +196,12 @@ def predict_rows(
     return summary
 
 
-def count_lines(path: str) -> int | None:
-    """Lines in a file (the progress bar's total), or ``None`` for stdin."""
+def count_lines(path: str, header: bool = False) -> int | None:
+    """Lines in a file less its header (the progress bar's total; blank lines count), or ``None`` for stdin."""
     if path == "-":
         return None
     with open(path, "rb") as handle:
-        return sum(1 for _ in handle)
+        return max(0, sum(1 for _ in handle) - int(header))
 
 
 def open_input(path: str) -> TextIO:

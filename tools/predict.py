@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-format", default=None, choices=("jsonl", "tsv"),
                         help="output format (default: from --output's extension, else jsonl)")
     parser.add_argument("--text-column", default=None,
-                        help="TSV column / JSONL key holding the text (default: sentence or text / text)")
+                        help="TSV column / JSONL key holding the text (default: sentence, text or content / text)")
     parser.add_argument("--batch-size", type=int, default=32, help="texts per graph run (default 32)")
     parser.add_argument("--speedup", type=float, default=None, help="run the profile with this target speedup")
     parser.add_argument("--latency-budget-ms", type=float, default=None,
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             output = sys.stdout if args.output in (None, "-") else stack.enter_context(
                 open(args.output, "w", encoding="utf-8"))  # fmt: skip
             rows = read_rows(stream, fmt_in, args.file, args.text_column)
-            total = None if args.quiet else count_lines(args.file)
+            total = None if args.quiet else count_lines(args.file, header=fmt_in == "tsv")
             summary = predict_rows(runtime, rows, ResultWriter(output, fmt_out), options, args.batch_size,
                                    progress=not args.quiet, total=total)  # fmt: skip
     except AccError as exc:

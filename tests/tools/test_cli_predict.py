@@ -50,10 +50,10 @@ def test_txt_to_jsonl_equals_runtime_predict(tiny_export_bundle: Path, runtime: 
     assert "acc-predict: 5 rows in" in err and "rows/s); profiles: s1.5 5 (100.0%)" in err and "speedup=1.5" in err
 
 
-def test_tsv_in_tsv_out_with_sst2_header(tiny_export_bundle: Path, runtime: Runtime, tmp_path: Path,
+def test_tsv_in_tsv_out_with_the_sst2_header(tiny_export_bundle: Path, runtime: Runtime, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     source = tmp_path / "dev.tsv"
-    source.write_text("sentence\tlabel\n" + "".join(f"{t}\t1\n" for t in TEXTS))
+    source.write_text("label\tcontent\n" + "".join(f"1\t{t}\n" for t in TEXTS))  # the shipped SST-2 layout
     out = tmp_path / "out.tsv"
     assert main([str(tiny_export_bundle), str(source), "-o", str(out), "--quiet", "--device", "cpu"]) == 0
     lines = out.read_text().splitlines()
@@ -78,7 +78,7 @@ def test_jsonl_strings_and_objects_with_min_accuracy(tiny_export_bundle: Path, r
 
 @pytest.mark.parametrize(("content", "name", "extra", "needle"), [
     ("x\n", "texts.csv", [], "cannot tell the format of .*texts.csv from its extension; name it .txt, .tsv or .jsonl"),
-    ("review\tlabel\nfine\t1\n", "t.tsv", [], (r"header \['review', 'label'\] has no column 'sentence' or 'text'; "
+    ("review\tlabel\nfine\t1\n", "t.tsv", [], (r"header \['review', 'label'\] has no column 'sentence' or 'text' or 'content'; "
                                                "pass --text-column NAME")),
     ('{"text": "ok"}\n{oops\n', "t.jsonl", [], "t.jsonl line 2 is not JSON"),
     ('{"txt": "ok"}\n', "t.jsonl", [], 't.jsonl line 1 has no string "text"'),
