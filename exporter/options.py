@@ -11,6 +11,7 @@ from acc.profiles import DEFAULT_REFERENCE_LENGTH, ExportError, parse_speedups
 from .engines.record import parse_precisions
 from .engines.shapes import parse_range
 from .fused_attention import ATTENTION_FORMS
+from .int8 import Int8Options
 from .precision import parse_graph_precisions
 from .triton import TritonOptions
 
@@ -47,7 +48,8 @@ class ExportOptions:
     triton: Path | None = None  # also write a Triton Inference Server model repository here
     from_bundle: Path | None = None  # with triton: convert this existing bundle instead of exporting
     triton_options: TritonOptions = field(default_factory=TritonOptions)
-    precision: tuple[str, ...] = ("fp32",)  # graph precisions: fp32 always, plus fp16 / fp16-all variants
+    precision: tuple[str, ...] = ("fp32",)  # graph precisions: fp32 always, plus fp16 / fp16-all / int8 variants
+    int8: Int8Options = field(default_factory=Int8Options)  # how --precision int8 quantises
     attention: str = "eager"  # "fused": ONNX Runtime attention + ai.acc::AccScore (fused_attention.py)
     device: str = "auto"  # validation and the latency table run on ONNX Runtime CPU: auto means cpu here
     sign_key: Path | None = None  # PEM private key: sign the manifest (manifest.json.sig, acc-deploy[sign])
@@ -120,7 +122,13 @@ class ExportOptions:
                                  "per profile) to DIR")
         TritonOptions.add_arguments(parser)
         parser.add_argument("--precision", default="fp32",
-                            help="ONNX graph precisions: fp32 (always), fp16 (selection in fp32), fp16-all; e.g. fp32,fp16")
+                            help="ONNX graph precisions: fp32 (always), fp16 (selection in fp32), fp16-all, int8 "
+                                 "(CPU: int8 weight matmuls, ACC score and selection float); e.g. fp32,int8")
+        parser.add_argument("--int8-per-tensor", action="store_true",
+                            help="int8: one weight scale per matrix instead of per output channel")
+        parser.add_argument("--int8-float-nodes", default="",
+                            help="int8: comma-separated layer labels whose matmuls stay float, e.g. ffn_out or "
+                                 "layer0/,layer1/query (acc.exporter.int8)")
         parser.add_argument("--sign-key", type=Path, default=None, metavar="KEY.pem",
                             help="sign the bundle's manifest with this PEM elliptic-curve private key "
                                  "(manifest.json.sig; verify with Runtime.load(..., verify_key=PUB.pem))")
@@ -147,6 +155,8 @@ class ExportOptions:
             raise ExportError(f"acc-export validates and times on ONNX Runtime CPU, not --device {args.device}; "
                               "drop --device, then run acc-calibrate BUNDLE --device cuda for GPU latency")
         values["precision"] = parse_graph_precisions(args.precision)
+        values["int8"] = Int8Options(per_channel=not args.int8_per_tensor,
+                                     float_nodes=tuple(p.strip() for p in args.int8_float_nodes.split(",") if p.strip()))
         return cls(**values)
 
 

@@ -178,17 +178,17 @@ def _export_all(model, profiles, options, config, staging: Path, say) -> list[Ex
 
 
 def _precisions(loaded, graphs, profiles, options, config, say, references, staging: Path, data) -> dict | None:  # noqa: ANN001
-    """fp16 variants of every graph (``--precision``), validated like the fp32 graphs; the manifest section."""
+    """fp16 / int8 variants of every graph (``--precision``), validated like the fp32 graphs; the manifest section."""
     from .precision import parse_graph_precisions
     from .variants import check_variant_reports, export_variants, manifest_section
 
-    variants = export_variants(graphs, parse_graph_precisions(options.precision), say)
+    variants = export_variants(graphs, parse_graph_precisions(options.precision), say, options.int8)
     if not variants:
         return None
     reports = {p: _validate_all(loaded, [g for _, g in items], profiles, options, config, say, references, data)
                for p, items in variants.items()}  # fmt: skip
     failures = {p: check_variant_reports(p, r, config, options.allow_mismatch) for p, r in reports.items()}
-    return manifest_section(staging, variants, reports, failures, config)
+    return manifest_section(staging, variants, reports, failures, config, options.int8)
 
 
 def _validate_all(loaded, graphs, profiles, options, config, say, references: dict | None, data: ValidationSet) -> list[GraphReport]:  # noqa: ANN001

@@ -35,16 +35,25 @@ from acc.profiles import ExportError
 if TYPE_CHECKING:
     import onnx
 
+    from .int8 import Int8Options
+
 FP32 = "fp32"
 FP16 = "fp16"
 FP16_ALL = "fp16-all"
-GRAPH_PRECISIONS = (FP32, FP16, FP16_ALL)
+INT8 = "int8"  # CPU: weight MatMul/Gemm in int8, everything else float (acc.exporter.int8)
+GRAPH_PRECISIONS = (FP32, FP16, FP16_ALL, INT8)
 # fp16 graphs are checked against the fp32 PyTorch model with these bounds (fp32 graphs: the config's 1e-4):
 # logits of unflipped samples within 5e-2 (fp16 has ~3 significant digits; bert-sst2 logits are within ±6),
 # and at least 99% of labels equal. ``fp16-all`` is measured, never gated: its flips are what it is there to show.
 FP16_ATOL = 5e-2
 FP16_MIN_LABEL_AGREEMENT = 0.99
-GATED = (FP16,)
+# int8 graphs: labels are what a user sees, and int8 logits move by ~0.1 where fp16's move by 1e-3, so the gate is
+# the issue's label agreement (>= 99%) with a logits bound that only catches a broken graph.
+INT8_ATOL = 1.0
+INT8_MIN_LABEL_AGREEMENT = 0.99
+GATED = (FP16, INT8)
+BOUNDS = {FP16: (FP16_ATOL, FP16_MIN_LABEL_AGREEMENT), FP16_ALL: (FP16_ATOL, FP16_MIN_LABEL_AGREEMENT),
+          INT8: (INT8_ATOL, INT8_MIN_LABEL_AGREEMENT)}  # (logits atol, min label agreement) per variant
 # Ops the converter keeps fp32 by default minus TopK, whose inputs we decide per variant (see module doc).
 # ``AccScore`` (fused form) computes the score from Q and K in fp32 itself: it stays a call, fp32, and the walk
 # stops there as at the Softmax of the default form.
@@ -258,8 +267,12 @@ class GraphVariant:
                 "nodes": self.nodes, "inlined": True}  # fmt: skip
 
 
-def write_variant(source: Path, precision: str, name: str | None = None) -> GraphVariant:
+def write_variant(source: Path, precision: str, name: str | None = None,
+                  int8_options: Int8Options | None = None) -> GraphVariant:  # fmt: skip
     """Convert the fp32 graph at ``source`` (weights beside it) and write the variant beside it, weights embedded.
+
+    fp16 variants: ``to_fp16``'s rewrite; ``int8``: ``acc.exporter.int8.quantize`` with ``int8_options``
+    (``fp32_nodes`` in the record then counts the weight matmuls left float).
 
     The caller moves the variant's weights into a shared file (``SharedWeights``), as it does for fp32 graphs.
     Over 2 GB in fp16 the protobuf cannot hold the weights and the export stops with a one-line error.
@@ -274,9 +287,15 @@ def write_variant(source: Path, precision: str, name: str | None = None) -> Grap
         load_external_data_for_model(model, str(source.parent))
     except (OSError, ValueError) as exc:
         raise ExportError(f"cannot read {source} and its weights ({exc}); export the fp32 graph first") from exc
-    model = _inferred(inline_for_conversion(model))
-    keep = fp32_nodes(model, precision)
-    converted = _convert(model, keep)
+    if precision == INT8:
+        from .int8 import quantize
+
+        converted, _, float_count = quantize(inline_for_conversion(model), int8_options)
+        keep: set[str] | list[str] = [""] * float_count  # counted for the manifest: weight matmuls left float
+    else:
+        model = _inferred(inline_for_conversion(model))
+        keep = fp32_nodes(model, precision)
+        converted = _convert(model, keep)
     if converted.ByteSize() >= 2**31:
         raise ExportError(f"{target.name} is over 2 GB with its weights embedded; export --precision fp32 only")
     temporary = target.with_name(f".{target.name}.partial")

@@ -156,6 +156,11 @@ class DynamicBatcher:
         """Submit and wait (at most ``timeout`` seconds); same options as :meth:`submit`."""
         return self.submit(inputs, options, **kwargs).result(timeout)
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called (the server's readiness probe answers 503 from then on)."""
+        return self._closed
+
     async def apredict(self, inputs: Inputs, options: RequestOptions | None = None, **kwargs: Any) -> Prediction:
         """Submit and await without blocking the event loop; cancelling the await drops a not-yet-run request.
 

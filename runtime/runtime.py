@@ -121,8 +121,8 @@ class Runtime:
 
         ``device``: ``auto`` (CUDA when onnxruntime-gpu sees a GPU, else CPU), ``cpu`` or ``cuda``. ``backend``:
         ``auto`` or ``ort`` (TensorRT engines come later). ``threads``: ORT intra-op threads (default: ORT's).
-        ``precision``: ``auto`` (the bundle's default for the device where safe: fp16 on CUDA), ``fp32``, ``fp16``
-        or ``fp16-all`` (see ``acc.runtime.precision``).
+        ``precision``: ``auto`` (the bundle's default for the device where safe: fp16 on CUDA), ``fp32``,
+        ``fp16``, ``fp16-all`` or ``int8`` (CPU; see ``acc.runtime.precision``).
         """
         if backend not in BACKENDS:
             raise BackendError(f"unknown backend {backend!r}; pass one of {', '.join(repr(b) for b in BACKENDS)}")

@@ -1,4 +1,5 @@
-"""``create_app``: the FastAPI app of acc-serve over one ``Runtime`` — ``/predict``, ``/health``, ``/metrics``.
+"""``create_app``: the FastAPI app of acc-serve over one ``Runtime`` — ``/predict``, ``/health``, ``/metrics``, and
+the Open Inference Protocol (``/v2/...``) plus Hugging Face's ``POST /`` from ``acc.runtime.server_v2``.
 
 An app factory (not a module-level app) so tests build one per bundle and drive it with ``fastapi.testclient``
 without a socket, and so nothing is loaded at import time. Requests go through a ``DynamicBatcher``: concurrent
@@ -30,6 +31,7 @@ from .server_limits import (
 )
 from .server_metrics import ServerMetrics
 from .server_schema import ErrorResponse, PredictRequest, PredictResponse
+from .server_v2 import v2_router
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -187,6 +189,7 @@ def create_app(
         body, content_type = metrics.render()
         return Response(content=body, media_type=content_type)
 
+    app.include_router(v2_router(runtime, batcher, metrics, max_texts=max_texts, truncate=truncate))  # /v2/*, POST /
     return app
 
 

@@ -32,7 +32,7 @@ def test_variant_path_is_the_naming_contract() -> None:
     assert variant_path("graphs/adjustable.onnx", "fp16-all") == "graphs/adjustable.fp16-all.onnx"
     assert variant_path("graphs/s3.onnx", "fp32") == "graphs/s3.onnx"
     with pytest.raises(ExportError, match="not one of"):
-        variant_path("graphs/s3.onnx", "int8")
+        variant_path("graphs/s3.onnx", "int4")
 
 
 def _inlined(path: Path) -> onnx.ModelProto:

@@ -18,7 +18,9 @@ def test_bundle_argument_writes_a_checked_repository_and_exports_nothing(
     assert export_tool.main(argv) == 0
     out = capsys.readouterr().out
     assert out.strip() == f"Triton model repository {target}: tiny-bert_dense, tiny-bert_s1_5, tiny-bert_adjustable"
-    assert check_repository(target) == ["tiny-bert_adjustable", "tiny-bert_dense", "tiny-bert_s1_5"]
+    assert check_repository(target) == ["tiny-bert_adjustable", "tiny-bert_dense", "tiny-bert_s1_5",
+                                        "tiny-bert_text_adjustable", "tiny-bert_text_dense", "tiny-bert_text_s1_5",
+                                        "tiny-bert_tokenizer"]  # fmt: skip
     config = (target / "tiny-bert_dense" / "config.pbtxt").read_text()
     assert "kind: KIND_GPU" in config and "max_batch_size: 4" in config
     assert "max_queue_delay_microseconds: 100" in config
