@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--arch", default=DEFAULT_CUDA_ARCH, help="CUDA architectures, e.g. 90 or '80;90'")
     parser.add_argument("--cache-dir", type=Path, default=None, help="build cache root (default ~/.cache/acc-deploy)")
     parser.add_argument("--onnxruntime-root", type=Path, default=None,
-                        help="ONNX Runtime SDK with include/ (default: Debian headers fetched into cpp/.deps)")
+                        help="ONNX Runtime SDK with include/ (default: Debian headers fetched into $ACC_DEPS_DIR, else the cache's deps/)")
     parser.add_argument("--trt", action="store_true",
                         help="also build libacc_trt_plugins.so, AccScore as a TensorRT plugin (implies --cuda)")
     parser.add_argument("--trt-include", type=Path, default=None,

@@ -16,13 +16,16 @@
 
 namespace {
 
-int usage(const char* program) {
-    std::fprintf(stderr,
+// Usage on `out`; returns the exit status: 0 when asked for (--help, on stdout), 2 after a usage error (stderr).
+int usage(const char* program, std::FILE* out, int status) {
+    std::fprintf(out,
                  "usage: %s BUNDLE [--speedup S | --latency-budget-ms MS | --min-accuracy A] [--best-effort] "
                  "[--threads N] [SENTENCE ...]\n(no sentences: one per line on stdin)\n",
                  program);
-    return 2;
+    return status;
 }
+
+bool is_help(const std::string& arg) { return arg == "-h" || arg == "--help"; }
 
 double number(const char* flag, const char* text) {
     char* end = nullptr;
@@ -50,7 +53,15 @@ std::string with_flags(std::string message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc < 2) return usage(argv[0]);
+    for (int i = 1; i < argc; ++i) {
+        if (is_help(argv[i])) return usage(argv[0], stdout, 0);
+    }
+    if (argc < 2) return usage(argv[0], stderr, 2);
+    if (std::string(argv[1]).rfind("--", 0) == 0) {
+        std::fprintf(stderr, "error: the bundle comes first, got option %s; run: %s BUNDLE [options] [SENTENCE ...]\n",
+                     argv[1], argv[0]);
+        return 2;
+    }
     acc::Request request;
     acc::RuntimeOptions options;
     std::vector<std::string> sentences;
@@ -69,7 +80,9 @@ int main(int argc, char** argv) {
             } else if (arg == "--best-effort") {
                 request.best_effort = true;
             } else if (arg.rfind("--", 0) == 0) {
-                return usage(argv[0]);
+                std::fprintf(stderr, "error: unknown option %s (or its value is missing); see %s --help\n", arg.c_str(),
+                             argv[0]);
+                return 2;
             } else {
                 sentences.push_back(arg);
             }
