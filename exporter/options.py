@@ -116,7 +116,8 @@ class ExportOptions:
         parser.add_argument("--engine-batch", default="1,8,32", help="engine batch range min,opt,max")
         parser.add_argument("--engine-seq", default="16,128,512", help="engine sequence-length range min,opt,max")
         parser.add_argument("--engine-target", default=None,
-                            help="TensorRT-RTX only: target compute capability such as sm89 (default: this GPU)")
+                            help="TensorRT-RTX only: target compute capability such as sm89 (default: this GPU); "
+                                 "with a target it builds ahead of time on a machine without a GPU")
         parser.add_argument("--triton", type=Path, default=None, metavar="DIR",
                             help="also write a Triton Inference Server model repository (one ONNX Runtime model "
                                  "per profile) to DIR")

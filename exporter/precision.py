@@ -165,9 +165,36 @@ def _convert(inferred: onnx.ModelProto, keep: set[str]) -> onnx.ModelProto:
     converted = convert_float_to_float16(inferred, keep_io_types=True, op_block_list=ops,
                                          node_block_list=sorted(keep), disable_shape_infer=True)  # fmt: skip
     _drop_duplicate_casts(converted.graph)
+    _drop_fp16_round_trips(converted.graph)
     _feed_accscore_fp16(converted.graph)
     _sort_topologically(converted.graph)
     return converted
+
+
+def _drop_fp16_round_trips(graph: onnx.GraphProto) -> None:
+    """Feed fp32 nodes their fp32 inputs directly where the converter routes them through fp16 and back.
+
+    The converter types every float value between two blocked (fp32) nodes as float16 and wraps it in
+    ``Cast(to=fp16)`` → ``Cast(to=fp32)``, so ``ceil(ratio · n)`` saw ``ratio`` and ``n`` rounded to fp16 (a layer
+    could keep another *number* of word-vectors) and TensorRT refused the padded-length width arithmetic
+    (Myelin: "Input 0's element type (float) differs from input 1's element type (half)"). The now unread Casts
+    are removed by ``_feed_accscore_fp16``.
+    """
+    import onnx
+
+    producer = {output: node for node in graph.node for output in node.output}
+    types = {info.name: info.type.tensor_type.elem_type for info in (*graph.value_info, *graph.input)}
+    types.update({tensor.name: tensor.data_type for tensor in graph.initializer})
+    for node in graph.node:
+        for index, name in enumerate(node.input):
+            up = producer.get(name)
+            if up is None or up.op_type != "Cast" or _attribute(up, "to", 0) != onnx.TensorProto.FLOAT:
+                continue
+            down = producer.get(up.input[0])
+            if down is None or down.op_type != "Cast" or _attribute(down, "to", 0) != onnx.TensorProto.FLOAT16:
+                continue
+            if types.get(down.input[0]) == onnx.TensorProto.FLOAT:
+                node.input[index] = down.input[0]
 
 
 def _feed_accscore_fp16(graph: onnx.GraphProto) -> None:
