@@ -399,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
     parser.add_argument("--requests-per-client", type=int, default=5000, help="requests per client (default 5000)")
     parser.add_argument("--mix", default="auto,1.5,3,4.8", help="asks cycled over requests: auto or speedups")
-    parser.add_argument("--data-dir", type=Path, default=None, help="SST-2 folder (default ../shared/data/sst2)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="SST-2 folder (default: ACC_DATA_DIR, then the copy shipped in the package)")
     parser.add_argument("--max-texts", type=int, default=None, help="use the first N dev sentences (default all)")
     parser.add_argument("--threads", type=int, default=1, help="server ORT intra-op threads (default 1)")
     parser.add_argument("--max-batch", type=int, default=32, help="acc-serve --max-batch (default 32)")

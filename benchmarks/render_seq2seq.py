@@ -90,19 +90,24 @@ def render_png(data: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = data["rows"]
-    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
-    for axis, key, title in ((axes[0], "accuracy", "generated answer"), (axes[1], "constrained_accuracy", "rank classification")):
+    panels = [("accuracy", "generated answer"), ("constrained_accuracy", "rank classification")]
+    same = all(r["accuracy"] == r["constrained_accuracy"] for r in rows)
+    if same:  # two identical panels would look like a plotting bug: draw one and say why
+        panels = [("accuracy", "generated answer\n(= rank classification: every answer was one of the two label words)")]
+    figure, axes = plt.subplots(1, len(panels), figsize=(7 if same else 12, 4.8), sharey=True, squeeze=False)
+    axes = axes[0]
+    for axis, (key, title) in zip(axes, panels):
         for name, held in _templates(rows):
             own = sorted((r for r in rows if r["template"] == name and r[key] is not None), key=lambda r: r["target_speedup"])
             axis.plot([r["theoretical_speedup_128"] for r in own], [100 * r[key] for r in own],
                       linestyle="--" if held else "-", marker="o", label=f"{name}{' (held out)' if held else ''}")  # fmt: skip
-        axis.set_title(f"T5 on SST-2 dev: {title}")
+        axis.set_title(f"T5 on SST-2 dev: {title}", fontsize=10)
         axis.set_xlabel("theoretical encoder speedup @128 tokens")
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy (%)")
     axes[0].legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(figure)
 
 

@@ -74,6 +74,20 @@ def render_readme(manifest: Manifest, models: Sequence[TritonModel], options: Tr
             "listed per model in `acc_triton.json`; for another speedup use "
             "`acc.profiles.profile_for_speedup(shape, speedup).keep_ratios`.",
         ]
+    from .triton import model_name
+
+    prefix = card.name
+    lines += [
+        "",
+        "## Sending text",
+        "",
+        (f"`{prefix}_tokenizer` (Python backend, `1/model.py`) turns texts into the inputs above exactly as acc's "
+         f"runtime does, and `{prefix}_text_<profile>` ensembles chain it to each model: input `TEXT` (BYTES "
+         "`[n, 1]`), output `logits`. Triton's Python environment needs `pip install tokenizers` (numpy is there). "
+         f"`examples/triton_text_client.py --model {model_name(prefix, 'text_' + (fixed[-1].profile if fixed else 'dense'))} "
+         "--index acc_triton.json TEXT...` in acc-deploy is a client. "
+         f"`{prefix}_text_adjustable` also takes `keep_ratios` and has `max_batch_size: 0`."),
+    ]
     lines += [
         "",
         "## What was verified",
@@ -81,8 +95,10 @@ def render_readme(manifest: Manifest, models: Sequence[TritonModel], options: Tr
         "Before this folder was renamed into place every `config.pbtxt` was parsed with Triton's own "
         "`model_config.proto` (strict: unknown fields fail) and checked against its graph with the ONNX Runtime "
         "backend's rules (all graph inputs listed; names, data types and dims agree; the batch axis is dynamic), and "
-        "every external weight file was found in the version folder. acc-deploy's tests load each `1/model.onnx` "
-        "in ONNX Runtime from its version folder and compare logits with the bundle's `Runtime`. Triton itself was "
+        "every external weight file was found in the version folder; each ensemble's steps were checked against "
+        "the member configs (names, types, shapes, batch sizes). acc-deploy's tests load each `1/model.onnx` "
+        "in ONNX Runtime from its version folder and compare logits with the bundle's `Runtime`, and run the "
+        "tokenizer's `execute` with `triton_python_backend_utils` (the PyPI mock) into them. Triton itself was "
         "not run (its images come from NGC, which the build machine cannot reach).",
         "",
         _opset_note(models, manifest),

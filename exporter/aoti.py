@@ -205,7 +205,7 @@ def aoti_from_bundle(
     ``model_source`` names another checkpoint (the bundle holds graphs, not a PyTorch checkpoint). ``options`` go
     to ``add_aoti_packages``.
     """
-    from acc.modeling.checkpoint import load_model
+    from acc.modeling.checkpoint import load_model, source_checkpoint
     from acc.profiles import AccError
     from acc.runtime.manifest import read_manifest
 
@@ -218,7 +218,10 @@ def aoti_from_bundle(
     target = Path(out_dir) if out_dir is not None else Path(bundle_dir)
     if out_dir is not None and target.exists() and not overwrite:
         raise ExportError(f"{target} already exists; pass --overwrite or another --out")
-    source = model_source or manifest.model.source
+    try:
+        source = source_checkpoint(manifest.model.source, model_source, "--model")
+    except AccError as exc:
+        raise ExportError(str(exc)) from None
     say(f"loading model {source}")
     try:
         model = load_model(source).model

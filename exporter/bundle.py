@@ -81,8 +81,30 @@ def new_staging_dir(target_dir: str | os.PathLike[str]) -> Path:
     Its name starts with a dot and names the target, so a leftover after a crash is easy to recognise.
     """
     target = Path(target_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    check_output_dir(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    except OSError as exc:
+        raise BundleError(f"cannot write the bundle {target} ({exc.strerror}: {exc.filename}); pass an --output in "
+                          "a writable directory") from None  # fmt: skip
+
+
+def check_output_dir(target: str | os.PathLike[str]) -> None:
+    """Fail before any work when ``target`` cannot be written: its nearest existing ancestor must be a writable
+    directory (not a regular file, not read-only), and ``target`` itself, if it exists, a directory."""
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise BundleError(f"output {target} is a file, not a directory; pass another --output")
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise BundleError(f"cannot write the bundle {target}: {ancestor} is a file, not a directory; pass another "
+                          "--output")  # fmt: skip
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise BundleError(f"cannot write the bundle {target}: {ancestor} is not writable; pass an --output in a "
+                          "writable directory")  # fmt: skip
 
 
 def installed_versions() -> dict[str, str | None]:
@@ -139,8 +161,9 @@ def build_manifest(manifest_fields: dict[str, Any], files: dict[str, dict[str, A
 
 def _check_references(manifest: dict[str, Any], files: dict[str, dict[str, Any]]) -> None:
     tokenizer = str(manifest["tokenizer"]).rstrip("/")
-    if not any(path.startswith(tokenizer + "/") for path in files):
-        raise BundleError(f"tokenizer directory {tokenizer}/ is empty or missing in the bundle; save the tokenizer")
+    if f"{tokenizer}/tokenizer.json" not in files:  # the one tokenizer file the runtimes read (listed, verified)
+        raise BundleError(f"tokenizer directory {tokenizer}/ has no tokenizer.json in the bundle; save a fast "
+                          "tokenizer (save_pretrained of a PreTrainedTokenizerFast)")  # fmt: skip
     referenced = [(f"profile {entry.get('name')!r} graph", entry.get("graph")) for entry in manifest["profiles"]]
     if manifest["adjustable"]:
         referenced.append(("adjustable graph", manifest["adjustable"].get("graph")))
@@ -155,12 +178,15 @@ def write_bundle(
     target_dir: str | os.PathLike[str],
     manifest_fields: dict[str, Any],
     overwrite: bool = False,
+    sign_key: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Hash the staged files, write ``manifest.json`` and rename ``staging_dir`` to ``target_dir``.
 
     ``staging_dir`` must come from :func:`new_staging_dir` (same parent as the target). On any exception it is
     removed and no target is left behind; an existing target is only replaced with ``overwrite=True``, and is
-    restored if the final rename fails. Returns the target path.
+    restored if the final rename fails. ``sign_key``: a PEM private key; ``manifest.json.sig`` is written beside
+    the manifest (``acc.runtime.signing``) before the rename, so a signed export is never seen unsigned. Returns
+    the target path.
     """
     staging = Path(staging_dir)
     target = Path(target_dir)
@@ -175,6 +201,10 @@ def write_bundle(
             raise BundleError(f"bundle {target} already exists; pass overwrite=True (--overwrite) or another path")
         manifest = build_manifest(manifest_fields, bundle_files(staging))
         _write_json(staging / MANIFEST_NAME, manifest)
+        if sign_key is not None:
+            from acc.runtime.signing import sign_manifest
+
+            sign_manifest(staging, sign_key)
         _move_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

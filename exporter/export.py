@@ -104,7 +104,7 @@ def export_graph(
 
     The sample batch has two rows of different valid lengths so no shape is specialised on the trace.
     ``attention="fused"`` writes the fused form (``fused_attention.py``): ONNX Runtime attention and
-    ``ai.acc::AccScore`` instead of materialised probabilities.
+    ``ai.acc::AccScore`` instead of materialised probabilities, with ORT's layer fusions (``layer_fusions.py``).
     """
     from .fused_attention import check_attention_form, fused_attention
 
@@ -133,7 +133,21 @@ def export_graph(
                           custom_opsets=used_domains(bool(select_layers), fused=attention == "fused"))
     finally:
         model.selector, model.attention_runner = previous
+    if attention == "fused":
+        _fuse_layers_in_file(path, model.shape.num_heads, model.shape.hidden_size)
     return ExportedGraph(spec, path, tuple(select_layers), tuple(output_names), tuple(config.inputs))
+
+
+def _fuse_layers_in_file(path: Path, num_heads: int, hidden_size: int) -> None:
+    """SkipLayerNormalization and BiasGelu in a fused-form graph file (``layer_fusions``), checked after."""
+    import onnx
+
+    from .layer_fusions import fuse_layers
+
+    proto = onnx.load(str(path))
+    fuse_layers(proto, num_heads, hidden_size)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
 
 
 def token_select_layers(spec: GraphSpec, num_layers: int, owner: str = "model") -> list[int]:

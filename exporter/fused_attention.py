@@ -3,7 +3,7 @@
 Why: the default graphs compute the ACC score from the attention probabilities, so every layer materialises an
 [B, H, N, N] tensor and ONNX Runtime cannot use its fused attention kernels. In the fused form each layer is::
 
-    hidden ─► Q, K, V projections ─► MultiHeadAttention(Q, K, V, key_lengths) ─► output projection ─► FFN
+    hidden ─► packed QKV projection ─► MultiHeadAttention(Q, K, V, key_lengths) ─► output projection ─► FFN
                   └──────────────► AccScore(Q, K, mask) ─► score for the next TokenSelect      (no n×n tensor)
 
 ``MultiHeadAttention`` is an ONNX Runtime contrib op (CPU and CUDA kernels; fused on CUDA in fp16), so fused graphs
@@ -64,6 +64,15 @@ class _MultiHeadAttentionOp(torch.autograd.Function):
         return output
 
 
+def packed_qkv(projections: tuple[nn.Linear, nn.Linear, nn.Linear], hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Q, K and V from one [D, 3D] projection (one GEMM instead of three; the exporter folds the concatenated
+    weights into one initializer), split after the bias: what ONNX Runtime's own BERT fusion does."""
+    weight = torch.cat([linear.weight for linear in projections])
+    bias = torch.cat([linear.bias for linear in projections])
+    query, key, value = nn.functional.linear(hidden, weight, bias).chunk(3, dim=-1)
+    return query, key, value
+
+
 def fused_attention(
     family: EncoderFamily, layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor, bias: AttentionBias
 ) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
@@ -73,7 +82,7 @@ def fused_attention(
     except ModelError as exc:
         raise ExportError(str(exc)) from exc
     scale = float(parts.head_size) ** -0.5
-    query, key, value = parts.query(hidden), parts.key(hidden), parts.value(hidden)
+    query, key, value = packed_qkv((parts.query, parts.key, parts.value), hidden)
     key_lengths = mask.sum(dim=1).to(torch.int32)
     context = _MultiHeadAttentionOp.apply(query, key, value, key_lengths, parts.num_heads, scale)
     return parts.output(context, hidden), lambda: traceable_acc_score(query, key, mask, parts.num_heads, scale)

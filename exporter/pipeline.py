@@ -11,20 +11,22 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from acc.profiles import ExportError, Profile, profile_for_speedup, pruned_layers
 
-from .bundle import new_staging_dir, write_bundle
+from .bundle import check_output_dir, new_staging_dir, write_bundle
 from .config import AccOnnxConfig, config_for
 from .export import ADJUSTABLE_NAME, KEEP_RATIOS_INPUT, ExportedGraph, GraphSpec, count_token_select, export_graph
 from .latency_table import LatencyCell, measure_latency_table
 from .options import ExportOptions
 from .token_select import BODY_VERSION as TOKEN_SELECT_BODY_VERSION
+from .tokenizer_file import resolve_max_length, save_bundle_tokenizer
 from .triton import write_triton_repository
 from .validate import FAST_GRID, SLOW_GRID, GraphReport, check_reports, measure_graph, sst2_batches, synthetic_batches
+from .validation_set import SST2_DEV, ValidationSet, choose_validation_set
 from .weights import WEIGHTS_FILE, SharedWeights
 
 GRAPHS_DIR = "graphs"
@@ -53,6 +55,8 @@ class ExportResult:
     latency: list[LatencyCell] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     triton: Path | None = None  # the Triton model repository written with --triton
+    dataset: str = "sst2-dev"  # what the texts were validated on (validation_set.py); accuracy only with labels
+    labelled: bool = True
 
 
 def build_profiles(shape: Any, speedups: tuple[float, ...], reference_length: int, min_keep: int) -> list[Profile]:
@@ -79,6 +83,7 @@ def main_export(options: ExportOptions, progress: Callable[[str], None] | None =
         raise ExportError("from_bundle converts an existing bundle; call write_triton_repository(bundle, dir) for it")
     if target.exists() and not options.overwrite:
         raise ExportError(f"bundle {target} already exists; pass --overwrite or choose another --output")
+    check_output_dir(target)  # before minutes of export, not after
     if options.triton is not None and Path(options.triton).exists() and not options.overwrite:
         raise ExportError(f"Triton repository {options.triton} already exists; pass --overwrite or another --triton")
     engine = _engine_setup(options) if options.engine else None  # fails fast: no TensorRT, no GPU, bad target
@@ -86,6 +91,7 @@ def main_export(options: ExportOptions, progress: Callable[[str], None] | None =
     loaded = load_model(options.model)
     model = loaded.model
     config = config_for(model.config)
+    config = replace(config, max_length=resolve_max_length(options.max_length, config.max_length))
     if options.atol is not None:
         config = AccOnnxConfig(**{**config.__dict__, "atol": {"logits": options.atol, "": options.atol}})
     profiles = build_profiles(model.shape, options.speedups, options.reference_length, model.min_keep)
@@ -94,13 +100,14 @@ def main_export(options: ExportOptions, progress: Callable[[str], None] | None =
     try:
         graphs = _export_all(model, profiles, options, config, staging, say)
         references: dict = {}  # PyTorch outputs, shared by the fp32 graphs and their fp16 variants
-        reports = _validate_all(loaded, graphs, profiles, options, config, say, references)
+        data = choose_validation_set(options, loaded.acc_config, loaded.model.config.num_labels)
+        reports = _validate_all(loaded, graphs, profiles, options, config, say, references, data)
         failures = check_reports(reports, config, allow_mismatch=options.allow_mismatch)
-        precisions = _precisions(loaded, graphs, profiles, options, config, say, references, staging)
+        precisions = _precisions(loaded, graphs, profiles, options, config, say, references, staging, data)
         latency = _latency(graphs, profiles, config, options, say) if options.bench else []
-        stage_shared_files(staging, graphs, loaded.tokenizer, profiles, options.inline, say)
-        rows = summary_rows(profiles, reports, latency)
-        fields = _manifest_fields(loaded, options, config, profiles, graphs, reports, latency, failures)
+        stage_shared_files(staging, graphs, loaded.tokenizer, profiles, options.inline, say, config.max_length)
+        rows = summary_rows(profiles, reports, latency, data.name)
+        fields = _manifest_fields(loaded, options, config, profiles, graphs, reports, latency, failures, data)
         if precisions is not None:
             fields["precisions"] = precisions
             gated = [v["failures"] for v in precisions["validation"].values() if v["gated"]]
@@ -108,7 +115,7 @@ def main_export(options: ExportOptions, progress: Callable[[str], None] | None =
         if engine is not None:
             _add_engines(fields, staging, graphs, options, engine, say)
         say("writing bundle")
-        bundle = write_bundle(staging, target, fields, overwrite=options.overwrite)
+        bundle = write_bundle(staging, target, fields, overwrite=options.overwrite, sign_key=options.sign_key)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -116,7 +123,7 @@ def main_export(options: ExportOptions, progress: Callable[[str], None] | None =
     if options.triton is not None:  # from the finished bundle, so the repository serves exactly what it holds
         triton = write_triton_repository(bundle, options.triton, options.triton_options, overwrite=options.overwrite,
                                          progress=say).path  # fmt: skip
-    return ExportResult(bundle, rows, latency, failures, triton=triton)
+    return ExportResult(bundle, rows, latency, failures, triton=triton, dataset=data.name, labelled=data.labelled)
 
 
 def _engine_setup(options: ExportOptions) -> tuple[Any, Any]:
@@ -170,25 +177,23 @@ def _export_all(model, profiles, options, config, staging: Path, say) -> list[Ex
     return graphs
 
 
-def _precisions(loaded, graphs, profiles, options, config, say, references, staging: Path) -> dict | None:  # noqa: ANN001
-    """fp16 variants of every graph (``--precision``), validated like the fp32 graphs; the manifest section."""
+def _precisions(loaded, graphs, profiles, options, config, say, references, staging: Path, data) -> dict | None:  # noqa: ANN001
+    """fp16 / int8 variants of every graph (``--precision``), validated like the fp32 graphs; the manifest section."""
     from .precision import parse_graph_precisions
     from .variants import check_variant_reports, export_variants, manifest_section
 
-    variants = export_variants(graphs, parse_graph_precisions(options.precision), say)
+    variants = export_variants(graphs, parse_graph_precisions(options.precision), say, options.int8)
     if not variants:
         return None
-    reports = {p: _validate_all(loaded, [g for _, g in items], profiles, options, config, say, references)
+    reports = {p: _validate_all(loaded, [g for _, g in items], profiles, options, config, say, references, data)
                for p, items in variants.items()}  # fmt: skip
     failures = {p: check_variant_reports(p, r, config, options.allow_mismatch) for p, r in reports.items()}
-    return manifest_section(staging, variants, reports, failures, config)
+    return manifest_section(staging, variants, reports, failures, config, options.int8)
 
 
-def _validate_all(loaded, graphs, profiles, options, config, say, references: dict | None = None) -> list[GraphReport]:  # noqa: ANN001
-    from acc.modeling.data import load_sst2
-
-    split = load_sst2("dev", options.data_dir).head(options.max_examples)
-    grid = {"fast": FAST_GRID, "slow": SLOW_GRID, "none": ()}[options.validate_grid]
+def _validate_all(loaded, graphs, profiles, options, config, say, references: dict | None, data: ValidationSet) -> list[GraphReport]:  # noqa: ANN001
+    grid = [(b, s) for b, s in {"fast": FAST_GRID, "slow": SLOW_GRID, "none": ()}[options.validate_grid]
+            if s <= config.max_length]
     by_name = {profile.name: profile for profile in profiles}
     jobs: list[tuple[ExportedGraph, Profile]] = []
     for graph in graphs:
@@ -205,8 +210,8 @@ def _validate_all(loaded, graphs, profiles, options, config, say, references: di
             sessions[graph.path] = session
             ratios = profile.keep_ratios
             reports.append(measure_graph(session, loaded.model, graph,
-                                         sst2_batches(split, loaded.tokenizer, 32, options.max_length),
-                                         "sst2-dev", ratios, profile.name, references))
+                                         sst2_batches(data.examples, loaded.tokenizer, 32, config.max_length),
+                                         data.name, ratios, profile.name, references))
             if grid:
                 reports.append(measure_graph(session, loaded.model, graph, synthetic_batches(config, grid),
                                              "synthetic", ratios, profile.name, references))
@@ -228,11 +233,14 @@ def _latency(graphs, profiles, config, options, say) -> list[LatencyCell]:  # no
                                  options.threads, progress=options.progress)
 
 
-def summary_rows(profiles: list[Profile], reports: list[GraphReport], latency: list[LatencyCell]) -> list[SummaryRow]:
-    """Per profile (from its own graph): accuracy on SST-2 dev, agreement with PyTorch, and CPU speedup vs dense."""
+def summary_rows(
+    profiles: list[Profile], reports: list[GraphReport], latency: list[LatencyCell], dataset: str = SST2_DEV
+) -> list[SummaryRow]:
+    """Per profile (from its own graph): accuracy on ``dataset`` (labelled data only), agreement with PyTorch, and
+    CPU speedup vs dense."""
     rows: list[SummaryRow] = []
     for profile in profiles:
-        sst2 = next((r for r in reports if r.graph == profile.name and r.source == "sst2-dev"), None)
+        sst2 = next((r for r in reports if r.graph == profile.name and r.source == dataset), None)
         own = profile_measures(profile.name, reports, latency)
         rows.append(SummaryRow(
             profile=profile.name,
@@ -272,18 +280,20 @@ def profile_measures(name: str, reports: list[GraphReport], latency: list[Latenc
     )
 
 
-def _manifest_fields(loaded, options, config, profiles, graphs, reports, latency, failures) -> dict[str, Any]:  # noqa: ANN001
+def _manifest_fields(loaded, options, config, profiles, graphs, reports, latency, failures, data) -> dict[str, Any]:  # noqa: ANN001
+    from acc.modeling.checkpoint import model_source_id
+
     shape = loaded.model.shape  # family-independent (DistilBERT names these dim / n_heads / hidden_dim)
     by_graph = {graph.spec.name: graph for graph in graphs}
     accuracy = [
-        {"profile": r.profile, "graph": r.graph, "dataset": "sst2-dev", "examples": r.examples,
+        {"profile": r.profile, "graph": r.graph, "dataset": data.name, "examples": r.examples,
          "accuracy": r.onnx_accuracy, "torch_accuracy": r.torch_accuracy, "label_agreement": r.label_agreement,
          "max_abs_diff": r.max_abs_diff}
-        for r in reports if r.source == "sst2-dev" and r.graph != ADJUSTABLE_NAME
+        for r in reports if data.labelled and r.source == data.name and r.graph != ADJUSTABLE_NAME
     ]
     return {
         "model": {
-            "name": Path(str(options.model)).name, "source": loaded.source, "architecture": config.architecture,
+            "name": Path(str(options.model)).name, "source": model_source_id(options.model), "architecture": config.architecture,
             "num_layers": loaded.model.num_layers, "hidden_size": shape.hidden_size,
             "num_heads": shape.num_heads, "intermediate_size": shape.intermediate_size,
             "labels": list(loaded.acc_config.labels), "max_length": config.max_length, "inputs": list(config.inputs),
@@ -303,7 +313,8 @@ def _manifest_fields(loaded, options, config, profiles, graphs, reports, latency
         "validation": {
             "reports": [r.to_dict() for r in reports],
             "atol": config.atol, "min_label_agreement": config.min_label_agreement,
-            "grid": options.validate_grid, "failures": failures,
+            "grid": options.validate_grid, "failures": failures, "dataset": data.name,
+            "examples": len(data.examples), "labelled": data.labelled,
             "adjustable_latency": [c.to_manifest_row() for c in latency if "@" in c.graph],
         },
         "graph_format": {"opset": 18, "inline": options.inline, "weights": f"{GRAPHS_DIR}/{WEIGHTS_FILE}",
@@ -331,14 +342,15 @@ def graph_specs(profiles: list[Profile], adjustable: bool) -> list[GraphSpec]:
 
 def stage_shared_files(
     staging: Path, graphs: list[ExportedGraph], tokenizer: Any, profiles: list[Profile], inline: bool,
-    say: Callable[[str], None],
+    say: Callable[[str], None], max_length: int,
 ) -> None:
-    """What every family's bundle holds besides graphs: TokenSelect inlined if asked, the tokenizer, profile JSONs."""
+    """What every family's bundle holds besides graphs: TokenSelect inlined if asked, the tokenizer (truncating at
+    the manifest's ``max_length``), profile JSONs."""
     if inline:
         say("inlining TokenSelect")
         for graph in graphs:
             _inline(graph.path)
-    tokenizer.save_pretrained(staging / "tokenizer")
+    save_bundle_tokenizer(tokenizer, staging, max_length)
     (staging / "profiles").mkdir()
     for profile in profiles:
         profile.save(staging / "profiles" / f"{profile.name}.json")

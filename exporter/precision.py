@@ -35,16 +35,25 @@ from acc.profiles import ExportError
 if TYPE_CHECKING:
     import onnx
 
+    from .int8 import Int8Options
+
 FP32 = "fp32"
 FP16 = "fp16"
 FP16_ALL = "fp16-all"
-GRAPH_PRECISIONS = (FP32, FP16, FP16_ALL)
+INT8 = "int8"  # CPU: weight MatMul/Gemm in int8, everything else float (acc.exporter.int8)
+GRAPH_PRECISIONS = (FP32, FP16, FP16_ALL, INT8)
 # fp16 graphs are checked against the fp32 PyTorch model with these bounds (fp32 graphs: the config's 1e-4):
 # logits of unflipped samples within 5e-2 (fp16 has ~3 significant digits; bert-sst2 logits are within ±6),
 # and at least 99% of labels equal. ``fp16-all`` is measured, never gated: its flips are what it is there to show.
 FP16_ATOL = 5e-2
 FP16_MIN_LABEL_AGREEMENT = 0.99
-GATED = (FP16,)
+# int8 graphs: labels are what a user sees, and int8 logits move by ~0.1 where fp16's move by 1e-3, so the gate is
+# the issue's label agreement (>= 99%) with a logits bound that only catches a broken graph.
+INT8_ATOL = 1.0
+INT8_MIN_LABEL_AGREEMENT = 0.99
+GATED = (FP16, INT8)
+BOUNDS = {FP16: (FP16_ATOL, FP16_MIN_LABEL_AGREEMENT), FP16_ALL: (FP16_ATOL, FP16_MIN_LABEL_AGREEMENT),
+          INT8: (INT8_ATOL, INT8_MIN_LABEL_AGREEMENT)}  # (logits atol, min label agreement) per variant
 # Ops the converter keeps fp32 by default minus TopK, whose inputs we decide per variant (see module doc).
 # ``AccScore`` (fused form) computes the score from Q and K in fp32 itself: it stays a call, fp32, and the walk
 # stops there as at the Softmax of the default form.
@@ -156,9 +165,36 @@ def _convert(inferred: onnx.ModelProto, keep: set[str]) -> onnx.ModelProto:
     converted = convert_float_to_float16(inferred, keep_io_types=True, op_block_list=ops,
                                          node_block_list=sorted(keep), disable_shape_infer=True)  # fmt: skip
     _drop_duplicate_casts(converted.graph)
+    _drop_fp16_round_trips(converted.graph)
     _feed_accscore_fp16(converted.graph)
     _sort_topologically(converted.graph)
     return converted
+
+
+def _drop_fp16_round_trips(graph: onnx.GraphProto) -> None:
+    """Feed fp32 nodes their fp32 inputs directly where the converter routes them through fp16 and back.
+
+    The converter types every float value between two blocked (fp32) nodes as float16 and wraps it in
+    ``Cast(to=fp16)`` → ``Cast(to=fp32)``, so ``ceil(ratio · n)`` saw ``ratio`` and ``n`` rounded to fp16 (a layer
+    could keep another *number* of word-vectors) and TensorRT refused the padded-length width arithmetic
+    (Myelin: "Input 0's element type (float) differs from input 1's element type (half)"). The now unread Casts
+    are removed by ``_feed_accscore_fp16``.
+    """
+    import onnx
+
+    producer = {output: node for node in graph.node for output in node.output}
+    types = {info.name: info.type.tensor_type.elem_type for info in (*graph.value_info, *graph.input)}
+    types.update({tensor.name: tensor.data_type for tensor in graph.initializer})
+    for node in graph.node:
+        for index, name in enumerate(node.input):
+            up = producer.get(name)
+            if up is None or up.op_type != "Cast" or _attribute(up, "to", 0) != onnx.TensorProto.FLOAT:
+                continue
+            down = producer.get(up.input[0])
+            if down is None or down.op_type != "Cast" or _attribute(down, "to", 0) != onnx.TensorProto.FLOAT16:
+                continue
+            if types.get(down.input[0]) == onnx.TensorProto.FLOAT:
+                node.input[index] = down.input[0]
 
 
 def _feed_accscore_fp16(graph: onnx.GraphProto) -> None:
@@ -258,8 +294,12 @@ class GraphVariant:
                 "nodes": self.nodes, "inlined": True}  # fmt: skip
 
 
-def write_variant(source: Path, precision: str, name: str | None = None) -> GraphVariant:
+def write_variant(source: Path, precision: str, name: str | None = None,
+                  int8_options: Int8Options | None = None) -> GraphVariant:  # fmt: skip
     """Convert the fp32 graph at ``source`` (weights beside it) and write the variant beside it, weights embedded.
+
+    fp16 variants: ``to_fp16``'s rewrite; ``int8``: ``acc.exporter.int8.quantize`` with ``int8_options``
+    (``fp32_nodes`` in the record then counts the weight matmuls left float).
 
     The caller moves the variant's weights into a shared file (``SharedWeights``), as it does for fp32 graphs.
     Over 2 GB in fp16 the protobuf cannot hold the weights and the export stops with a one-line error.
@@ -274,9 +314,15 @@ def write_variant(source: Path, precision: str, name: str | None = None) -> Grap
         load_external_data_for_model(model, str(source.parent))
     except (OSError, ValueError) as exc:
         raise ExportError(f"cannot read {source} and its weights ({exc}); export the fp32 graph first") from exc
-    model = _inferred(inline_for_conversion(model))
-    keep = fp32_nodes(model, precision)
-    converted = _convert(model, keep)
+    if precision == INT8:
+        from .int8 import quantize
+
+        converted, _, float_count = quantize(inline_for_conversion(model), int8_options)
+        keep: set[str] | list[str] = [""] * float_count  # counted for the manifest: weight matmuls left float
+    else:
+        model = _inferred(inline_for_conversion(model))
+        keep = fp32_nodes(model, precision)
+        converted = _convert(model, keep)
     if converted.ByteSize() >= 2**31:
         raise ExportError(f"{target.name} is over 2 GB with its weights embedded; export --precision fp32 only")
     temporary = target.with_name(f".{target.name}.partial")

@@ -9,6 +9,8 @@ Layout (``acc-export --triton DIR``, or ``acc-export --from-bundle BUNDLE --trit
     DIR/bert-sst2_s3/labels.txt           label names, so Triton's classification extension can name the class
     DIR/bert-sst2_s3/1/model.onnx         the bundle's graph, output shapes pinned as ONNX Runtime infers them
     DIR/bert-sst2_s3/1/weights.bin        hard link to the bundle's shared weights (a copy across file systems)
+    DIR/bert-sst2_tokenizer/, DIR/bert-sst2_text_s3/, ...   texts in: a Python-backend tokenizer and one ensemble
+                                          per model (acc.exporter.triton_text)
 
 Why pinned output shapes: Triton compares each configured output's dims *exactly* with the shape its ONNX Runtime
 reports, and ONNX Runtime reports inferred sizes (``logits`` ``[batch, 2]``) where the exported graph declares a
@@ -44,6 +46,7 @@ from acc.profiles import ExportError
 from ._triton_readme import render_readme
 from ._triton_schema import parse_model_config
 from .bundle import _move_into_place, new_staging_dir
+from .triton_text import TEXT, check_text_model, is_text_model, write_text_models
 
 if TYPE_CHECKING:
     from acc.runtime.manifest import Manifest
@@ -179,7 +182,9 @@ def write_triton_repository(
         models = tuple(_write_model(manifest, staging, profile, graph, adjustable, options, say)
                        for profile, graph, adjustable in _graphs(manifest))  # fmt: skip
         shutil.copyfile(manifest.path(manifest.tokenizer) / "tokenizer.json", staging / "tokenizer.json")
-        _write_text(staging / INDEX_FILE, json.dumps(_index(manifest, models), indent=2) + "\n")
+        say("writing the tokenizer model and the text ensembles")
+        text_models = write_text_models(manifest, staging, models, options, _pad_id(manifest))
+        _write_text(staging / INDEX_FILE, json.dumps(_index(manifest, models, text_models), indent=2) + "\n")
         _write_text(staging / "README.md", render_readme(manifest, models, options))
         say("checking the repository")
         check_repository(staging)
@@ -188,6 +193,12 @@ def write_triton_repository(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return TritonRepository(target, models)
+
+
+def _pad_id(manifest: Manifest) -> int:
+    from acc.runtime.inputs import TextEncoder
+
+    return TextEncoder(manifest.path(manifest.tokenizer), manifest.model.max_length).pad_id
 
 
 def _graphs(manifest: Manifest) -> list[tuple[str, str, bool]]:
@@ -299,7 +310,7 @@ def config_text(model: TritonModel, options: TritonOptions, bundle_model: str) -
     return "\n".join(lines) + "\n"
 
 
-def _index(manifest: Manifest, models: Sequence[TritonModel]) -> dict[str, Any]:
+def _index(manifest: Manifest, models: Sequence[TritonModel], text_models: Sequence[str] = ()) -> dict[str, Any]:
     return {
         "format": INDEX_FORMAT,
         "format_version": 1,
@@ -310,6 +321,8 @@ def _index(manifest: Manifest, models: Sequence[TritonModel]) -> dict[str, Any]:
         "adjustable_input": None if manifest.adjustable is None else manifest.adjustable.input,
         "models": [{**asdict(m), "inputs": [asdict(t) for t in m.inputs], "outputs": [asdict(t) for t in m.outputs]}
                    for m in models],  # fmt: skip
+        "text": {"input": TEXT, "tokenizer": text_models[0] if text_models else None,
+                 "ensembles": dict(zip((m.profile for m in models), text_models[1:]))},
     }
 
 
@@ -339,6 +352,8 @@ def check_repository(path: str | os.PathLike[str]) -> list[str]:
 
 
 def _check_model(folder: Path) -> list[str]:
+    if is_text_model(folder):  # the tokenizer (Python backend) and the ensembles: acc.exporter.triton_text
+        return check_text_model(folder)
     name = folder.name
     config_path, graph = folder / CONFIG_FILE, folder / VERSION / MODEL_FILE
     if not config_path.is_file() or not graph.is_file():

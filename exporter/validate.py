@@ -61,7 +61,7 @@ class InputBatch:
 
 
 def sst2_batches(split: Split, tokenizer: object, batch_size: int = 32, max_length: int = 128) -> Iterator[InputBatch]:
-    """SST-2 batches with dynamic padding, as the runtime tokenises them."""
+    """Batches of any text split (SST-2, a user's file) with dynamic padding, as the runtime tokenises them."""
     from acc.modeling.data import iter_batches
 
     for batch in iter_batches(split, tokenizer, batch_size, max_length):
@@ -71,7 +71,7 @@ def sst2_batches(split: Split, tokenizer: object, batch_size: int = 32, max_leng
                 "attention_mask": batch.attention_mask.numpy(),
                 "token_type_ids": batch.token_type_ids.numpy(),
             },
-            batch.labels.numpy(),
+            None if batch.labels is None else batch.labels.numpy(),
         )
 
 
@@ -107,6 +107,7 @@ def measure_graph(
     name = profile_name or graph.spec.name
     report = GraphReport(graph=graph.spec.name, source=source, profile=name)
     agree = correct_onnx = correct_torch = 0
+    labelled = False  # accuracy only for class labels (none for unlabelled texts, the grid, or regression targets)
     flips_per_layer = {layer: 0 for layer in graph.select_layers}
     cache = {} if reference_cache is None else reference_cache
     for index, batch in enumerate(batches):
@@ -130,7 +131,8 @@ def measure_graph(
             diff = float(np.abs(logits[~flipped] - ref_logits[~flipped]).max())
             report.max_abs_diff = max(report.max_abs_diff, diff)
         agree += int((logits.argmax(-1) == ref_logits.argmax(-1)).sum())
-        if batch.labels is not None:
+        if batch.labels is not None and np.issubdtype(batch.labels.dtype, np.integer):
+            labelled = True
             correct_onnx += int((logits.argmax(-1) == batch.labels).sum())
             correct_torch += int((ref_logits.argmax(-1) == batch.labels).sum())
         report.samples_with_flips += int(flipped.sum())
@@ -138,7 +140,7 @@ def measure_graph(
     if report.examples:
         report.label_agreement = agree / report.examples
         report.index_mismatch = {str(layer + 1): flips / report.examples for layer, flips in flips_per_layer.items()}
-        if source != "synthetic":
+        if labelled:
             report.onnx_accuracy = correct_onnx / report.examples
             report.torch_accuracy = correct_torch / report.examples
     return report

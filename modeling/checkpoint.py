@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +138,7 @@ class AccConfig:
     family: str | None = None  # None: an encoder classifier (written before families existed) or from model_type
     labels: tuple[str, ...] = SST2_LABELS
     max_length: int = 128
+    eval_data: str | None = None  # the model's own eval set ("sst2-dev"): acc-export validates on it by default
     training: dict[str, Any] = field(default_factory=dict)
     accuracy: list[dict[str, Any]] = field(default_factory=list)
     version: int = ACC_CONFIG_VERSION
@@ -145,8 +146,9 @@ class AccConfig:
     def save(self, directory: Path) -> None:
         data = dict(self.__dict__)
         data["labels"] = list(self.labels)
-        if data["family"] is None:  # files of encoder classifiers stay as they were before families existed
-            del data["family"]
+        for optional in ("family", "eval_data"):  # files stay as they were before these fields existed
+            if data[optional] is None:
+                del data[optional]
         (directory / ACC_CONFIG_NAME).write_text(json.dumps(data, indent=2) + "\n")
 
     @classmethod
@@ -174,10 +176,14 @@ class LoadedModel:
     source: str
 
 
-def load_model(name: str | os.PathLike[str], num_labels: int = 2, dtype: Any = None) -> LoadedModel:
+def load_model(name: str | os.PathLike[str], num_labels: int | None = None, dtype: Any = None) -> LoadedModel:
     """Load an ACC checkpoint, a plain encoder directory (classifier head initialised) or a hub id, in fp32.
 
     The Hugging Face class comes from config.json's ``model_type`` (BERT, RoBERTa, DistilBERT or MPNet).
+
+    The head size is ``acc_config.json``'s labels, else ``num_labels``, else what the checkpoint's config.json
+    says (a ``BertForSequenceClassification`` saved with ``num_labels=3`` loads with its 3 outputs and label
+    names; a base model gets 2, SST-2's). ``num_labels=1`` is a regression head.
 
     Shipped checkpoints are stored in fp16 to halve their size; they are upcast here because elimination
     decisions (top-k over ACC scores) are made in fp32 everywhere.
@@ -191,7 +197,11 @@ def load_model(name: str | os.PathLike[str], num_labels: int = 2, dtype: Any = N
 
     location = resolve_model_dir(name)
     local = isinstance(location, Path)
-    acc_config = AccConfig.load(location) if local else AccConfig()
+    has_acc_config = local and (location / ACC_CONFIG_NAME).exists()
+    acc_config = AccConfig.load(location) if has_acc_config else AccConfig()
+    head = {"num_labels": len(acc_config.labels) if has_acc_config else num_labels}
+    if head["num_labels"] is None:
+        del head["num_labels"]  # the checkpoint's own head (config.json num_labels / id2label; 2 by default)
     model_type = _read_json(location / "config.json").get("model_type") if local else _hub_model_type(location)
     try:
         hf_class = hf_class_for(str(model_type))
@@ -202,7 +212,7 @@ def load_model(name: str | os.PathLike[str], num_labels: int = 2, dtype: Any = N
     try:
         hf = hf_class.from_pretrained(
             str(location),
-            num_labels=len(acc_config.labels) if local and (location / ACC_CONFIG_NAME).exists() else num_labels,
+            **head,
             dtype=dtype or torch.float32,
             use_safetensors=True,
             attn_implementation="eager",
@@ -212,8 +222,66 @@ def load_model(name: str | os.PathLike[str], num_labels: int = 2, dtype: Any = N
         raise load_error(name, location, exc) from exc
     finally:
         hf_logging.set_verbosity(verbosity)
+    if not has_acc_config:
+        acc_config = replace(acc_config, labels=checkpoint_labels(hf.config))
     model = AccEncoderForSequenceClassification(hf.float(), min_keep=acc_config.min_keep)
     return LoadedModel(model=model.eval(), tokenizer=tokenizer, acc_config=acc_config, source=str(location))
+
+
+SOURCE_DIGEST_PREFIX = "sha256:"
+
+
+def model_source_id(name: str | os.PathLike[str]) -> str:
+    """What a bundle records as ``model.source``: a shipped alias or hub id as given, a local directory as the
+    content hash of its files (``sha256:…``) — never a host path, so a bundle means the same on every machine."""
+    location = resolve_model_dir(name)
+    if not isinstance(location, Path) or str(name) in model_aliases():
+        return str(name)  # a hub id or a shipped alias
+    if location.resolve().parent == ZOO_DIR:
+        return location.name  # a path into the shipped zoo: its alias
+    return checkpoint_digest(location)
+
+
+def checkpoint_digest(directory: Path) -> str:
+    """sha256 over the names and contents of a checkpoint directory's files (sub-directories ignored)."""
+    import hashlib
+
+    total = hashlib.sha256()
+    for path in sorted(p for p in Path(directory).iterdir() if p.is_file() and not p.name.startswith(".")):
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        total.update(f"{path.name}\0{digest.hexdigest()}\n".encode())
+    return SOURCE_DIGEST_PREFIX + total.hexdigest()
+
+
+def source_checkpoint(recorded: str, override: str | os.PathLike[str] | None, flag: str) -> str:
+    """The checkpoint a tool (acc-bench, acc-aoti) loads for a bundle: ``override`` (``flag DIR``), checked against a
+    recorded content hash; else the recorded alias or hub id. A bundle of a local checkpoint needs ``flag``."""
+    if override is not None:
+        if recorded.startswith(SOURCE_DIGEST_PREFIX) and Path(override).is_dir():
+            found = checkpoint_digest(Path(override))
+            if found != recorded:
+                raise ModelError(f"checkpoint {override} has content {found[:19]}…, the bundle was exported from "
+                                 f"{recorded[:19]}…; pass {flag} with the checkpoint the bundle was exported from")
+        return str(override)
+    if recorded.startswith(SOURCE_DIGEST_PREFIX):
+        raise ModelError(f"the bundle was exported from a local checkpoint (model.source {recorded[:19]}…), which "
+                         f"this tool cannot find by itself; pass {flag} DIR with that checkpoint")
+    if Path(recorded).is_absolute() and not Path(recorded).exists():  # bundles written before sources were ids
+        raise ModelError(f"the bundle's source checkpoint {recorded} (manifest model.source) is not on this "
+                         f"machine; pass {flag} DIR with the checkpoint it was exported from")
+    return recorded
+
+
+def checkpoint_labels(config: Any) -> tuple[str, ...]:
+    """Label names of a plain checkpoint: its id2label, unless those are the generic ``LABEL_i`` of an untrained
+    head with two outputs (then SST-2's, what acc-finetune trains by default)."""
+    names = tuple(str(config.id2label[i]) for i in range(config.num_labels))
+    if config.num_labels == 2 and names == ("LABEL_0", "LABEL_1"):
+        return SST2_LABELS
+    return names
 
 
 def save_checkpoint(loaded: LoadedModel, directory: str | os.PathLike[str], fp16: bool = False) -> Path:

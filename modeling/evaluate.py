@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from .checkpoint import LoadedModel
     from .data import Batch
+    from .example_files import Examples
 
 DENSE_NAME = "dense"
 REPORT_LENGTHS = (64, 128, 512)
@@ -46,11 +47,12 @@ class EvalRow:
     theoretical_speedup_64: float
     theoretical_speedup_128: float
     theoretical_speedup_512: float
-    accuracy: float
+    accuracy: float | None  # None for a regression head (num_labels=1): see ``mse``
     examples: int
     dataset: str
     kept_fraction: float
     max_length: int
+    mse: float | None = None  # regression heads only: mean squared error against the targets
 
     def to_dict(self) -> dict[str, Any]:
         """The accuracy-table row of ``acc_config.json`` (and of ``acc-eval --json``)."""
@@ -66,6 +68,7 @@ class EvalRow:
             "examples": self.examples,
             "kept_fraction": self.kept_fraction,
             "max_length": self.max_length,
+            **({"mse": self.mse} if self.mse is not None else {}),
         }
 
 
@@ -119,8 +122,12 @@ def evaluate(
     device: str = "cpu",
     reference_length: int = DEFAULT_REFERENCE_LENGTH,
     progress: bool = True,
+    data: Examples | None = None,
 ) -> list[EvalRow]:
     """SST-2 accuracy of the dense model and of each speedup's profile; the dense row comes first.
+
+    ``data`` (labelled ``Examples``, e.g. an ``--eval-file``) replaces SST-2's ``split``; with float labels (a
+    regression head) the rows report ``mse`` instead of accuracy.
 
     ``loaded`` may be a model name (alias, directory or hub id), loaded here. A ``LoadedModel`` is moved to
     ``device`` and put in eval mode for the run; its previous training mode is restored afterwards, so the
@@ -137,9 +144,10 @@ def evaluate(
     profiles = eval_profiles(loaded, speedups, reference_length)
     if max_examples is not None and max_examples < 1:
         raise DataError(f"max_examples={max_examples} leaves nothing to evaluate; pass a positive count or none")
-    data = load_sst2(split, data_dir).head(max_examples)
+    data = (data if data is not None else load_sst2(split, data_dir)).head(max_examples)
     if len(data) == 0:
-        raise DataError(f"SST-2 split {split!r} has no examples; check the file under --data-dir")
+        raise DataError(f"eval set {data.name!r} has no examples; check the file (--data-dir, --eval-file)")
+    dataset = f"sst2-{split}" if data.name == split else data.name
     target = resolve_device(device)
     batches = list(iter_batches(data, loaded.tokenizer, batch_size, max_length))
     model = loaded.model.to(target)
@@ -150,8 +158,8 @@ def evaluate(
     try:
         with torch.inference_mode():
             for profile in profiles:
-                correct, kept = _run_profile(model, profile, batches, target, bar)
-                rows.append(_row(profile, loaded, correct, kept, len(data), f"sst2-{split}", max_length))
+                correct, kept, squared = _run_profile(model, profile, batches, target, bar)
+                rows.append(_row(profile, loaded, correct, kept, len(data), dataset, max_length, squared))
     finally:
         bar.close()
         model.train(was_training)
@@ -161,23 +169,29 @@ def evaluate(
 def _run_profile(
     model: torch.nn.Module, profile: Profile, batches: Sequence[Batch], device: torch.device, bar: Any
 ) -> tuple[int, float]:
-    """(correct predictions, Σ over samples of the mean kept fraction over layers) for one profile."""
+    """(correct predictions, Σ over samples of the mean kept fraction over layers, Σ squared error or None for a
+    classifier) for one profile."""
     ratios = None if profile.name == DENSE_NAME else profile.keep_ratios
     correct = 0
     kept = 0.0
+    squared: float | None = None
     for batch in batches:
         batch = batch.to(device)
         out = model(batch.input_ids, batch.attention_mask, batch.token_type_ids, keep_ratios=ratios)
-        correct += int((out.logits.argmax(dim=-1) == batch.labels).sum())
+        if batch.labels.is_floating_point():
+            squared = (squared or 0.0) + float(((out.logits.squeeze(-1) - batch.labels) ** 2).sum())
+        else:
+            correct += int((out.logits.argmax(dim=-1) == batch.labels).sum())
         n_valid = batch.attention_mask.sum(dim=1).float()
         per_layer = [mask.sum(dim=1).float() / n_valid for mask in out.kept_masks]
         kept += float(sum(per_layer).sum()) / len(per_layer)
         bar.update(1)
-    return correct, kept
+    return correct, kept, squared
 
 
 def _row(
-    profile: Profile, loaded: LoadedModel, correct: int, kept: float, examples: int, dataset: str, max_length: int
+    profile: Profile, loaded: LoadedModel, correct: int, kept: float, examples: int, dataset: str, max_length: int,
+    squared: float | None = None,
 ) -> EvalRow:
     shape = loaded.model.shape
     at = {
@@ -190,11 +204,12 @@ def _row(
         theoretical_speedup_64=at[64],
         theoretical_speedup_128=at[128],
         theoretical_speedup_512=at[512],
-        accuracy=correct / examples,
+        accuracy=None if squared is not None else correct / examples,
         examples=examples,
         dataset=dataset,
         kept_fraction=kept / examples,
         max_length=max_length,
+        mse=None if squared is None else squared / examples,
     )
 
 
@@ -202,13 +217,18 @@ def render_table(rows: Sequence[EvalRow], title: str | None = None) -> Table:
     """A rich table of the rows; Δ is accuracy points against the dense row (the first row with speedup 1.0)."""
     from rich.table import Table
 
-    dense = next((row.accuracy for row in rows if row.target_speedup == 1.0), None)
+    regression = bool(rows) and rows[0].accuracy is None
+    dense = next((row.mse if regression else row.accuracy for row in rows if row.target_speedup == 1.0), None)
     caption = "@N: theoretical encoder speedup at N tokens; kept: word-vectors per layer over valid length"
     table = Table(title=title, caption=caption)
-    for name in ("profile", "target", "@64", "@128", "@512", "kept", "accuracy", "Δ pts", "n"):
+    metric = ("mse", "Δ mse") if regression else ("accuracy", "Δ pts")
+    for name in ("profile", "target", "@64", "@128", "@512", "kept", *metric, "n"):
         table.add_column(name, justify="left" if name == "profile" else "right")
     for row in rows:
-        delta = "" if dense is None else f"{100 * (row.accuracy - dense):+.2f}"
+        if regression:
+            value, delta = f"{row.mse:.4f}", "" if dense is None else f"{row.mse - dense:+.4f}"
+        else:
+            value, delta = f"{100 * row.accuracy:.2f}%", "" if dense is None else f"{100 * (row.accuracy - dense):+.2f}"
         table.add_row(
             row.profile,
             f"{row.target_speedup:g}x",
@@ -216,7 +236,7 @@ def render_table(rows: Sequence[EvalRow], title: str | None = None) -> Table:
             f"{row.theoretical_speedup_128:.2f}x",
             f"{row.theoretical_speedup_512:.2f}x",
             f"{100 * row.kept_fraction:.1f}%",
-            f"{100 * row.accuracy:.2f}%",
+            value,
             delta,
             str(row.examples),
         )

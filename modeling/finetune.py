@@ -50,9 +50,14 @@ class FinetuneError(AccError):
 
 
 _HELP = {
-    "output_dir": "directory the ACC checkpoint is written to (replaced if it exists)",
+    "output_dir": "directory the ACC checkpoint is written to (must not exist unless --overwrite)",
     "model": "alias (minilm-l6, bert-sst2), checkpoint directory or hub id to start from",
-    "data_dir": "SST-2 folder with train.tsv and dev.tsv (default: $ACC_DATA_DIR, then ../shared/data/sst2)",
+    "data_dir": "SST-2 folder with train.tsv and dev.tsv (default: $ACC_DATA_DIR, then the copy shipped in the package)",
+    "train_file": "train on this file instead of SST-2: .txt is not enough (needs labels), so TSV with a header "
+    "(text, optional text_pair, label) or JSONL (text, text_pair, label); integer or word labels train a "
+    "classifier, fractional numbers a regression head (num_labels=1)",
+    "eval_file": "evaluate on this file (same formats as --train-file; required with it)",
+    "overwrite": "replace an existing --output directory",
     "epochs": "passes over the training data",
     "batch_size": "training examples per step",
     "lr": "peak AdamW learning rate",
@@ -62,7 +67,7 @@ _HELP = {
     "seed": "seed for initialisation, shuffling, dropout and sampled speedups",
     "max_train_examples": "use only the first N training examples (smoke runs and tests)",
     "max_eval_examples": "evaluate on only the first N dev examples",
-    "eval_speedups": "speedups evaluated on SST-2 dev beside the dense model, e.g. 1.5,3,4.8",
+    "eval_speedups": "speedups evaluated on the eval set (SST-2 dev or --eval-file) beside the dense model",
     "s_max": "largest speedup trained in sandwich mode (clamped below the model's ceiling if unreachable)",
     "train_speedup": "train at this single speedup only (the paper's base recipe) instead of sandwich mode",
     "distill_weight": "weight of KL(dense soft predictions || sub-model) for the pruned configurations",
@@ -73,7 +78,8 @@ _HELP = {
     "H100) and the ACC score would rank tokens in bf16. Ignored on CPU; evaluation always runs fp32",
     "eval_every_epoch": "evaluate after every epoch, not only after the last",
 }
-_NONE_DEFAULT_TYPES = {"data_dir": str, "max_train_examples": int, "max_eval_examples": int, "train_speedup": float}
+_NONE_DEFAULT_TYPES = {"data_dir": str, "train_file": str, "eval_file": str, "max_train_examples": int,
+                       "max_eval_examples": int, "train_speedup": float}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,9 +89,13 @@ class FinetuneOptions:
     output_dir: str
     model: str = "minilm-l6"
     data_dir: str | None = None
+    train_file: str | None = None
+    eval_file: str | None = None
+    overwrite: bool = False
+    # The shipped bert-sst2 recipe (benchmarks/device/finetune_bert_sst2.sh): 3 epochs, batch 64, lr 1e-4, length 64.
     epochs: int = 3
-    batch_size: int = 32
-    lr: float = 3e-5
+    batch_size: int = 64
+    lr: float = 1e-4
     warmup: float = 0.06
     max_length: int = 64
     weight_decay: float = 0.01
@@ -105,7 +115,7 @@ class FinetuneOptions:
     def __post_init__(self) -> None:
         # Normalised so the options serialise to JSON as they are (paths may come in as Path objects).
         object.__setattr__(self, "eval_speedups", tuple(float(s) for s in self.eval_speedups))
-        for name in ("output_dir", "model", "data_dir"):
+        for name in ("output_dir", "model", "data_dir", "train_file", "eval_file"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, str(getattr(self, name)))
         for name in ("epochs", "batch_size", "max_length", "reference_length"):
@@ -115,7 +125,7 @@ class FinetuneOptions:
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise FinetuneError(f"{name}={getattr(self, name)} must be at least 1 (or None for all)")
         if not self.lr > 0:
-            raise FinetuneError(f"lr={self.lr} must be positive; SST-2 fine-tuning uses 2e-5 to 5e-5")
+            raise FinetuneError(f"lr={self.lr} must be positive; the shipped recipe uses 1e-4")
         if not 0.0 <= self.warmup < 1.0:
             raise FinetuneError(f"warmup={self.warmup} is a fraction of all steps; pass a value in [0, 1)")
         for name in ("weight_decay", "distill_weight", "num_random"):
@@ -125,14 +135,25 @@ class FinetuneOptions:
             raise ProfileError(f"s_max={self.s_max:g} is below 1; the largest trained speedup must be >= 1")
         if self.train_speedup is not None and not self.train_speedup >= 1.0:
             raise ProfileError(f"train_speedup={self.train_speedup:g} is below 1; pass a speedup >= 1")
+        if (self.train_file is None) != (self.eval_file is None):
+            raise FinetuneError("--train-file and --eval-file go together (a model trained on your data is "
+                                "evaluated on your data); pass both, or neither for SST-2")  # fmt: skip
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        """One kebab-case flag per field (``--batch-size`` for ``batch_size``), defaults taken from the fields."""
+        """One kebab-case flag per field (``--batch-size`` for ``batch_size``), defaults taken from the fields.
+
+        Two exceptions keep every acc-* command spelled alike (``acc.tools.cli``): ``output_dir`` is ``-o/--output``
+        and ``device`` takes ``{auto,cpu,cuda,cuda:N}``.
+        """
+        from acc.tools import cli
+
         for item in fields(cls):
             flag = "--" + item.name.replace("_", "-")
             if item.name == "output_dir":
-                parser.add_argument(flag, required=True, help=_HELP[item.name])
+                cli.add_output(parser, _HELP[item.name], required=True, dest="output_dir", metavar="DIR")
+            elif item.name == "device":
+                cli.add_device(parser, _HELP[item.name], default=item.default)
             elif item.name == "eval_speedups":
                 default = ",".join(f"{s:g}" for s in item.default)
                 parser.add_argument(flag, default=default, help=f"{_HELP[item.name]} (default {default})")
@@ -217,7 +238,8 @@ def plan_training(shape: EncoderShape, options: FinetuneOptions, min_keep: int =
 
 
 def finetune(options: FinetuneOptions, progress: bool = True) -> FinetuneResult:
-    """Fine-tune ``options.model`` on SST-2 with elimination, evaluate on dev, write the ACC checkpoint.
+    """Fine-tune ``options.model`` on SST-2 (or ``train_file``) with elimination, evaluate on dev (or
+    ``eval_file``), write the ACC checkpoint; an existing ``output_dir`` needs ``overwrite``.
 
     Deterministic for a seed on CPU. The checkpoint's ``acc_config.json`` records every option, the step count,
     the training time, library versions and the final accuracy table (dense first, then each eval speedup).
@@ -225,14 +247,19 @@ def finetune(options: FinetuneOptions, progress: bool = True) -> FinetuneResult:
     import torch
     from tqdm.auto import tqdm
 
-    from .checkpoint import load_model, save_checkpoint
-    from .data import iter_batches, load_sst2
+    from .checkpoint import save_checkpoint
+    from .data import iter_batches
     from .evaluate import eval_profiles, evaluate, resolve_device
+    from .training_data import load_training_data
 
+    if Path(options.output_dir).exists() and not options.overwrite:
+        raise FinetuneError(f"output directory {options.output_dir} already exists; pass --overwrite to replace it "
+                            "or choose another --output directory")  # fmt: skip
     device = resolve_device(options.device)
-    train = load_sst2("train", options.data_dir).head(options.max_train_examples)
+    data = load_training_data(options.train_file, options.eval_file, options.data_dir)
+    train = data.train.head(options.max_train_examples)
     torch.manual_seed(options.seed)  # before loading: a base model's classifier head is initialised there
-    loaded = load_model(options.model)
+    loaded = data.load_model(options.model)
     plan = plan_training(loaded.model.shape, options, loaded.model.min_keep)
     eval_profiles(loaded, options.eval_speedups, options.reference_length)  # fail before training, not after
     if plan.mode == "sandwich" and plan.s_max != options.s_max:
@@ -258,7 +285,7 @@ def finetune(options: FinetuneOptions, progress: bool = True) -> FinetuneResult:
     def run_eval() -> list[EvalRow]:
         return evaluate(
             loaded, options.eval_speedups, options.data_dir, "dev", EVAL_BATCH_SIZE, options.max_length,
-            options.max_eval_examples, str(device), options.reference_length, progress,
+            options.max_eval_examples, str(device), options.reference_length, progress, data=data.eval,
         )  # fmt: skip
 
     rows: list[EvalRow] = []
@@ -294,7 +321,8 @@ def finetune(options: FinetuneOptions, progress: bool = True) -> FinetuneResult:
     acc_config = replace(
         loaded.acc_config,
         max_length=options.max_length,
-        training=_training_record(options, plan, loaded, device, run),
+        eval_data=data.eval_data,
+        training=_training_record(options, plan, loaded, device, run, data.name),
         accuracy=rows_to_json(rows),
     )
     output = save_checkpoint(replace(loaded, acc_config=acc_config), options.output_dir)
@@ -336,9 +364,19 @@ def distilled_loss(
     logits: torch.Tensor, targets: torch.Tensor, teacher: torch.Tensor | None, distill_weight: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, log-probabilities) of one sandwich sub-model: cross entropy, plus ``distill_weight`` × KL to the dense
-    ``teacher``'s log-probabilities when one is given. Shared by the BERT and T5 training steps."""
+    ``teacher``'s log-probabilities when one is given. Shared by the BERT and T5 training steps.
+
+    Float ``targets`` (a regression head, ``num_labels=1``): mean squared error, plus ``distill_weight`` × MSE to
+    the dense ``teacher``'s outputs; the second value is then the outputs themselves.
+    """
     import torch.nn.functional as F
 
+    if targets.is_floating_point():
+        outputs = logits.squeeze(-1)
+        loss = F.mse_loss(outputs, targets)
+        if teacher is not None and distill_weight > 0:
+            loss = loss + distill_weight * F.mse_loss(outputs, teacher)
+        return loss, outputs
     loss = F.cross_entropy(logits, targets)
     log_probs = F.log_softmax(logits, dim=-1)
     if teacher is not None and distill_weight > 0:
@@ -373,7 +411,8 @@ def _linear_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup_
 
 
 def _training_record(
-    options: FinetuneOptions, plan: TrainPlan, loaded: LoadedModel, device: torch.device, run: dict[str, Any]
+    options: FinetuneOptions, plan: TrainPlan, loaded: LoadedModel, device: torch.device, run: dict[str, Any],
+    data: str = "sst2-train",
 ) -> dict[str, Any]:
     """``acc_config.json``'s ``training``: every option, what the run did (``run``) and what it ran on."""
     import importlib.metadata
@@ -387,7 +426,7 @@ def _training_record(
     except importlib.metadata.PackageNotFoundError:
         acc_version = "unknown"
     record = options.to_dict()
-    record.update(run, mode=plan.mode, base_model_source=loaded.source, data="sst2-train")
+    record.update(run, mode=plan.mode, base_model_source=loaded.source, data=data)
     record.update(
         device_used=str(device),
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
@@ -400,8 +439,11 @@ def _training_record(
 
 
 def _epoch_line(epoch: int, epochs: int, loss: float, rows: Sequence[EvalRow], seconds: float) -> str:
+    if rows and rows[0].accuracy is None:  # a regression head
+        scores = "  ".join(f"{row.profile} {row.mse:.4f}" for row in rows)
+        return f"epoch {epoch + 1}/{epochs}  loss {loss:.4f}  eval mse {scores}  ({seconds:.0f} s training)"
     accuracies = "  ".join(f"{row.profile} {100 * row.accuracy:.2f}" for row in rows)
-    return f"epoch {epoch + 1}/{epochs}  loss {loss:.4f}  dev acc % {accuracies}  ({seconds:.0f} s training)"
+    return f"epoch {epoch + 1}/{epochs}  loss {loss:.4f}  eval acc % {accuracies}  ({seconds:.0f} s training)"
 
 
 def _log(enabled: bool, message: str) -> None:

@@ -122,7 +122,7 @@ def profile_for_speedup(
     # The last few tenths of the ceiling need tilts so close to 1 that every later layer already sits at min_keep.
     if speedup >= ceiling * 0.999:
         raise ProfileError(
-            f"speedup {speedup:g} is unreachable for a {shape.num_layers}-layer encoder at length {reference_length} "
+            f"speedup {speedup:g} is unreachable for a {shape.num_layers}-layer model at length {reference_length} "
             f"(max {ceiling * 0.999:.2f} with later layers at {min_keep} token); ask for less"
         )
     lo, hi = 0.0, 1.0 - 1e-12

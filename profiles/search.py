@@ -27,7 +27,12 @@ from typing import Any, Protocol
 from .errors import ProfileError
 from .flops import FLOPS_MODEL_NAME, EncoderShape, encoder_flops
 from .keep import keep_counts
-from .profile import DEFAULT_REFERENCE_LENGTH, REPORT_LENGTHS, Profile, theoretical_speedup
+from .profile import (
+    DEFAULT_REFERENCE_LENGTH,
+    REPORT_LENGTHS,
+    Profile,
+    theoretical_speedup,
+)
 
 Gene = tuple[int, ...]
 # Shrinks count/reference so float32 ceil(ratio · n) lands on the count at the reference length (see ratios()).
@@ -119,7 +124,7 @@ class LatencyCost:
             cells = sorted({(row.batch, row.seq) for row in manifest.tables.latency})
             raise ProfileError(
                 f"{where} has no latency rows at batch {batch}, seq {seq} (measured cells: {cells or 'none'}); "
-                "pick a measured cell or calibrate the bundle (acc-bench --calibrate)"
+                "pick a measured cell or calibrate the bundle (acc-calibrate BUNDLE)"
             )
         if len(devices) > 1:
             raise ProfileError(f"{where} has latency rows from {devices} at b{batch} s{seq}; pass backend and device")

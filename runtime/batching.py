@@ -25,6 +25,7 @@ when that stays above its high-water mark and back after a calm streak (hysteres
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import queue
 import threading
@@ -36,7 +37,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
 from acc.profiles import AccError, DataError, PolicyError
 
 from .inputs import Batch
@@ -156,9 +156,20 @@ class DynamicBatcher:
         """Submit and wait (at most ``timeout`` seconds); same options as :meth:`submit`."""
         return self.submit(inputs, options, **kwargs).result(timeout)
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called (the server's readiness probe answers 503 from then on)."""
+        return self._closed
+
     async def apredict(self, inputs: Inputs, options: RequestOptions | None = None, **kwargs: Any) -> Prediction:
-        """Submit and await without blocking the event loop; cancelling the await drops a not-yet-run request."""
-        return await asyncio.wrap_future(self.submit(inputs, options, **kwargs))
+        """Submit and await without blocking the event loop; cancelling the await drops a not-yet-run request.
+
+        Encoding (tokenisation) runs in the loop's default executor, not on the loop: a request of long texts
+        would otherwise stall every other connection, ``/health`` included.
+        """
+        loop = asyncio.get_running_loop()
+        future = await loop.run_in_executor(None, functools.partial(self.submit, inputs, options, **kwargs))
+        return await asyncio.wrap_future(future)
 
     @property
     def auto_profile(self) -> str | None:
@@ -183,7 +194,7 @@ class DynamicBatcher:
         if thread is not None:
             thread.join(timeout)
 
-    def __enter__(self) -> DynamicBatcher:
+    def __enter__(self) -> DynamicBatcher:  # noqa: PYI034 - Self needs Python 3.11
         return self
 
     def __exit__(

@@ -67,7 +67,7 @@ def calibrate(
     backends = _backends(manifest, resolved, threads)  # fails first (e.g. CUDA without onnxruntime-gpu)
     key = (f"ort-{resolved}", device_name(resolved))
     say(f"calibrating {len(backends)} profiles x {len(batches) * len(seqs)} cells on {key[0]} / {key[1]}")
-    vocab_size = TextEncoder(manifest.path(manifest.tokenizer), manifest.model.max_length).vocab_size
+    vocab_size = TextEncoder.from_manifest(manifest).vocab_size
     rows: list[dict[str, Any]] = []
     for batch in batches:
         for seq in seqs:

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any, Union
 
 from acc.exporter.causal.names import DECODE_NAME
 from acc.exporter.causal.step import OrtCausalStep, PromptBatch, left_pad
-from acc.profiles import BundleError, DataError, PolicyError, ProfileError, profile_for_speedup
+from acc.profiles import (
+    BundleError,
+    DataError,
+    PolicyError,
+    ProfileError,
+    profile_for_speedup,
+)
 
 from .generate import GenerationConfig, generate
 from .manifest import MANIFEST_NAME, Manifest, read_manifest
@@ -72,17 +78,16 @@ class CausalRuntime:
         data = json.loads((Path(bundle_dir) / MANIFEST_NAME).read_text(encoding="utf-8"))
         family = data["model"].get("family")
         if family != CAUSAL_FAMILY:
-            raise BundleError(f"bundle {bundle_dir} holds a {family or 'encoder-classifier'} model, not a causal LM; "
-                              "load it with acc.runtime.Runtime")  # fmt: skip
+            kind = family or "encoder-classifier"
+            kind = ("an " if kind[0] in "aeiou" else "a ") + kind
+            raise BundleError(f"bundle {bundle_dir} holds {kind} model, not a causal LM; load it with "
+                              "acc.runtime.Runtime")  # fmt: skip
         decode = (data.get("decode") or {}).get("graph")
         if not decode or decode not in manifest.files:
             raise BundleError(f"bundle {bundle_dir} has no listed decode graph; re-export the bundle with acc-export")
         if device not in ("cpu", "cuda"):
             raise DataError(f"device must be cpu or cuda, got {device!r}")
-        path = manifest.path(f"{manifest.tokenizer}/tokenizer.json")
-        if not path.is_file():
-            raise BundleError(f"bundle {bundle_dir} has no {manifest.tokenizer}/tokenizer.json; re-export the bundle")
-        tokenizer = Tokenizer.from_file(str(path))
+        tokenizer = Tokenizer.from_str(manifest.read_file(f"{manifest.tokenizer}/tokenizer.json").decode("utf-8"))
         tokenizer.no_padding()
         tokenizer.no_truncation()
         return cls(manifest, data, tokenizer, device, threads)
@@ -166,12 +171,18 @@ class CausalRuntime:
     def _session(self, graph: str) -> Any:
         with self._lock:
             if graph not in self._sessions:
-                self._sessions[graph] = _ort_session(self.manifest.path(graph), self.device, self.threads)
+                self._sessions[graph] = _ort_session(self.manifest, graph, self.device, self.threads)
             return self._sessions[graph]
 
 
-def _ort_session(path: Path, device: str, threads: int | None) -> Any:
+def _ort_session(manifest: Manifest, graph: str, device: str, threads: int | None) -> Any:
+    """A session built from the graph's verified bytes and external data (``acc.runtime.verified_graphs``)."""
     import onnxruntime as ort
+
+    from .verified_graphs import read_graph
+
+    path = manifest.path(graph)
+    verified = read_graph(manifest, graph)
 
     provider = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}[device]
     if provider not in ort.get_available_providers():
@@ -179,8 +190,12 @@ def _ort_session(path: Path, device: str, threads: int | None) -> Any:
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    if verified.external:
+        names = list(verified.external)
+        buffers = [verified.external[name] for name in names]
+        options.add_external_initializers_from_files_in_memory(names, buffers, [len(b) for b in buffers])
     try:
-        return ort.InferenceSession(str(path), options, providers=[provider])
+        return ort.InferenceSession(verified.model, options, providers=[provider])
     except Exception as exc:
         raise BundleError(f"cannot load graph {path} ({str(exc).splitlines()[0]}); re-export the bundle with acc-export") from exc
 

@@ -39,7 +39,7 @@ TRT_LIBRARY_NAME = "libacc_trt_plugins.so"
 DEFAULT_CUDA_ARCH = "90"
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_DIR = REPO / "cpp" / "ops"
-DEPS_DIR = REPO / "cpp" / ".deps"
+DEPS_ENV = "ACC_DEPS_DIR"
 
 
 class CustomOpsError(AccError):
@@ -52,6 +52,13 @@ def cache_root() -> Path:
         return Path(os.environ[CACHE_ENV])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "acc-deploy"
+
+
+def deps_dir(cache_dir: Path | None = None) -> Path:
+    """Cache of the Debian headers: ``$ACC_DEPS_DIR``, else ``deps/`` in the build cache (never the source tree)."""
+    if os.environ.get(DEPS_ENV):
+        return Path(os.environ[DEPS_ENV])
+    return Path(cache_dir or cache_root()) / "deps"
 
 
 def source_hash() -> str:
@@ -166,23 +173,24 @@ def _check_tools(cuda: bool) -> tuple[str, list[str], list[str]]:
     return cmake, generator, extra
 
 
-def _ensure_headers(ort_root: Path | None) -> None:
-    """ONNX Runtime headers: an SDK passed in, or Debian's in cpp/.deps (fetched as the C++ runtime's build does)."""
+def _ensure_headers(ort_root: Path | None, deps: Path) -> None:
+    """ONNX Runtime headers: an SDK passed in, or Debian's in ``deps`` (fetched as the C++ runtime's build does)."""
     if ort_root is not None:
         if not any((Path(ort_root) / sub / "onnxruntime_cxx_api.h").is_file() for sub in ("include", "include/onnxruntime")):
             raise CustomOpsError(f"{ort_root} has no include/onnxruntime_cxx_api.h; pass an extracted ONNX Runtime release")
         return
-    if (DEPS_DIR / "onnxruntime" / "include" / "onnxruntime_cxx_api.h").is_file():
+    if (deps / "onnxruntime" / "include" / "onnxruntime_cxx_api.h").is_file():
         return
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("acc_fetch_deps", REPO / "cpp" / "scripts" / "fetch_deps.py")
     fetch_deps = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[spec.name] = fetch_deps  # type: ignore[union-attr]  # its dataclasses look their module up there
     spec.loader.exec_module(fetch_deps)  # type: ignore[union-attr]
     try:
-        fetch_deps.fetch(DEPS_DIR)
+        fetch_deps.fetch(deps)
     except fetch_deps.FetchError as exc:
-        raise CustomOpsError(f"ONNX Runtime headers are missing in {DEPS_DIR} and could not be fetched: {exc}") from exc
+        raise CustomOpsError(f"ONNX Runtime headers are missing in {deps} and could not be fetched: {exc}") from exc
 
 
 def _run_logged(command: list[str], log: Path, what: str, progress: Callable[[str], None] | None) -> None:
@@ -226,7 +234,8 @@ def build_library(
     if target.is_file() and (not trt or (target.parent / TRT_LIBRARY_NAME).is_file()) and not force:
         return target
     cmake, generator, extra = _check_tools(cuda)
-    _ensure_headers(ort_root)
+    deps = deps_dir(cache_dir)
+    _ensure_headers(ort_root, deps)
     build_dir = target.parent.parent / "build" / target.parent.name
     cache = build_dir / "CMakeCache.txt"
     wanted = "Ninja" if generator else "Unix Makefiles"
@@ -237,7 +246,7 @@ def build_library(
     log.write_text("")
     configure = [cmake, "-S", str(SOURCE_DIR), "-B", str(build_dir), *generator, "-DCMAKE_BUILD_TYPE=Release",
                  f"-DACC_OPS_CUDA={'ON' if cuda else 'OFF'}", f"-DPython3_EXECUTABLE={sys.executable}",
-                 f"-DACC_DEPS_DIR={DEPS_DIR}", *extra]  # fmt: skip
+                 f"-DACC_DEPS_DIR={deps}", *extra]  # fmt: skip
     if cuda:
         configure.append(f"-DCMAKE_CUDA_ARCHITECTURES={arch}")
     configure.append(f"-DACC_OPS_TRT={'ON' if trt else 'OFF'}")

@@ -12,18 +12,19 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
 from acc.profiles import BundleError, DataError
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
+    from .manifest import Manifest
+
 TOKENIZER_FILE = "tokenizer.json"
 # One text, several texts, or several token-id lists (each starting with [CLS] as the tokenizer writes them).
-Inputs = Union[str, Sequence[str], Sequence[Sequence[int]], np.ndarray]
+Inputs = str | Sequence[str] | Sequence[Sequence[int]] | np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,12 +68,13 @@ def pad_batch(ids: Sequence[Sequence[int]], type_ids: Sequence[Sequence[int]] | 
 class TextEncoder:
     """The bundle's tokenizer plus the model's ``max_length``. Thread-safe: the tokenizers are never reconfigured."""
 
-    def __init__(self, tokenizer_dir: str | Path, max_length: int) -> None:
+    def __init__(self, tokenizer_dir: str | Path, max_length: int, tokenizer_json: bytes | None = None) -> None:
+        """``tokenizer_json``: the verified bytes of ``tokenizer_dir/tokenizer.json`` (read from disk when None)."""
         from tokenizers import Tokenizer
 
         path = Path(tokenizer_dir) / TOKENIZER_FILE
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8") if tokenizer_json is None else tokenizer_json.decode("utf-8")
             self._plain = Tokenizer.from_str(text)
             self._truncating = Tokenizer.from_str(text)
         except Exception as exc:  # OSError, or the plain Exception tokenizers raises for a malformed file
@@ -89,6 +91,12 @@ class TextEncoder:
         self.pad_id = _pad_id(json.loads(text), self._plain)
         sep = self._plain.token_to_id("[SEP]")
         self.sep_id = sep if sep is not None else self._plain.token_to_id("</s>")  # RoBERTa / MPNet
+
+    @classmethod
+    def from_manifest(cls, manifest: Manifest) -> TextEncoder:
+        """The bundle's tokenizer from its verified bytes (listed, size and sha256 checked on what is parsed)."""
+        relative = f"{manifest.tokenizer}/{TOKENIZER_FILE}"
+        return cls(manifest.path(manifest.tokenizer), manifest.model.max_length, manifest.read_file(relative))
 
     def encode(self, inputs: Inputs, truncate: bool = True) -> Batch:
         """Texts or token-id lists → one padded batch.
@@ -145,27 +153,50 @@ def _pad_id(config: dict[str, Any], tokenizer: Tokenizer) -> int:
 
 
 def _as_samples(inputs: Inputs) -> list[str] | list[list[int]]:
-    """Normalise the accepted input forms; every failure names the offending item."""
+    """Normalise the accepted input forms; every failure names the offending item and its type.
+
+    ``bytes`` are refused outright: they are a sequence of ints, and were once run as token ids.
+    """
     if isinstance(inputs, str):
         inputs = [inputs]
+    if isinstance(inputs, (bytes, bytearray, memoryview)):
+        raise DataError(f"inputs are {type(inputs).__name__}, not text; decode them first (data.decode('utf-8'))")
     if isinstance(inputs, np.ndarray) and inputs.ndim != 2:
         raise DataError(f"token ids as an array must be 2-D [batch, seq], got shape {inputs.shape}; pass lists of ids")
-    if not isinstance(inputs, (Sequence, np.ndarray)) or len(inputs) == 0:
+    if not isinstance(inputs, (Sequence, np.ndarray)):
+        raise DataError(f"inputs are of type {type(inputs).__name__}; pass a text, a list of texts or a list of token-id "
+                        "lists (turn a generator into a list first)")  # fmt: skip
+    if len(inputs) == 0:
         raise DataError("no inputs given; pass a text, a list of texts or a list of token-id lists")
-    if all(isinstance(item, str) for item in inputs):
-        for index, text in enumerate(inputs):
-            if not text.strip():
-                raise DataError(f"text {index} is empty; pass non-empty texts")
-        return list(inputs)  # type: ignore[arg-type]
+    if any(isinstance(item, str) for item in inputs):
+        return _as_texts(inputs)
     if all(isinstance(item, (int, np.integer)) for item in inputs):
         raise DataError("inputs are one flat list of ints; pass a list of token-id lists ([[101, ..., 102]])")
     samples: list[list[int]] = []
     for index, item in enumerate(inputs):
-        if isinstance(item, str) or not isinstance(item, (Sequence, np.ndarray)):
-            raise DataError(f"input {index} is a {type(item).__name__}; pass all texts or all token-id lists, no mix")
+        if isinstance(item, (bytes, bytearray, memoryview)):
+            raise DataError(f"input {index} is {type(item).__name__}, not text; decode it first (item.decode('utf-8'))")
+        if not isinstance(item, (list, tuple, np.ndarray)):
+            raise DataError(f"input {index} is of type {type(item).__name__}; pass texts (str) or token-id lists")
         if len(item) == 0:
             raise DataError(f"token-id list {index} is empty; pass at least [CLS] [SEP]")
         if not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in item):
             raise DataError(f"token-id list {index} holds non-integers; pass lists of int token ids")
         samples.append([int(i) for i in item])
     return samples
+
+
+def _as_texts(inputs: Sequence[Any]) -> list[str]:
+    """Every item a non-empty ``str`` of valid Unicode (a lone surrogate cannot be tokenised or sent back)."""
+    for index, text in enumerate(inputs):
+        if not isinstance(text, str):
+            raise DataError(f"input {index} is of type {type(text).__name__}, not str; pass texts only or token-id lists "
+                            "only, no mix")  # fmt: skip
+        if not text.strip():
+            raise DataError(f"text {index} is empty; pass non-empty texts")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise DataError(f"text {index} holds a lone surrogate ({text[exc.start]!a} at character {exc.start}), "
+                            "which is not Unicode text; send valid UTF-8") from None  # fmt: skip
+    return list(inputs)

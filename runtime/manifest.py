@@ -8,8 +8,10 @@ that refuses to load.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -20,8 +22,15 @@ from typing import Any
 
 from acc.profiles import BundleError, EncoderShape, PolicyError, Profile, ProfileError
 
-from .integrity import MANIFEST_NAME, check_files, check_references
+from .integrity import (
+    MANIFEST_NAME,
+    check_files,
+    check_references,
+    read_manifest_bytes,
+    read_verified,
+)
 from .integrity import REEXPORT as _REEXPORT
+from .manifest_rules import check_model_card, parse_strict
 
 BUNDLE_FORMAT = "acc-bundle"
 SUPPORTED_FORMAT_VERSION = 1
@@ -142,6 +151,7 @@ class Manifest:
     allow_mismatch: bool
     graph_format: dict[str, Any] = field(default_factory=dict)  # opset, inline, attention form, TokenSelect version
     precisions: dict[str, Any] = field(default_factory=dict)  # fp16 variants: files, validation, default per device
+    digest: str = ""  # the bundle's identity: "sha256:" + sha256 of manifest.json's bytes (see bundle_digest)
 
     @property
     def profile_names(self) -> list[str]:
@@ -158,6 +168,37 @@ class Manifest:
         """Absolute path of a file named relative to the bundle root."""
         return self.bundle_dir / relative
 
+    def read_file(self, relative: str) -> bytes:
+        """The verified bytes of a listed file (size and sha256 checked on the bytes returned); an unlisted file
+        is never read."""
+        entry = self.files.get(relative)
+        if entry is None:
+            raise BundleError(f"bundle {self.bundle_dir} needs {relative}, which {MANIFEST_NAME} does not list (it "
+                              f"would be read unverified); {_REEXPORT}")  # fmt: skip
+        return read_verified(self.bundle_dir, relative, entry)
+
+
+DIGEST_PREFIX = "sha256:"
+_DIGEST = re.compile(r"^(sha256:)?[0-9a-f]{64}$")
+
+
+def bundle_digest(manifest_bytes: bytes) -> str:
+    """A bundle's identity: the sha256 of its ``manifest.json`` bytes. The manifest records the sha256 and size of
+    every file the runtime reads, so this one value covers the whole bundle (like a git tree hash)."""
+    return DIGEST_PREFIX + hashlib.sha256(manifest_bytes).hexdigest()
+
+
+def check_digest(manifest: Manifest, expected: str) -> None:
+    """``expected`` (as acc-export printed it, with or without ``sha256:``) must be this bundle's digest."""
+    wanted = expected.strip().lower()
+    if not _DIGEST.match(wanted):
+        raise BundleError(f"digest {expected!r} is not a sha256 digest; pass the 'sha256:…' line acc-export printed")
+    if not wanted.startswith(DIGEST_PREFIX):
+        wanted = DIGEST_PREFIX + wanted
+    if wanted != manifest.digest:
+        raise BundleError(f"bundle {manifest.bundle_dir} has digest {manifest.digest}, expected {wanted} (a "
+                          "different or modified bundle); copy the bundle you meant, or pass its digest")  # fmt: skip
+
 
 # --------------------------------------------------------------------------------------------------- reading
 
@@ -171,28 +212,27 @@ def read_manifest(bundle_dir: str | os.PathLike[str], verify: bool = True) -> Ma
     wrote or verified.
     """
     root = Path(bundle_dir)
-    data = _load_json(root)
+    raw = _read_raw(root)
+    data = _load_json(root, raw)
     _check_format(data, root)
-    manifest = _parse(data, root)
+    manifest = _parse(data, root, bundle_digest(raw))
     check_references(manifest)
     check_files(manifest, rehash=verify)
     return manifest
 
 
-def _load_json(root: Path) -> dict[str, Any]:
+def _read_raw(root: Path) -> bytes:
     if not root.exists():
         raise BundleError(f"bundle {root} does not exist; pass the directory written by acc-export")
     if not root.is_dir():
         raise BundleError(f"bundle {root} is not a directory; pass the bundle directory (extract a .tar bundle first)")
+    return read_manifest_bytes(root)
+
+
+def _load_json(root: Path, raw: bytes | None = None) -> dict[str, Any]:
+    """The manifest object, parsed from ``raw`` (the bytes the digest is taken of) or read now."""
     path = root / MANIFEST_NAME
-    if not path.is_file():
-        raise BundleError(f"{root} is not an acc bundle (no {MANIFEST_NAME}); pass a directory written by acc-export")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BundleError(f"cannot read {path} ({exc}); check its permissions or {_REEXPORT}") from exc
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{path} is not valid JSON ({exc}); {_REEXPORT}") from exc
+    data = parse_strict(_read_raw(root) if raw is None else raw, str(path))
     if not isinstance(data, dict):
         raise BundleError(f"{path} holds a JSON {type(data).__name__}, not an object; {_REEXPORT}")
     return data
@@ -223,15 +263,17 @@ def _own_version() -> str:
         return "(not installed)"
 
 
-def _parse(data: dict[str, Any], root: Path) -> Manifest:
+def _parse(data: dict[str, Any], root: Path, digest: str = "") -> Manifest:
     where = f"{root / MANIFEST_NAME}"
     for key in ("versions", "model", "files", "profiles", "tables"):
         if key not in data:
             raise BundleError(f"{where} lacks key {key!r}; {_REEXPORT}")
     files = {
-        _safe_relative(path, where): _record(FileEntry, entry, f"{where} files[{path!r}]")
+        _safe_relative(path, where): _file_entry(entry, f"{where} files[{path!r}]")
         for path, entry in _expect(data["files"], dict, f"{where} files").items()
     }
+    model = _record(ModelCard, data["model"], f"{where} model")
+    check_model_card(model, f"{where} model")
     tables = _expect(data["tables"], dict, f"{where} tables")
     profiles = _list(data, "profiles", where)
     adjustable = data.get("adjustable")
@@ -240,7 +282,7 @@ def _parse(data: dict[str, Any], root: Path) -> Manifest:
         format_version=int(data["format_version"]),
         created_utc=str(data.get("created_utc", "")),
         versions=dict(_expect(data["versions"], dict, f"{where} versions")),
-        model=_record(ModelCard, data["model"], f"{where} model"),
+        model=model,
         tokenizer=_safe_relative(str(data.get("tokenizer", "tokenizer")), where).rstrip("/"),
         files=files,
         profiles=tuple(_profile_entry(item, f"{where} profiles[{i}]") for i, item in enumerate(profiles)),
@@ -254,7 +296,21 @@ def _parse(data: dict[str, Any], root: Path) -> Manifest:
         allow_mismatch=bool(data.get("allow_mismatch", False)),
         graph_format=dict(_expect(data.get("graph_format") or {}, dict, f"{where} graph_format")),
         precisions=dict(_expect(data.get("precisions") or {}, dict, f"{where} precisions")),
+        digest=digest,
     )
+
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _file_entry(item: Any, where: str) -> FileEntry:
+    """A file record whose size can bound a read and whose sha256 can match one (lower-case hex)."""
+    entry = _record(FileEntry, item, where)
+    if not _SHA256.match(entry.sha256):
+        raise BundleError(f"{where}.sha256 = {entry.sha256!r} is not 64 lower-case hex digits; {_REEXPORT}")
+    if entry.bytes < 0:
+        raise BundleError(f"{where}.bytes = {entry.bytes} is negative; {_REEXPORT}")
+    return entry
 
 
 def _profile_entry(item: Any, where: str) -> ProfileEntry:
@@ -279,26 +335,26 @@ def _record(cls: type, data: Any, where: str) -> Any:
     """
     data = _expect(data, dict, where)
     values: dict[str, Any] = {}
-    for field in fields(cls):
-        if field.name not in data:
-            if field.default is MISSING:
-                raise BundleError(f"{where} lacks key {field.name!r}; {_REEXPORT}")
+    for spec in fields(cls):
+        if spec.name not in data:
+            if spec.default is MISSING:
+                raise BundleError(f"{where} lacks key {spec.name!r}; {_REEXPORT}")
             continue
-        value = data[field.name]
-        kind = str(field.type).replace(" ", "")
+        value = data[spec.name]
+        kind = str(spec.type).replace(" ", "")
         optional = kind.endswith("|None")
         kind = kind.removesuffix("|None")
         if value is None and optional:
-            values[field.name] = None
+            values[spec.name] = None
         elif kind == "tuple[str,...]":
-            values[field.name] = tuple(str(v) for v in _expect(value, list, f"{where}.{field.name}"))
+            values[spec.name] = tuple(str(v) for v in _expect(value, list, f"{where}.{spec.name}"))
         elif kind in _SCALARS and not isinstance(value, (dict, list, bool)):
             try:
-                values[field.name] = _SCALARS[kind](value)
-            except (TypeError, ValueError):
-                raise BundleError(f"{where}.{field.name} = {value!r} is not of type {kind}; {_REEXPORT}") from None
+                values[spec.name] = _SCALARS[kind](value)
+            except (TypeError, ValueError, OverflowError):
+                raise BundleError(f"{where}.{spec.name} = {value!r} is not of type {kind}; {_REEXPORT}") from None
         else:
-            raise BundleError(f"{where}.{field.name} = {value!r} is not of type {kind}; {_REEXPORT}")
+            raise BundleError(f"{where}.{spec.name} = {value!r} is not of type {kind}; {_REEXPORT}")
     return cls(**values)
 
 
@@ -392,7 +448,7 @@ def _replace_json(path: Path, data: dict[str, Any]) -> None:
         raise BundleError(f"manifest update is not plain JSON ({exc}); pass finite numbers and strings only") from exc
     # The temp file is created 0600: keep the manifest's mode, or another user's server can no longer read it.
     mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=".manifest.", delete=False)
+    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=".manifest.", delete=False)  # noqa: SIM115 - closed below; unlinked on failure
     try:
         with handle:
             handle.write(text)

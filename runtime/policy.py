@@ -255,7 +255,7 @@ def _by_latency(
     if not estimates:
         raise PolicyError(
             f"bundle has no latency rows for backend {backend!r}; calibrate it on this machine "
-            "(acc-bench --calibrate BUNDLE) or ask with speedup= / min_accuracy="
+            "(acc-calibrate BUNDLE) or ask with speedup= / min_accuracy="
         )
     timed = [e for e in catalog.profiles if e.name in estimates]
     candidates = timed if floor is None else [e for e in timed if accuracy.get(e.name, -1.0) >= floor]
@@ -332,7 +332,7 @@ class LoadAdaptivePolicy:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_catalog(cls, catalog: ProfileCatalog, **kwargs: float | int) -> LoadAdaptivePolicy:
+    def from_catalog(cls, catalog: ProfileCatalog, **kwargs: float) -> LoadAdaptivePolicy:
         """Ladder of the shipped profiles by increasing target speedup."""
         ladder = [entry.name for entry in sorted(catalog.profiles, key=lambda e: e.target_speedup)]
         return cls(ladder, **kwargs)  # type: ignore[arg-type]

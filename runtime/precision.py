@@ -8,7 +8,8 @@ the bundle's TokenSelect body is version 2 or later: version-1 bodies gathered h
 which ONNX Runtime 1.31's CUDA EP turned into non-finite rows for fp16 data (measured on an H100: 74% label
 agreement at s1.5, benchmarks/results/h100-fp16-probe_20261125T1716Z.md; fixed bodies: 0 non-finite, ≥ 99.89%,
 h100-fp16-probe_20261125T1741Z.md). Otherwise ``auto`` is fp32. ``fp16-all`` (score and ranking in fp16 too) is a
-measurement variant, run only by name.
+measurement variant, run only by name, and so is ``int8`` (CPU graphs with int8 weight matmuls, ACC score and
+selection float; ``acc.exporter.int8``): it trades accuracy for speed, a choice the caller makes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from acc.profiles import BundleError
 from .manifest import Manifest
 from .session import BackendError
 
-PRECISIONS = ("auto", "fp32", "fp16", "fp16-all")
+PRECISIONS = ("auto", "fp32", "fp16", "fp16-all", "int8")
 
 
 def variant_file(graph_path: str | Path, precision: str) -> Path:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+import numpy as np
+
 from acc.profiles import DataError
 
 
@@ -51,6 +53,8 @@ class RequestOptions:
                 f"unknown request option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
                 f"the options are {', '.join(OPTION_NAMES)}"
             )
+        for name, value in kwargs.items():
+            _check_type(name, value)
         base = options or _NONE
         return replace(base, **kwargs) if kwargs else base
 
@@ -71,3 +75,18 @@ class RequestOptions:
 
 OPTION_NAMES: tuple[str, ...] = tuple(field.name for field in fields(RequestOptions))
 _NONE = RequestOptions()
+_FLAGS = ("best_effort", "truncate")
+
+
+def _check_type(name: str, value: Any) -> None:
+    """Numbers are numbers (not ``"3"``, not ``True``) and flags are bools, with the option named in the error."""
+    if name in _FLAGS:
+        if not isinstance(value, (bool, np.bool_)):
+            raise RequestOptionError(f"{name} must be True or False, got {type(value).__name__} {value!r}; pass "
+                                     f"{name}=True")  # fmt: skip
+    elif value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number))):
+        raise RequestOptionError(f"{name} must be a number, got {type(value).__name__} {value!r}; pass e.g. "
+                                 f"{name}={_EXAMPLES[name]}")  # fmt: skip
+
+
+_EXAMPLES = {"speedup": "3.0", "latency_budget_ms": "20", "min_accuracy": "0.85"}

@@ -19,10 +19,10 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
-
 from acc.profiles import (
     DEFAULT_REFERENCE_LENGTH,
     BundleError,
+    DataError,
     PolicyError,
     Profile,
     ProfileError,
@@ -30,15 +30,19 @@ from acc.profiles import (
 )
 
 from .inputs import Batch, Inputs, TextEncoder
-from .length_groups import infer_in_length_groups
-from .manifest import Manifest, read_manifest
+from .length_groups import length_groups
+from .manifest import Manifest, check_digest, read_manifest
 from .policy import Choice, _latency_rows, choose_profile, interpolate_p99_ms
-from .precision import resolve_precision
+from .precision import graphs_of, resolve_precision
 from .request import RequestOptions
 from .session import BackendError, SessionCache, cpu_name, ort_factory, resolve_device
 from .session import device_name as name_of_device
 
 BACKENDS = ("auto", "ort")
+# One graph run holds at most this many rows and rows x padded tokens: a request of 256 texts x 512 tokens runs as
+# 16 runs of 16 rows instead of one run whose attention tensors alone take gigabytes (issue #20, item 6).
+MAX_RUN_ROWS = 64
+MAX_RUN_TOKENS = 8192
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,7 +78,13 @@ class Runtime:
         sessions: SessionCache,
         backend: str,
         device_name: str | None = None,
+        max_run_rows: int = MAX_RUN_ROWS,
+        max_run_tokens: int = MAX_RUN_TOKENS,
     ) -> None:
+        if max_run_rows < 1 or max_run_tokens < 1:
+            raise DataError(f"max_run_rows and max_run_tokens must be >= 1, got {max_run_rows} and {max_run_tokens}")
+        self.max_run_rows = int(max_run_rows)
+        self.max_run_tokens = int(max_run_tokens)
         self.manifest = manifest
         self.encoder = encoder
         self.backend = backend
@@ -93,23 +103,51 @@ class Runtime:
         verify: bool = True,
         threads: int | None = None,
         precision: str = "auto",
+        digest: str | None = None,
+        verify_key: str | os.PathLike[str] | None = None,
+        preload: bool = True,
+        max_run_rows: int = MAX_RUN_ROWS,
+        max_run_tokens: int = MAX_RUN_TOKENS,
     ) -> Runtime:
-        """Read and verify the bundle, load its tokenizer; graph sessions are created on first use.
+        """Read and verify the bundle, load its tokenizer and (``preload``) a session of every graph.
+
+        Every byte a session or the tokenizer is built from is read once and checked against the manifest (size,
+        sha256) right then, so a file changed after load cannot reach an answer. ``digest``: the bundle identity
+        acc-export printed (``sha256:…``), refused if it differs. ``verify_key``: a public key (PEM) whose signature
+        (``manifest.json.sig``, ``acc-export --sign-key``) must cover this manifest; needs ``acc-deploy[sign]``.
+        ``preload=False`` creates each graph's session on its first request instead (still from verified bytes).
+        ``max_run_rows`` / ``max_run_tokens``: bigger requests are split into graph runs of at most this many rows
+        and rows x padded length (bounded memory per request; answers are per sample, so unchanged).
 
         ``device``: ``auto`` (CUDA when onnxruntime-gpu sees a GPU, else CPU), ``cpu`` or ``cuda``. ``backend``:
         ``auto`` or ``ort`` (TensorRT engines come later). ``threads``: ORT intra-op threads (default: ORT's).
-        ``precision``: ``auto`` (the bundle's default for the device where safe: fp16 on CUDA), ``fp32``, ``fp16``
-        or ``fp16-all`` (see ``acc.runtime.precision``).
+        ``precision``: ``auto`` (the bundle's default for the device where safe: fp16 on CUDA), ``fp32``,
+        ``fp16``, ``fp16-all`` or ``int8`` (CPU; see ``acc.runtime.precision``).
         """
         if backend not in BACKENDS:
             raise BackendError(f"unknown backend {backend!r}; pass one of {', '.join(repr(b) for b in BACKENDS)}")
         manifest = read_manifest(path, verify=verify)
+        if digest is not None:
+            check_digest(manifest, digest)
+        if verify_key is not None:
+            from .signing import verify_signature
+
+            verify_signature(manifest, verify_key)
         resolved = resolve_device(device)
-        encoder = TextEncoder(manifest.path(manifest.tokenizer), manifest.model.max_length)
+        encoder = TextEncoder.from_manifest(manifest)
         chosen = resolve_precision(manifest, resolved, precision)
-        sessions = SessionCache(ort_factory(resolved, threads=threads, precision=chosen))
-        runtime = cls(manifest, encoder, sessions, backend=f"ort-{resolved}", device_name=name_of_device(resolved))
+        factory = ort_factory(resolved, threads=threads, precision=chosen, manifest=manifest)
+        sessions = SessionCache(factory)
+        runtime = cls(manifest, encoder, sessions, backend=f"ort-{resolved}", device_name=name_of_device(resolved),
+                      max_run_rows=max_run_rows, max_run_tokens=max_run_tokens)  # fmt: skip
         runtime.precision = chosen
+        if preload:  # a broken graph fails the load, not the first request that needs it
+            factory.external_cache = {}  # the graphs share one verified read of their weights
+            try:
+                for graph in graphs_of(manifest):
+                    sessions.get(manifest.path(graph))
+            finally:
+                factory.external_cache = None
         return runtime
 
     @property
@@ -190,10 +228,18 @@ class Runtime:
         feeds = batch.feeds()
         graph = self._graph_for(choice, feeds)
         backend = self._sessions.get(graph)
-        start = time.perf_counter()
-        outputs = infer_in_length_groups(feeds, backend.infer)
-        latency_ms = (time.perf_counter() - start) * 1e3
-        return self._prediction(outputs, choice, latency_ms, graph)
+        extra = {name: value for name, value in feeds.items() if name not in batch.feeds()}  # e.g. keep_ratios
+        logits = np.empty((batch.size, len(self.labels)), dtype=np.float32)
+        latency_ms = 0.0
+        for rows, group in length_groups(batch):
+            parts: list[np.ndarray] = []
+            for part in split_batch(group, self.max_run_rows, self.max_run_tokens):
+                start = time.perf_counter()
+                outputs = backend.infer({**part.feeds(), **extra})
+                latency_ms += (time.perf_counter() - start) * 1e3
+                parts.append(self._logits(outputs, graph))
+            logits[rows] = np.concatenate(parts, axis=0)
+        return self._prediction(logits, choice, latency_ms)
 
     def _graph_for(self, choice: Choice, feeds: dict[str, np.ndarray]) -> Path:
         """Graph file of the choice; for an ad-hoc speedup also adds the keep-ratio feed of the adjustable graph."""
@@ -223,7 +269,7 @@ class Runtime:
             self._adhoc[speedup] = profile
             return profile
 
-    def _prediction(self, outputs: dict[str, np.ndarray], choice: Choice, latency_ms: float, graph: Path) -> Prediction:
+    def _logits(self, outputs: dict[str, np.ndarray], graph: Path) -> np.ndarray:
         logits = outputs.get("logits")
         labels = self.labels
         if logits is None or logits.ndim != 2 or logits.shape[1] != len(labels):
@@ -232,7 +278,10 @@ class Runtime:
                 f"graph {graph.name} returned logits of shape {shape}, expected [batch, {len(labels)}] for labels "
                 f"{list(labels)}; re-export the bundle"
             )
-        logits = logits.astype(np.float32, copy=False)
+        return logits.astype(np.float32, copy=False)
+
+    def _prediction(self, logits: np.ndarray, choice: Choice, latency_ms: float) -> Prediction:
+        labels = self.labels
         probabilities = _softmax(logits)
         label_ids = [int(i) for i in np.argmax(logits, axis=1)]
         return Prediction(
@@ -251,13 +300,28 @@ class Runtime:
         """Release every cached session (a later request recreates what it needs)."""
         self._sessions.clear()
 
-    def __enter__(self) -> Runtime:
+    def __enter__(self) -> Runtime:  # noqa: PYI034 - Self needs Python 3.11
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.close()
+
+
+def split_batch(batch: Batch, max_rows: int, max_tokens: int) -> list[Batch]:
+    """Consecutive row slices of at most ``max_rows`` rows and ``max_tokens`` rows x padded length (at least one
+    row each), each cut to its own longest sample, so a long request costs bounded memory per graph run."""
+    rows = max(1, min(max_rows, max_tokens // max(batch.seq_len, 1)))
+    if batch.size <= rows:
+        return [batch]
+    parts = []
+    for start in range(0, batch.size, rows):
+        stop = start + rows
+        width = max(int(batch.attention_mask[start:stop].sum(axis=1).max()), 1)
+        parts.append(Batch(batch.input_ids[start:stop, :width], batch.attention_mask[start:stop, :width],
+                           batch.token_type_ids[start:stop, :width]))  # fmt: skip
+    return parts
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

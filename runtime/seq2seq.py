@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
 from acc.exporter.seq2seq.step import DecoderSpec, GraphSeq2SeqStep
 from acc.profiles import (
     DEFAULT_REFERENCE_LENGTH,
@@ -78,7 +77,7 @@ class Seq2SeqRuntime:
         except TypeError as exc:
             raise BundleError(f"{where} seq2seq.encoder_shape is malformed ({exc}); {REEXPORT}") from exc
         self.backend = backend
-        self.encoder = TextEncoder(manifest.path(manifest.tokenizer), manifest.model.max_length)
+        self.encoder = TextEncoder.from_manifest(manifest)
         self._sessions = sessions
         self._detokenizer = _load_detokenizer(manifest)
         self._adhoc: dict[float, Profile] = {}
@@ -91,7 +90,7 @@ class Seq2SeqRuntime:
         manifest = read_manifest(path, verify=verify)
         raw = json.loads((manifest.bundle_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
         resolved = resolve_device(device)
-        return cls(manifest, raw, SessionCache(ort_factory(resolved, threads=threads)), f"ort-{resolved}")
+        return cls(manifest, raw, SessionCache(ort_factory(resolved, threads=threads, manifest=manifest)), f"ort-{resolved}")
 
     def template(self, name: str) -> str:
         """A prompt template shipped in the bundle (trained or held-out) by name."""
@@ -179,6 +178,6 @@ def _load_detokenizer(manifest: Manifest) -> Any:
 
     path = manifest.path(manifest.tokenizer) / "tokenizer.json"
     try:
-        return Tokenizer.from_file(str(path))
+        return Tokenizer.from_str(manifest.read_file(f"{manifest.tokenizer}/tokenizer.json").decode("utf-8"))
     except Exception as exc:  # tokenizers raises plain Exception for a malformed file
         raise BundleError(f"cannot load tokenizer {path} ({exc}); {REEXPORT}") from exc

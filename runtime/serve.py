@@ -15,6 +15,12 @@ from pathlib import Path
 
 from acc.profiles import DataError
 
+from .server_limits import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_SHUTDOWN_TIMEOUT_S,
+)
 from .session import BackendError
 
 SERVE_EXTRA = "pip install 'acc-deploy[serve]'"
@@ -40,6 +46,12 @@ class ServeOptions:
     calm_requests: int = 32
     verify: bool = True
     log_level: str = "info"
+    digest: str | None = None
+    verify_key: Path | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
 
     def check(self) -> ServeOptions:
         if not 0 <= self.port <= 65535:
@@ -49,15 +61,22 @@ class ServeOptions:
                             f"{self.max_texts} and {self.max_wait_ms}")  # fmt: skip
         if self.threads is not None and self.threads < 1:
             raise DataError(f"--threads must be >= 1, got {self.threads}; omit it for onnxruntime's default")
+        if self.max_body_bytes < 1:
+            raise DataError(f"--max-body-bytes must be >= 1, got {self.max_body_bytes}; e.g. 1048576")
+        for flag, value in (("--header-timeout-s", self.header_timeout_s), ("--body-timeout-s", self.body_timeout_s),
+                            ("--shutdown-timeout-s", self.shutdown_timeout_s)):  # fmt: skip
+            if not value > 0:
+                raise DataError(f"{flag} must be > 0 seconds, got {value}; e.g. 10")
         return self
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("bundle", type=Path, help="bundle directory written by acc-export")
+        from acc.tools import cli
+
+        cli.add_bundle(parser)
         parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
         parser.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0: any free port)")
-        parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                            help="auto: CUDA when onnxruntime-gpu sees a GPU, else CPU")
+        cli.add_device(parser, "auto: CUDA when onnxruntime-gpu sees a GPU, else CPU")
         parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads (default: ORT's)")
         parser.add_argument("--max-batch", type=int, default=32, help="most rows per graph run (default 32)")
         parser.add_argument("--max-wait-ms", type=float, default=5.0,
@@ -76,10 +95,26 @@ class ServeOptions:
         parser.add_argument("--no-verify", dest="verify", action="store_false",
                             help="skip re-hashing the bundle's files at load (sizes are still checked)")
         parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+        parser.add_argument("--digest", default=None, metavar="sha256:…",
+                            help="refuse to serve unless the bundle has this digest (acc-export prints it)")
+        parser.add_argument("--verify-key", type=Path, default=None, metavar="PUB.pem",
+                            help="refuse to serve unless manifest.json.sig verifies with this public key")
+        parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
+                            help=f"larger request bodies get 413 (default {DEFAULT_MAX_BODY_BYTES})")
+        parser.add_argument("--header-timeout-s", type=float, default=DEFAULT_HEADER_TIMEOUT_S,
+                            help=f"408 and close when request headers take longer (default {DEFAULT_HEADER_TIMEOUT_S:g})")
+        parser.add_argument("--body-timeout-s", type=float, default=DEFAULT_BODY_TIMEOUT_S,
+                            help=f"408 when a request body takes longer (default {DEFAULT_BODY_TIMEOUT_S:g})")
+        parser.add_argument("--shutdown-timeout-s", type=float, default=DEFAULT_SHUTDOWN_TIMEOUT_S,
+                            help="on Ctrl-C/SIGTERM, cancel requests still running after this long "
+                                 f"(default {DEFAULT_SHUTDOWN_TIMEOUT_S:g})")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ServeOptions:
-        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}).check()
+        from acc.tools.cli import select_gpu
+
+        values = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
+        return cls(**values | {"device": select_gpu(args.device)}).check()
 
 
 def serve(options: ServeOptions) -> None:
@@ -91,17 +126,22 @@ def serve(options: ServeOptions) -> None:
     from .policy import LoadAdaptivePolicy
     from .runtime import Runtime
     from .server import create_app
+    from .server_limits import header_deadline_protocol
 
-    runtime = Runtime.load(options.bundle, device=options.device, verify=options.verify, threads=options.threads)
+    runtime = Runtime.load(options.bundle, device=options.device, verify=options.verify, threads=options.threads,
+                           digest=options.digest, verify_key=options.verify_key)  # fmt: skip
     adaptive = None
     if options.adaptive:
         adaptive = LoadAdaptivePolicy.from_catalog(runtime.manifest, high_water_ms=options.high_water_ms,
                                                    low_water_ms=options.low_water_ms,
                                                    calm_requests=options.calm_requests)  # fmt: skip
     app = create_app(runtime, max_batch=options.max_batch, max_wait_ms=options.max_wait_ms,
-                     on_overlength=options.on_overlength, max_texts=options.max_texts, adaptive=adaptive)  # fmt: skip
+                     on_overlength=options.on_overlength, max_texts=options.max_texts, adaptive=adaptive,
+                     max_body_bytes=options.max_body_bytes, body_timeout_s=options.body_timeout_s)  # fmt: skip
     sock = bind_socket(options.host, options.port)
-    config = uvicorn.Config(app, log_level=options.log_level)
+    protocol = header_deadline_protocol(options.header_timeout_s, app.state.metrics.error)
+    config = uvicorn.Config(app, log_level=options.log_level, http=protocol,
+                            timeout_graceful_shutdown=options.shutdown_timeout_s)  # type: ignore[arg-type]  # fmt: skip
     server = uvicorn.Server(config)
     host, port = sock.getsockname()[:2]
     logging.getLogger("uvicorn.error").info(

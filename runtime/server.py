@@ -1,4 +1,5 @@
-"""``create_app``: the FastAPI app of acc-serve over one ``Runtime`` — ``/predict``, ``/health``, ``/metrics``.
+"""``create_app``: the FastAPI app of acc-serve over one ``Runtime`` — ``/predict``, ``/health``, ``/metrics``, and
+the Open Inference Protocol (``/v2/...``) plus Hugging Face's ``POST /`` from ``acc.runtime.server_v2``.
 
 An app factory (not a module-level app) so tests build one per bundle and drive it with ``fastapi.testclient``
 without a socket, and so nothing is loaded at import time. Requests go through a ``DynamicBatcher``: concurrent
@@ -6,8 +7,10 @@ without a socket, and so nothing is loaded at import time. Requests go through a
 
 Status codes: 200 answered; 400 the body is not JSON (FastAPI says 422 for that, we do not: the client sent bytes,
 not a wrong request); 422 a well-formed request that cannot be served — schema violations, an empty text, too many
-texts, an over-length text with ``on_overlength="reject"``, an impossible constraint (``PolicyError``); 503 the
-server is shutting down; 500 anything else. Every error body is ``{"detail": one line, "error": class name}``.
+texts, an over-length text with ``on_overlength="reject"``, an impossible constraint (``PolicyError``); 408 a
+request head or body not sent in time, 413 a body over ``max_body_bytes`` (``acc.runtime.server_limits``); 404/405
+unknown routes and methods; 503 the server is shutting down; 500 anything else. Every error body, from any route
+(mounted ones too), is ``{"detail": one line, "error": class name}`` and is counted in ``acc_request_errors``.
 """
 
 from __future__ import annotations
@@ -21,8 +24,14 @@ from acc.profiles import AccError, DataError, PolicyError
 
 from .batching import BatcherClosedError, DynamicBatcher
 from .serve import OVERLENGTH
+from .server_limits import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_MAX_BODY_BYTES,
+    BodyLimitMiddleware,
+)
 from .server_metrics import ServerMetrics
 from .server_schema import ErrorResponse, PredictRequest, PredictResponse
+from .server_v2 import v2_router
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -31,7 +40,21 @@ if TYPE_CHECKING:
     from .runtime import Runtime
 
 _STATUS = {PolicyError: 422, DataError: 422, BatcherClosedError: 503}
-_ERRORS = {400: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}}
+_ERRORS = {code: {"model": ErrorResponse} for code in (400, 408, 413, 422, 500, 503)}
+_HTTP_NAMES = {404: "NotFound", 405: "MethodNotAllowed"}
+# The runtime names fixes as Python keywords; an HTTP client fixes its JSON body instead.
+_JSON_SPELLING = {
+    "best_effort=True": '"best_effort": true',
+    "lower min_accuracy": 'lower "min_accuracy"',
+    "ask with speedup= / min_accuracy=": 'ask with "speedup" / "min_accuracy"',
+}
+
+
+def json_spelling(message: str) -> str:
+    """``message`` with its Python-spelled fixes written as request JSON (``best_effort=True`` → ``"best_effort": true``)."""
+    for python, field in _JSON_SPELLING.items():
+        message = message.replace(python, field)
+    return message
 
 
 def create_app(
@@ -43,23 +66,31 @@ def create_app(
     max_texts: int = 256,
     adaptive: LoadAdaptivePolicy | None = None,
     batcher: DynamicBatcher | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
 ) -> FastAPI:
     """The app serving ``runtime``. It owns the batcher it creates (or the one passed) and closes it on shutdown.
 
     ``on_overlength``: texts longer than the model's ``max_length`` are cut (``truncate``) or refused with 422
     (``reject``). ``max_texts``: most texts in one request. ``adaptive``: "auto" requests (no constraint) follow
     this load-adaptive policy; build it with ``LoadAdaptivePolicy.from_catalog(runtime.manifest, ...)``.
+    ``max_body_bytes`` / ``body_timeout_s``: larger bodies get 413, bodies not complete in time 408.
     """
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response
+    from starlette.exceptions import HTTPException
 
     if on_overlength not in OVERLENGTH:
         raise DataError(f"on_overlength must be one of {list(OVERLENGTH)}, got {on_overlength!r}")
     if max_texts < 1:
         raise DataError(f"max_texts must be >= 1, got {max_texts}")
+    if max_body_bytes < 1 or not body_timeout_s > 0:
+        raise DataError(f"max_body_bytes must be >= 1 and body_timeout_s > 0, got {max_body_bytes} and "
+                        f"{body_timeout_s}")  # fmt: skip
     batcher = batcher or DynamicBatcher(runtime, max_batch=max_batch, max_wait_ms=max_wait_ms, adaptive=adaptive)
-    metrics = ServerMetrics(runtime.manifest.model.name, runtime.backend, runtime.device_name, batcher)
+    metrics = ServerMetrics(runtime.manifest.model.name, runtime.backend, runtime.device_name, batcher,
+                            shipped=runtime.manifest.profile_names)  # fmt: skip
     truncate = on_overlength == "truncate"
 
     @asynccontextmanager
@@ -73,6 +104,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime, app.state.batcher, app.state.metrics = runtime, batcher, metrics
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes, body_timeout_s=body_timeout_s,
+                       count_error=metrics.error)  # fmt: skip
 
     def error(status: int, name: str, detail: str) -> JSONResponse:
         metrics.error(status, name)
@@ -81,12 +114,27 @@ def create_app(
     @app.exception_handler(AccError)
     async def acc_error(request: Any, exc: AccError) -> JSONResponse:
         status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 500)
-        return error(status, type(exc).__name__, str(exc))
+        return error(status, type(exc).__name__, json_spelling(str(exc)))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Any, exc: RequestValidationError) -> JSONResponse:
         status, detail = describe_validation_errors(exc.errors())
         return error(status, "BadRequest" if status == 400 else "ValidationError", detail)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Any, exc: HTTPException) -> JSONResponse:
+        # FastAPI's own: unparsable bodies (invalid UTF-8, nesting too deep for its JSON parser), 404, 405.
+        if exc.status_code == 400:
+            detail = 'request body is not a valid JSON document (invalid UTF-8 or nested too deep); send an object ' \
+                     'like {"text": "..."}'
+            return error(400, "BadRequest", detail)
+        detail = f"{request.method} {request.url.path}: {exc.detail}; see /docs for the routes"
+        return error(exc.status_code, _HTTP_NAMES.get(exc.status_code, "HTTPError"), detail)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Any, exc: Exception) -> JSONResponse:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        return error(500, type(exc).__name__, f"internal error ({first}); the server log has the traceback")
 
     @app.post("/predict", response_model=PredictResponse, responses=_ERRORS)
     async def predict(body: PredictRequest) -> PredictResponse:
@@ -136,11 +184,12 @@ def create_app(
             "batches": stats.batches,
         }
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=Response, response_model=None)
     async def prometheus_metrics() -> Response:
         body, content_type = metrics.render()
         return Response(content=body, media_type=content_type)
 
+    app.include_router(v2_router(runtime, batcher, metrics, max_texts=max_texts, truncate=truncate))  # /v2/*, POST /
     return app
 
 

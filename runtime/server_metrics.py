@@ -7,12 +7,14 @@ Prometheus names them (``*_seconds``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .batching import DynamicBatcher
     from .runtime import Prediction
 
+ADJUSTABLE_LABEL = "adjustable"
 # From 0.5 ms (a tiny model on CPU) to 10 s (a big batch on a slow CPU).
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -20,7 +22,11 @@ LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 class ServerMetrics:
     """Counters and histograms of one app; ``render()`` gives the Prometheus text exposition."""
 
-    def __init__(self, model: str, backend: str, device: str | None, batcher: DynamicBatcher) -> None:
+    def __init__(self, model: str, backend: str, device: str | None, batcher: DynamicBatcher,
+                 shipped: Sequence[str] | None = None) -> None:  # fmt: skip
+        """``shipped``: the bundle's profile names; any other profile (an ad-hoc speedup such as ``s2.01`` run by
+        the adjustable graph) is labelled ``adjustable``, so clients cannot grow the series without bound."""
+        self.shipped = None if shipped is None else frozenset(shipped)
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry(auto_describe=True)
@@ -54,6 +60,8 @@ class ServerMetrics:
 
     def observe(self, prediction: Prediction, texts: int, server_seconds: float) -> None:
         profile = prediction.profile
+        if self.shipped is not None and profile not in self.shipped:
+            profile = ADJUSTABLE_LABEL
         self.requests.labels(profile).inc()
         self.texts.labels(profile).inc(texts)
         self.request_latency.labels(profile).observe(server_seconds)

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-
-from acc.exporter.latency_table import cpu_name  # one definition: export-time and runtime tables must match
+from acc.exporter.latency_table import (
+    cpu_name,  # one definition: export-time and runtime tables must match
+)
 from acc.profiles import AccError, BundleError, DataError
 
 from .buckets import Buckets
@@ -26,6 +27,9 @@ from .ort_binding import LOGITS, BucketRunner, run_bound, run_plain
 
 if TYPE_CHECKING:
     import onnxruntime
+
+    from .manifest import Manifest
+    from .verified_graphs import VerifiedGraph
 
 DEVICES = ("cpu", "cuda")
 KEEP_COUNTS_INPUT = "keep_counts"  # the keep-counts adjustable graph's input (acc.exporter.engines.keep_counts)
@@ -146,6 +150,8 @@ class OrtBackend(Backend):
     - ``fixed_shapes`` (with ``buckets``): one session per bucket with the bucket's sizes fixed, so ORT folds the
       shape arithmetic and every node stays on the GPU (see ``ort_binding``).
     - ``outputs``: which outputs ``infer`` returns (default all).
+    - ``verified``: the graph's checked bytes and external data (``acc.runtime.verified_graphs``); the session is
+      built from them and ``graph_path`` only names it in messages. ``Runtime`` always passes them.
     """
 
     def __init__(
@@ -160,12 +166,14 @@ class OrtBackend(Backend):
         outputs: Sequence[str] | None = None,
         min_keep: int = 1,
         fixed_shapes: bool = False,
+        verified: VerifiedGraph | None = None,
     ) -> None:
         self.graph_path = Path(graph_path)
+        self._verified = verified
         self.device = device
         self.name = f"ort-{device}"
         if cuda_graph:
-            _check_cuda_graph(self.graph_path, device)
+            _check_cuda_graph(self.graph_path, device, None if verified is None else verified.model)
             buckets = buckets or Buckets()
         if fixed_shapes and buckets is None:
             raise BackendError("fixed_shapes=True needs buckets (the shapes to fix); pass buckets=Buckets(...)")
@@ -209,8 +217,15 @@ class OrtBackend(Backend):
             options.inter_op_num_threads = 1
         if self.device == "cuda":  # fused-form graphs: our AccScore kernel instead of its function body
             register_custom_ops(options, device="cuda")  # (on CPU ORT's own ops run the body faster than our loop)
+        model: str | bytes = str(self.graph_path)
+        if self._verified is not None:
+            model = self._verified.model
+            if self._verified.external:
+                names = list(self._verified.external)
+                buffers = [self._verified.external[name] for name in names]
+                options.add_external_initializers_from_files_in_memory(names, buffers, [len(b) for b in buffers])
         try:
-            return onnxruntime.InferenceSession(str(self.graph_path), options, providers=providers)
+            return onnxruntime.InferenceSession(model, options, providers=providers)
         except _ort_errors() as exc:
             if "NOT_IMPLEMENTED" in str(exc) or type(exc).__name__ == "NotImplemented":
                 raise BackendError(
@@ -235,7 +250,11 @@ class OrtBackend(Backend):
         return Backend.infer(self, feeds)
 
     def _widths(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
-        from acc.exporter.engines.keep_counts import KEEP_RATIOS_INPUT, bucket_widths, keep_widths
+        from acc.exporter.engines.keep_counts import (
+            KEEP_RATIOS_INPUT,
+            bucket_widths,
+            keep_widths,
+        )
 
         if KEEP_RATIOS_INPUT not in feeds or "attention_mask" not in feeds:
             raise DataError(f"graph {self.graph_path.name} needs keep_ratios and attention_mask to compute "
@@ -263,13 +282,18 @@ class OrtBackend(Backend):
         return dict(zip(self.output_names, outputs))
 
 
-def _check_cuda_graph(graph_path: Path, device: str) -> None:
-    """CUDA graphs only on CUDA, and only for graphs whose shapes follow the bucket (see ``ort_binding``)."""
+def _check_cuda_graph(graph_path: Path, device: str, verified_bytes: bytes | None = None) -> None:
+    """CUDA graphs only on CUDA, and only for graphs whose shapes follow the bucket (see ``ort_binding``).
+
+    ``verified_bytes``: the graph as the session will get it (what was checked), read instead of the file."""
     import onnx
 
     if device != "cuda":
         raise BackendError(f"cuda_graph=True needs device='cuda', not {device!r}; drop cuda_graph on CPU")
-    model = onnx.load(str(graph_path), load_external_data=False)
+    if verified_bytes is not None:
+        model = onnx.load_from_string(verified_bytes)
+    else:
+        model = onnx.load(str(graph_path), load_external_data=False)
     dependent = data_dependent_widths(model, host_inputs=(KEEP_COUNTS_INPUT,))
     if dependent:
         raise BackendError(
@@ -314,15 +338,40 @@ class SessionCache:
             self._backends.clear()
 
 
-def ort_factory(device: str, threads: int | None = None, precision: str = "fp32", **options: Any) -> BackendFactory:
+def ort_factory(
+    device: str,
+    threads: int | None = None,
+    precision: str = "fp32",
+    manifest: Manifest | None = None,
+    **options: Any,
+) -> VerifiedOrtFactory:
     """A ``SessionCache`` factory making ``OrtBackend``s with a fixed device, thread count and graph precision.
 
     The cache is keyed by the fp32 graph path (what the manifest names); ``precision`` picks the variant file
-    beside it (``graphs/s3.fp16.onnx``, see ``acc.runtime.precision``). ``options`` go to ``OrtBackend``.
+    beside it (``graphs/s3.fp16.onnx``, see ``acc.runtime.precision``). With ``manifest`` every session is built from
+    that bundle's verified bytes (``acc.runtime.verified_graphs``). ``options`` go to ``OrtBackend``.
     """
-    from .precision import variant_file
+    return VerifiedOrtFactory(device, threads, precision, manifest, options)
 
-    def make(graph_path: Path) -> Backend:
-        return OrtBackend(variant_file(graph_path, precision), device=device, threads=threads, **options)
 
-    return make
+class VerifiedOrtFactory:
+    """The factory ``ort_factory`` returns. ``external_cache``: set to a dict while loading several graphs at once
+    so they share one verified read of their weights; ``None`` (the default) reads per session and holds nothing."""
+
+    def __init__(self, device: str, threads: int | None, precision: str, manifest: Manifest | None,
+                 options: dict[str, Any]) -> None:  # fmt: skip
+        self.device, self.threads, self.precision, self.manifest, self.options = (device, threads, precision,
+                                                                                 manifest, options)  # fmt: skip
+        self.external_cache: dict[str, bytes] | None = None
+
+    def __call__(self, graph_path: Path) -> Backend:
+        from .precision import variant_file
+
+        path = variant_file(graph_path, self.precision)
+        verified = None
+        if self.manifest is not None:
+            from .verified_graphs import read_graph
+
+            relative = path.relative_to(self.manifest.bundle_dir).as_posix()
+            verified = read_graph(self.manifest, relative, self.external_cache)
+        return OrtBackend(path, device=self.device, threads=self.threads, verified=verified, **self.options)

@@ -129,11 +129,16 @@ class TrtBackend(Backend):
         trt: ModuleType | None = None,
         min_keep: int = 1,
     ) -> None:
-        from acc.exporter.engines.flavour import backend_name, device_compute_capability, trt_module, trt_version
+        from acc.exporter.engines.flavour import backend_name, trt_module, trt_version, visible_compute_capability
 
         trt = trt or trt_module()
-        check_engine_compatible(record, backend=backend_name(trt), trt_version=trt_version(trt),
-                                device_cc=device_cc or device_compute_capability())  # fmt: skip
+        device_cc = device_cc or visible_compute_capability()
+        if device_cc is None:  # e.g. CI, where TensorRT-RTX builds engines ahead of time but nothing can run them
+            raise BackendError(
+                f"engine {record.file} needs a CUDA GPU of compute capability {record.compute_capability} to run, "
+                "and none is visible here; run it on such a GPU, or use the ONNX Runtime backend (the bundle's graphs)"
+            )
+        check_engine_compatible(record, backend=backend_name(trt), trt_version=trt_version(trt), device_cc=device_cc)
         self.engine_path = Path(engine_path)
         if not self.engine_path.is_file():
             raise BundleError(f"engine file {self.engine_path} is missing; copy the whole bundle again or {REBUILD}")

@@ -64,7 +64,7 @@ def tiny4_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def sst2_dir() -> Path:
-    """The SST-2 data shipped beside the project (../shared/data/sst2)."""
+    """The SST-2 folder the package reads (the shipped copy unless ACC_DATA_DIR says otherwise)."""
     from acc.modeling.data import default_data_dir
 
     return default_data_dir()

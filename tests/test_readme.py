@@ -19,6 +19,10 @@ def test_readme_starts_with_install_and_test_commands() -> None:
     assert "pip install" in first_bash[0] and "acc-export --model bert-sst2" in first_bash[0]
     ci = (README.parent / ".ci" / "run").read_text()
     assert first_bash[1] in ci, ".ci/run must run exactly the README's test command"
+    install, *_, command_1 = (part.strip() for part in first_bash[0].split("&&"))
+    assert install.startswith("python3 -m venv .venv") and '"torch==2.13.*" -e ".[dev]"' in ci
+    assert f"\n{command_1} " in ci, ".ci/run must run the README's command 1 (short flags may follow)"
+    assert "mktemp -d" in ci and "git clone" in ci and 'ls -A "$work"' in ci  # a lone clone, checked to be one
 
 
 @pytest.fixture(scope="module")

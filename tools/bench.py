@@ -1,7 +1,7 @@
 """``acc-bench``: a bundle's graphs vs the optimized dense baseline on ONNX Runtime CPU, one process, interleaved.
 
-``acc-bench --calibrate BUNDLE --device cpu|cuda`` instead measures the latency table the runtime's policy reads and
-writes it into the bundle's manifest (``acc.runtime.calibrate``).
+The latency table the runtime's policy reads is measured by its own verb, ``acc-calibrate`` (``tools/calibrate.py``);
+``acc-bench --calibrate BUNDLE`` still works and says so.
 """
 
 from __future__ import annotations
@@ -12,7 +12,15 @@ from collections.abc import Sequence
 
 from acc.profiles import AccError
 
+from . import cli
 from ._console import table_console
+
+EXAMPLES = (
+    "acc-bench bundles/bert-sst2",
+    "acc-bench bundles/bert-sst2 --batches 1,8 --seqs 64,128 --iters 10 -o /tmp/results",
+    "acc-bench --random-bert-base --speedups 3,4.8     # BERT-base shapes, latency only",
+)
+RENAMED = {"--output-dir": "--output", "--no-progress": "--quiet"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,63 +29,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     BenchOptions.add_arguments(parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    if getattr(args, "calibrate", None) is not None:
-        return run_calibrate(args)
-    from rich.console import Console
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli.make_parser(
+        "acc-bench",
+        "Time a bundle's profile graphs and adjustable graph against the optimized dense baseline (torch.onnx + "
+        "onnxruntime transformer optimizer) on ONNX Runtime CPU; writes JSON, Markdown and PNG. To store a latency "
+        "table in the bundle, use acc-calibrate.",
+        EXAMPLES,
+    )
+    add_arguments(parser)
+    return parser
 
+
+def run(args: argparse.Namespace) -> int:
     from acc.runtime.bench import BenchOptions, render_table, run_benchmark
 
-    console = Console(stderr=True)
     try:
         options = BenchOptions.from_args(args)
-        result = run_benchmark(options, progress=lambda message: console.log(message) if options.progress else None)
+        result = run_benchmark(options, progress=cli.progress_printer(not options.progress))
     except AccError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return cli.fail(exc)
     table_console(160).print(render_table(result.report))
     for path in result.files.as_list():
         print(f"wrote {path}")  # plain print: paths are never wrapped, so scripts can pick them up
     return 0
 
 
-def run_calibrate(args: argparse.Namespace) -> int:
-    """``--calibrate BUNDLE``: one call of ``acc.runtime.calibrate.calibrate``, then the rows it wrote."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from acc.runtime.bench.options import CalibrateOptions
-    from acc.runtime.calibrate import calibrate
-
-    console = Console(stderr=True)
-    try:
-        options = CalibrateOptions.from_args(args)
-        say = (lambda message: console.log(message)) if options.progress else None
-        rows = calibrate(**options.to_kwargs(), progress=say)
-    except AccError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    first = rows[0]
-    table = Table(title=f"latency table · {first['backend']} · {first['device']} · threads {first['threads']}")
-    for header in ("profile", "batch", "seq", "p50 ms", "p99 ms"):
-        table.add_column(header, justify="left" if header == "profile" else "right")
-    for row in rows:
-        cells = (str(row["batch"]), str(row["seq"]), f"{row['p50_ms']:.3f}", f"{row['p99_ms']:.3f}")
-        table.add_row(row["profile"], *cells)
-    table_console(120).print(table)
-    print(f"wrote {len(rows)} latency rows into {options.bundle / 'manifest.json'}")
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="acc-bench",
-        description="Time a bundle's profile graphs and adjustable graph against the optimized dense baseline "
-        "(torch.onnx + onnxruntime transformer optimizer) on ONNX Runtime CPU; writes JSON, Markdown and PNG. "
-        "With --calibrate BUNDLE: measure the bundle's latency table on this machine and store it in its manifest.",
-    )
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(arg == "--calibrate" or arg.startswith("--calibrate=") for arg in args):
+        from . import calibrate
+
+        print("warning: acc-bench --calibrate BUNDLE is deprecated and will be removed; use acc-calibrate BUNDLE",
+              file=sys.stderr)  # fmt: skip
+        return calibrate.main([arg.removeprefix("--calibrate=") for arg in args if arg != "--calibrate"])
+    return run(cli.parse_args(build_parser(), args, RENAMED))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """``acc-study``: the accuracy–speedup study (issue #8), one stage per subcommand, and ``render`` to merge the parts.
 
-    acc-study dense --out OUT                    # dense fine-tuning + post-hoc ACC curve
-    acc-study power-bert --out OUT --power-speedup 3
-    acc-study lat --out OUT                      # LengthDrop training + evolutionary search
-    acc-study acc --out OUT                      # shipped bert-sst2: offline-tuning curve + per-layer search
-    acc-study render OUT/study-*.json --output-dir benchmarks/results
+    acc-study dense -o OUT                    # dense fine-tuning + post-hoc ACC curve
+    acc-study power-bert -o OUT --power-speedup 3
+    acc-study lat -o OUT                      # LengthDrop training + evolutionary search
+    acc-study acc -o OUT                      # shipped bert-sst2: offline-tuning curve + per-layer search
+    acc-study render OUT/study-*.json -o benchmarks/results
 """
 
 from __future__ import annotations
@@ -15,6 +15,10 @@ from collections.abc import Sequence
 
 from acc.profiles import AccError
 
+from . import cli
+
+EXAMPLES = tuple(line.strip() for line in __doc__.splitlines() if line.startswith("    acc-study"))
+RENAMED = {"--out": "--output", "--output-dir": "--output", "--no-progress": "--quiet"}
 _STAGES = {
     "dense": "dense fine-tuning (the shared budget), then the post-hoc ACC curve on the dense model",
     "power-bert": "PoWER-BERT at one target speedup, from the dense stage's model",
@@ -28,11 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     commands = parser.add_subparsers(dest="stage", required=True, metavar="{dense,power-bert,lat,acc,render}")
     for name, text in _STAGES.items():
-        StudyOptions.add_arguments(commands.add_parser(name, help=text, description=text))
-    render = commands.add_parser("render", help="merge study parts into accuracy-<name>_<UTC>.json/.md/.png")
+        examples = [line for line in EXAMPLES if line.startswith(f"acc-study {name} ")]
+        StudyOptions.add_arguments(cli.add_subcommand(commands, name, text, examples))
+    render = cli.add_subcommand(commands, "render", "merge study parts into accuracy-<name>_<UTC>.json/.md/.png",
+                                [line for line in EXAMPLES if line.startswith("acc-study render ")])  # fmt: skip
     render.add_argument("parts", nargs="+", help="study-*.json files written by the stages")
-    render.add_argument("--output-dir", default="benchmarks/results", help="where the report goes (default benchmarks/results)")
-    render.add_argument("--name", default="sst2", help="report name: accuracy-<name>_<UTC>.* (default sst2)")
+    cli.add_output(render, "folder the report goes to", default="benchmarks/results", metavar="DIR")
+    render.add_argument("--name", default="sst2", help="report name: accuracy-<name>_<UTC>.*")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         if args.stage == "render":
             from acc.modeling.baselines.study_report import merge_parts, write_report
 
-            files = write_report(merge_parts(args.parts), args.output_dir, args.name)
+            files = write_report(merge_parts(args.parts), args.output, args.name)
             print(f"wrote {files.json}, {files.markdown.name} and {files.png.name}")
             return 0
         from acc.modeling.baselines import study
@@ -56,13 +62,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             path = study.run_acc(options, _latency_cost(options))
     except AccError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return cli.fail(exc)
     print(path)
     return 0
 
 
-def _latency_cost(options):  # noqa: ANN001, ANN202 - StudyOptions -> LatencyCost | None
+def _latency_cost(options):
     """The bundle's latency table as a search cost; reading the manifest is the runtime's job, not modeling's."""
     if options.latency_bundle is None:
         return None
@@ -73,10 +78,15 @@ def _latency_cost(options):  # noqa: ANN001, ANN202 - StudyOptions -> LatencyCos
     return LatencyCost.from_manifest(manifest, batch=options.latency_batch, seq=options.latency_seq)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="acc-study", description="Accuracy vs speedup: ACC against its baselines.")
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli.make_parser("acc-study", "Accuracy vs speedup: ACC against its baselines, one stage per subcommand.",
+                             EXAMPLES)  # fmt: skip
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(cli.parse_args(build_parser(), argv, RENAMED))
 
 
 if __name__ == "__main__":

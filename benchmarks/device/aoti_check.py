@@ -38,7 +38,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", type=Path, required=True)
     parser.add_argument("--model", default="bert-sst2")
-    parser.add_argument("--data-dir", default=None, help="SST-2 folder (default: ACC_DATA_DIR, then ../shared)")
+    parser.add_argument("--data-dir", default=None, help="SST-2 folder (default: ACC_DATA_DIR, then the copy shipped in the package)")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--dtype", default=None, help="fp16 on cuda, fp32 on cpu by default")
     parser.add_argument("--speedups", default="1.5,3,4.8")

@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
 # AOTInductor packages of bert-sst2 on the GPU (issue #9 item 3): compile s1.5/s3/s4.8 (fp16, Triton kernels when
 # they can be captured), SST-2 dev agreement vs the eager model, latency vs the eager fast path at 8x128 and 32x512.
-# Writes $OUT/aoti_check.json, $OUT/aoti_check.md and $OUT/aoti_check.log. Needs, carried in .device/: sst2 (SST-2
-# TSVs); bert-sst2 only if modeling/zoo/bert-sst2/model.safetensors is not a real file here. About 4-5 min wall,
+# Writes $OUT/aoti_check.json, $OUT/aoti_check.md and $OUT/aoti_check.log. Needs, carried in .device/:
+# bert-sst2 only if modeling/zoo/bert-sst2/model.safetensors is not a real file here. About 4-5 min wall,
 # most of it compiling (the script starts no 512-length compile after --compile-budget-s, default 170 s).
 set -uo pipefail
 source benchmarks/device/env.sh
-export ACC_DATA_DIR="${ACC_DATA_DIR:-.device/sst2}"
-if [ ! -f "$ACC_DATA_DIR/dev.tsv" ] && [ -f ../shared/data/sst2/dev.tsv ]; then ACC_DATA_DIR=../shared/data/sst2; fi
 MODEL="${AOTI_MODEL:-bert-sst2}"
 if [ ! -f modeling/zoo/bert-sst2/model.safetensors ] && [ -f .device/bert-sst2/model.safetensors ]; then
   MODEL=.device/bert-sst2

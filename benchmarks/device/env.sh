@@ -9,3 +9,6 @@ if compgen -G ".device/wheels/*.whl" >/dev/null; then
   python -m pip install -q --no-index --no-deps --target /tmp/site .device/wheels/*.whl 2>/dev/null || true
 fi
 export PYTHONPATH="/tmp/ns:/tmp/site:${PYTHONPATH:-}"
+# The device has no network: headers for cpp/ops builds come from a carried cpp/.deps (filled off-device with
+# `python3 cpp/scripts/fetch_deps.py cpp/.deps`; builds no longer write there by themselves).
+if [ -d "$ROOT/cpp/.deps/onnxruntime" ]; then export ACC_DEPS_DIR="${ACC_DEPS_DIR:-$ROOT/cpp/.deps}"; fi

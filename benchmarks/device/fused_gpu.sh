@@ -6,13 +6,13 @@
 #   sst2   bert-sst2 fused form fp32+fp16: agreement with CPU fp32 + latency         -> $OUT/h100-fused-sst2.json
 #   base   random BERT-base fused form fp16: latency vs the fp16 fused dense baseline, with the AccScore kernel
 #          and (BODY=1) again with the inlined body                                  -> $OUT/h100-fused-base*.json
-# Needs onnxruntime-gpu in /tmp/site (benchmarks/device/ort_pieces.sh) and, carried: .device/sst2, .device/wheels,
+# Needs onnxruntime-gpu in /tmp/site (benchmarks/device/ort_pieces.sh) and, carried: .device/wheels,
 # .device/bert-sst2, .device/ops (the CUDA build of libacc_ort_ops, built off-device with acc-build-ops --cuda),
 # cpp/.deps (ORT headers, for ops_check's own build attempt). Expected wall: ops 1-2 min, probe 2, sst2 3, base 5.
 set -euo pipefail
 source benchmarks/device/env.sh
 : "${OUT:?set OUT}"
-export ACC_DATA_DIR=${ACC_DATA_DIR:-.device/sst2} PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1
 export ACC_ORT_OPS_LIBRARY=${ACC_ORT_OPS_LIBRARY:-$PWD/.device/ops/libacc_ort_ops.so}
 STAGES=${STAGES:-ops,probe,sst2,base}
 MAXS=${MAX_SECONDS:-2}

@@ -7,7 +7,6 @@ set -euo pipefail
 source benchmarks/device/env.sh
 python -c "import onnxruntime as o; o.preload_dlls(); print('onnxruntime', o.__version__, o.get_available_providers())"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-export ACC_DATA_DIR=.device/sst2
 mkdir -p /tmp/bundles
 python -m acc.tools.export --model .device/bert-sst2 --speedups 1.5,3,4.8 -o /tmp/bundles/bert-sst2 --no-bench \
   --no-progress --overwrite 2>&1 | grep -v "Loading weights" | tail -12

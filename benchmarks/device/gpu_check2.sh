@@ -5,7 +5,7 @@
 #
 # Needs on the machine:
 #   - onnxruntime-gpu unpacked into /tmp/site (earlier calls on the same warm machine, as for gpu_check.sh);
-#   - carried: .device/sst2 (SST-2 TSVs, 3.8 MB) and .device/wheels (onnxscript, onnx-ir, ml_dtypes, rich, tqdm:
+#   - carried: .device/wheels (onnxscript, onnx-ir, ml_dtypes, rich, tqdm:
 #     the export needs onnxscript). The model is the tracked modeling/zoo/bert-sst2 (alias bert-sst2): the bundle
 #     (fp32 + fp16 + fp16-all graphs, ~190 MB) is exported there, nothing large is carried.
 # Then, here: python benchmarks/device/gpu_check2.py --render <files_at>/h100-fp16.json
@@ -16,7 +16,7 @@ source benchmarks/device/env.sh
 : "${OUT:?set OUT to the folder that receives h100-fp16.json}"
 python -c "import onnxruntime as o; o.preload_dlls(); print('onnxruntime', o.__version__, o.get_available_providers())"
 nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader
-export ACC_DATA_DIR=${ACC_DATA_DIR:-.device/sst2} PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1
 mkdir -p /tmp/bundles
 python benchmarks/device/gpu_check2.py --out "$OUT/h100-fp16.json" --bundle /tmp/bundles/bert-sst2-fp16 \
   --iters "${ITERS:-20}" --max-seconds "${MAX_SECONDS:-3}" 2>&1 | grep --line-buffered -v "Loading weights" \

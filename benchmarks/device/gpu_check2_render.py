@@ -10,8 +10,8 @@ import json
 import re
 from pathlib import Path
 
-SHOWN_IN_PLOT = ("baseline/fp16/cudagraph", "dense/fp16/iobind", "s3/fp16/iobind", "s4.8/fp16/iobind",
-                 "s4.8/fp32/run", "adjustable-counts@s4.8/fp16/cudagraph")  # fmt: skip
+SHOWN_IN_PLOT = ("baseline/fp16/cudagraph", "dense/fp16/iobind", "s1.5/fp16/iobind", "s3/fp16/iobind",
+                 "s4.8/fp16/iobind", "s4.8/fp32/run", "adjustable-counts@s4.8/fp16/cudagraph")  # fmt: skip
 
 
 def stem(data: dict) -> str:
@@ -79,27 +79,32 @@ def markdown(data: dict) -> str:
 
 
 def plot(data: dict, path: Path) -> None:
+    """Grouped bars, one group per measured (batch, seq) cell: runs measure a few cells, often one length per batch,
+    so lines over the sequence length would be single points, and candidates with equal speedups would hide each
+    other's markers. Bars sit side by side and carry their value."""
     from matplotlib.figure import Figure
 
     latency = data.get("latency") or []
-    batches = sorted({r["batch"] for r in latency})
-    fig = Figure(figsize=(4 * max(1, len(batches)), 3.6))
-    axes = fig.subplots(1, max(1, len(batches)), sharey=True, squeeze=False)[0]
-    for ax, batch in zip(axes, batches):
-        for name in SHOWN_IN_PLOT:
-            pts = sorted((r["seq"], r["speedup_vs_baseline_fp16"]) for r in latency
-                         if r["candidate"] == name and r["batch"] == batch and r.get("speedup_vs_baseline_fp16"))  # fmt: skip
-            if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
-        ax.axhline(1.0, color="grey", linewidth=0.8)
-        ax.set_title(f"batch {batch}")
-        ax.set_xlabel("sequence length")
-        ax.set_xscale("log", base=2)
-    axes[0].set_ylabel("speedup vs fused dense fp16")
-    axes[-1].legend(fontsize=7)
+    speedup = {(r["candidate"], r["batch"], r["seq"]): r.get("speedup_vs_baseline_fp16") for r in latency}
+    cells = sorted({(r["batch"], r["seq"]) for r in latency})
+    shown = [name for name in SHOWN_IN_PLOT if any(speedup.get((name, b, s)) for b, s in cells)]
+    width = 0.8 / max(1, len(shown))
+    fig = Figure(figsize=(max(6.0, 1.2 + 0.28 * len(cells) * len(shown)), 4.0))
+    ax = fig.subplots()
+    for i, name in enumerate(shown):
+        at = [(c, speedup[(name, b, s)]) for c, (b, s) in enumerate(cells) if speedup.get((name, b, s))]
+        offset = (i - (len(shown) - 1) / 2) * width
+        bars = ax.bar([c + offset for c, _ in at], [v for _, v in at], width, label=name)
+        ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=2, rotation=90)  # upright labels would collide
+    ax.axhline(1.0, color="grey", linewidth=0.8)
+    ax.set_xticks(range(len(cells)), [f"b{b} s{s}" for b, s in cells])
+    ax.set_xlabel("batch × sequence length (cells measured in this run)")
+    ax.set_ylabel("speedup vs ORT-optimized dense fp16")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over a bar
+    ax.set_ylim(0, 1.2 * max([1.0, *(v for (n, _, _), v in speedup.items() if v and n in shown)]))
     fig.suptitle(f"{data['name']} on {data['device']}: fp16 / IO binding / CUDA graphs", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
 LOG_CELL = re.compile(r"^b(\d+) s(\d+): (.*)$")

@@ -49,7 +49,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--iters", type=int, default=30, help="timed CUDA-graph replays per candidate and cell")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--model", default="bert-sst2", help="accuracy part: ACC checkpoint (alias or directory)")
-    parser.add_argument("--data-dir", default=None, help="SST-2 folder (default: ACC_DATA_DIR, then ../shared)")
+    parser.add_argument("--data-dir", default=None, help="SST-2 folder (default: ACC_DATA_DIR, then the copy shipped in the package)")
     parser.add_argument("--max-examples", type=int, default=None, help="accuracy part: first N dev examples")
     parser.add_argument("--budget-s", type=float, default=270.0, help="stop starting new cells/checks after this")
     parser.add_argument("--methods", default="naive,fused", help="ACC candidates timed per profile (latency part)")

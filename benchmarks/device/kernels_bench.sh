@@ -2,12 +2,11 @@
 # Fused ACC kernels on the GPU (issue #9): correctness vs references, latency table (BERT-base fp16, CUDA graphs),
 # bert-sst2 SST-2 dev agreement, torch.profiler summary, then pytest -m gpu if pytest is there. Writes
 # $OUT/h100-kernels.json (rewritten after each part) and $OUT/kernels_bench.log. Needs, carried in .device/:
-# sst2 (SST-2 TSVs); bert-sst2 only if modeling/zoo/bert-sst2/model.safetensors is not a real file here.
+# bert-sst2 only if modeling/zoo/bert-sst2/model.safetensors is not a real file here.
 # Triton comes with the device's torch. Render here afterwards:
 #   python benchmarks/render_kernels.py <files_at>/h100-kernels.json
 set -uo pipefail
 source benchmarks/device/env.sh
-export ACC_DATA_DIR="${ACC_DATA_DIR:-.device/sst2}"
 MODEL="${KERNELS_MODEL:-bert-sst2}"
 if [ ! -f modeling/zoo/bert-sst2/model.safetensors ] && [ -f .device/bert-sst2/model.safetensors ]; then
   MODEL=.device/bert-sst2

@@ -49,7 +49,7 @@ DTYPES = {"fp32": (TensorProto.FLOAT, np.float32), "fp16": (TensorProto.FLOAT16,
 FMA_ENV = "ACC_ORT_OPS_CUDA_FMA"  # read by the library at every launch: 1 = fp32 FMA kernels for fp16 too
 WMMA_MAX_HEAD_DIM = 128
 WMMA_VS_FMA_MAX_REL = 1e-4  # fp16 products are exact in fp32: only the summation order differs (~1e-6 expected)
-SELECT_INPUTS = ("hidden", "mask", "positions", "score", "n_valid", "ratio", "min_keep")
+SELECT_INPUTS = ("hidden", "mask", "positions", "score", "n_valid", "ratio", "min_keep", "padded_len")
 SELECT_OUTPUTS = ("hidden_out", "mask_out", "positions_out")
 SELECT_SHAPES = [(1, 128, 384), (8, 128, 384), (32, 128, 768), (1, 512, 768), (8, 512, 384), (32, 512, 768)]
 SELECT_TIMING = [("fp16", 1, 128, 384), ("fp16", 8, 128, 384), ("fp16", 32, 512, 768), ("fp32", 32, 512, 768)]
@@ -267,7 +267,8 @@ def token_select_model(onnx_type: int) -> bytes:
     vi = helper.make_tensor_value_info
     inputs = [vi("hidden", onnx_type, ["B", "N", "D"]), vi("mask", TensorProto.INT64, ["B", "N"]),
               vi("positions", TensorProto.INT64, ["B", "N"]), vi("score", TensorProto.FLOAT, ["B", "N"]),
-              vi("n_valid", TensorProto.INT64, ["B"]), vi("ratio", TensorProto.FLOAT, []), vi("min_keep", TensorProto.INT64, [])]  # fmt: skip
+              vi("n_valid", TensorProto.INT64, ["B"]), vi("ratio", TensorProto.FLOAT, []), vi("min_keep", TensorProto.INT64, []),
+              vi("padded_len", TensorProto.INT64, [])]  # fmt: skip
     outputs = [vi(name, onnx_type if name == "hidden_out" else TensorProto.INT64, None) for name in SELECT_OUTPUTS]
     node = helper.make_node("TokenSelect", list(SELECT_INPUTS), list(SELECT_OUTPUTS), domain="ai.acc")
     model = helper.make_model(helper.make_graph([node], "select", inputs, outputs),
@@ -287,10 +288,11 @@ def select_feeds(batch: int, length: int, width: int, dtype: type, ratio: float,
     score = (rng.integers(0, 8, (batch, length)) / 8).astype(np.float32)
     score[mask == 0] = -np.inf
     score[:, 0] = np.where(mask[:, 0] == 1, np.inf, -np.inf)
+    n_valid = (mask.sum(1) + rng.integers(0, 5, batch)).astype(np.int64)
     return {"hidden": rng.standard_normal((batch, length, width)).astype(dtype), "mask": mask,
             "positions": np.tile(np.arange(length, dtype=np.int64), (batch, 1)), "score": score,
-            "n_valid": (mask.sum(1) + rng.integers(0, 5, batch)).astype(np.int64), "ratio": np.array(ratio, np.float32),
-            "min_keep": np.array(1, np.int64)}  # fmt: skip
+            "n_valid": n_valid, "ratio": np.array(ratio, np.float32), "min_keep": np.array(1, np.int64),
+            "padded_len": np.array(n_valid.max(), np.int64)}  # fmt: skip
 
 
 def select_session(model: bytes, library: str | None, providers: list[str], profile: Path | None = None):

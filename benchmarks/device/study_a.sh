@@ -5,7 +5,7 @@
 #   re-training from the dense model); beside all of it from t=0: LAT (LengthDrop training, same budget, then an
 #   evolutionary search that stops in time for the deadline). Small models leave the GPU mostly idle (launch-bound
 #   steps), so the processes share it.
-# Carry: .device/minilm-l6 (pre-trained base, fp16), .device/sst2 (SST-2 TSVs), .device/wheels (tqdm, rich).
+# Carry: .device/minilm-l6 (pre-trained base, fp16), .device/wheels (tqdm, rich).
 # Writes to $OUT (6 files): study-dense.json, study-power-bert-{1.5,3,4.8}x.json, study-lat.json, study-a.log.
 # Env: DEADLINE (s, default 520) bounds the whole call; WITH_LAT=0 leaves LAT to call B; AMP=1 trains in bf16.
 # The same code path on the CPU with tiny data, no GPU:  SMOKE=1 OUT=/tmp/study-a bash benchmarks/device/study_a.sh

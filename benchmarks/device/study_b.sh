@@ -4,7 +4,7 @@
 #   2000 held-out SST-2 train phrases, best profile per budget reported on dev. Optional: a second search with a
 #   measured-latency cost (LATENCY_BUNDLE=dir holding a bundle's manifest.json with a latency table at
 #   LATENCY_BATCH x LATENCY_SEQ, default 8 x 128), and LAT (WITH_LAT=1, needs .device/minilm-l6) if call A left it out.
-# Carry: .device/sst2, .device/wheels (and .device/minilm-l6 only with WITH_LAT=1).
+# Carry: .device/wheels (and .device/minilm-l6 only with WITH_LAT=1).
 # Writes to $OUT: study-acc.json (+ study-lat.json with WITH_LAT=1), study-b.log.
 # The same code path on the CPU with tiny data, no GPU:  SMOKE=1 OUT=/tmp/study-b bash benchmarks/device/study_b.sh
 PART=b

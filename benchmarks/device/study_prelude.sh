@@ -9,9 +9,8 @@ LOGS=/tmp/acc-study/logs-$PART
 rm -rf "$LOGS"; mkdir -p "$OUT" "$LOGS"
 START=$(date +%s)
 DEADLINE=${DEADLINE:-520}
-DATA=${DATA:-.device/sst2}
-[ -d "$DATA" ] || DATA=../shared/data/sst2
-flags=(--out "$OUT" --work-dir /tmp/acc-study --data-dir "$DATA" --no-progress)
+flags=(--out "$OUT" --work-dir /tmp/acc-study --no-progress)  # SST-2: the copy shipped in the package
+[ -n "${DATA:-}" ] && flags+=(--data-dir "$DATA")
 [ "${SMOKE:-0}" = 1 ] && flags+=(--smoke)
 [ "${AMP:-0}" = 1 ] && flags+=(--amp)
 left() { echo $((DEADLINE - ($(date +%s) - START))); }

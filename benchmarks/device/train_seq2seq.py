@@ -1,7 +1,7 @@
 """Train the shipped ACC T5 (``t5-sst2``) on the GPU machine, or its CPU smoke run (``--smoke``), same code path.
 
     bash benchmarks/device/train_seq2seq.sh                      # GPU (device tool), writes to $OUT
-    python benchmarks/device/train_seq2seq.py --smoke --out /tmp/t5-smoke           # reads .device/corpus, .device/sst2
+    python benchmarks/device/train_seq2seq.py --smoke --out /tmp/t5-smoke           # reads .device/corpus
     python benchmarks/device/train_seq2seq.py --help                                 # every recipe option
 
 The recipe is ``acc.modeling.seq2seq.recipe.train_seq2seq``: span-corruption pre-training on the shared English
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny model, seconds of training, CPU: checks the path")
     parser.add_argument("--progress", action="store_true", help="progress bars (off: phase lines only)")
     Seq2SeqTrainOptions.add_arguments(parser)  # every recipe option (--pretrain-seconds, --lr, ...)
-    parser.set_defaults(output_dir="/tmp/t5-sst2", corpus_dir=".device/corpus", data_dir=".device/sst2")
+    parser.set_defaults(output_dir="/tmp/t5-sst2", corpus_dir=".device/corpus")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)

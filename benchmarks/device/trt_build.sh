@@ -3,7 +3,7 @@
 # $OUT/trt-build.json (rewritten after every engine, so a crash keeps the rows before it).
 #
 # Run from the repo root on the device machine. Needs, besides what gpu_check.sh needs (.device/bert-sst2,
-# .device/sst2, .device/wheels): TensorRT-RTX importable, i.e. tensorrt-rtx-cu13-bindings AND -libs unpacked into
+# .device/wheels): TensorRT-RTX importable, i.e. tensorrt-rtx-cu13-bindings AND -libs unpacked into
 # /tmp/site (the libs wheel is several GB: it cannot travel in one 64 MiB call; bring it like onnxruntime-gpu).
 # TensorRT-RTX has no sm90 target: on an H100 the engines are built for ENGINE_TARGET (default sm89) and cannot run
 # there, so this measures building (parse, build time, layer counts), not inference.
@@ -15,7 +15,6 @@ source benchmarks/device/env.sh
 BUNDLE=${BUNDLE:-/tmp/bundles/bert-sst2}
 TARGET=${ENGINE_TARGET:-sm89}
 PRECISIONS=${ENGINE_PRECISIONS:-fp16,fp32}
-export ACC_DATA_DIR=${ACC_DATA_DIR:-.device/sst2}
 
 nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader
 python -c "from acc.exporter.engines import trt_module as m; t = m(); print(t.__name__, t.__version__)"

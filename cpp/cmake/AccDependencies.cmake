@@ -5,10 +5,12 @@
 #   otherwise                 headers of Debian's libonnxruntime-dev, library of the Python onnxruntime package:
 #                             its C API is ABI-stable, so 1.21 headers run with any newer library (>= 1.21).
 # nlohmann_json               an installed package (find_package), else Debian's nlohmann-json3-dev headers.
-# Debian headers go to ACC_DEPS_DIR (default cpp/.deps) via scripts/fetch_deps.py; ACC_FETCH_DEPS=OFF forbids it.
+# Debian headers go to ACC_DEPS_DIR via scripts/fetch_deps.py; ACC_FETCH_DEPS=OFF forbids it. ACC_DEPS_DIR defaults
+# to <build dir>/_deps (never the source tree, so a read-only or shared checkout configures cleanly); -DACC_DEPS_DIR=
+# or the ACC_DEPS_DIR environment variable points several build directories at one cache.
 
 set(ONNXRUNTIME_ROOT "" CACHE PATH "ONNX Runtime SDK directory (include/, lib/); empty: Debian headers + the pip library")
-set(ACC_DEPS_DIR "${CMAKE_CURRENT_LIST_DIR}/../.deps" CACHE PATH "Cache of headers downloaded from Debian")
+include(AccDepsDir)
 option(ACC_FETCH_DEPS "Download missing headers from deb.debian.org into ACC_DEPS_DIR" ON)
 set(ACC_MIN_ORT_VERSION 1.21)  # the version of the Debian headers: the library must be at least as new
 
@@ -49,8 +51,10 @@ endif()
 # ---------------------------------------------------------------------------------------------- ONNX Runtime
 if(ONNXRUNTIME_ROOT)
   find_path(ACC_ORT_INCLUDE_DIR onnxruntime_cxx_api.h
-            PATHS "${ONNXRUNTIME_ROOT}/include" "${ONNXRUNTIME_ROOT}/include/onnxruntime" NO_DEFAULT_PATH)
-  find_library(ACC_ORT_LIBRARY onnxruntime PATHS "${ONNXRUNTIME_ROOT}/lib" "${ONNXRUNTIME_ROOT}/lib64" NO_DEFAULT_PATH)
+            PATHS "${ONNXRUNTIME_ROOT}/include" "${ONNXRUNTIME_ROOT}/include/onnxruntime"
+            NO_DEFAULT_PATH NO_CMAKE_FIND_ROOT_PATH)  # a cross build's SDK path is used as given
+  find_library(ACC_ORT_LIBRARY onnxruntime PATHS "${ONNXRUNTIME_ROOT}/lib" "${ONNXRUNTIME_ROOT}/lib64"
+               NO_DEFAULT_PATH NO_CMAKE_FIND_ROOT_PATH)
   if(NOT ACC_ORT_INCLUDE_DIR OR NOT ACC_ORT_LIBRARY)
     message(FATAL_ERROR "acc_runtime: ONNXRUNTIME_ROOT=${ONNXRUNTIME_ROOT} lacks include/onnxruntime_cxx_api.h or "
                         "lib/libonnxruntime.so; pass the directory of an extracted ONNX Runtime release")

@@ -194,7 +194,7 @@ Choice by_latency(const Manifest& m, double budget, const std::optional<double>&
     }
     if (timed.empty()) {
         throw PolicyError("bundle has no latency rows for backend " + py_repr(backend) +
-                          "; calibrate it on this machine (acc-bench --calibrate BUNDLE) or ask with speedup= / "
+                          "; calibrate it on this machine (acc-calibrate BUNDLE) or ask with speedup= / "
                           "min_accuracy=");
     }
     auto acc = [&](const ProfileEntry& e) {

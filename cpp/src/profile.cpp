@@ -109,7 +109,7 @@ Profile profile_for_speedup(const EncoderShape& shape, double speedup, int refer
     } else {
         if (speedup >= ceiling * 0.999) {
             throw ProfileError("speedup " + format_g(speedup) + " is unreachable for a " +
-                               std::to_string(shape.num_layers) + "-layer encoder at length " +
+                               std::to_string(shape.num_layers) + "-layer model at length " +
                                std::to_string(reference_length) + " (max " + format_f(ceiling * 0.999, 2) +
                                " with later layers at " + std::to_string(min_keep) + " token); ask for less");
         }

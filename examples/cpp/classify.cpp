@@ -9,19 +9,23 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "acc/runtime.hpp"
 
 namespace {
 
-int usage(const char* program) {
-    std::fprintf(stderr,
+// Usage on `out`; returns the exit status: 0 when asked for (--help, on stdout), 2 after a usage error (stderr).
+int usage(const char* program, std::FILE* out, int status) {
+    std::fprintf(out,
                  "usage: %s BUNDLE [--speedup S | --latency-budget-ms MS | --min-accuracy A] [--best-effort] "
                  "[--threads N] [SENTENCE ...]\n(no sentences: one per line on stdin)\n",
                  program);
-    return 2;
+    return status;
 }
+
+bool is_help(const std::string& arg) { return arg == "-h" || arg == "--help"; }
 
 double number(const char* flag, const char* text) {
     char* end = nullptr;
@@ -30,10 +34,34 @@ double number(const char* flag, const char* text) {
     return value;
 }
 
+// The library names a fix as the request field (best_effort=True, as the Python runtime spells it); a user of this
+// program fixes it with a flag, so the error line says the flag.
+std::string with_flags(std::string message) {
+    const std::pair<std::string, std::string> spellings[] = {
+        {"best_effort=True", "--best-effort"},
+        {"lower min_accuracy", "lower --min-accuracy"},
+        {"ask with speedup= / min_accuracy=", "ask with --speedup / --min-accuracy"},
+    };
+    for (const auto& [python, flag] : spellings) {
+        for (auto at = message.find(python); at != std::string::npos; at = message.find(python, at + flag.size())) {
+            message.replace(at, python.size(), flag);
+        }
+    }
+    return message;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc < 2) return usage(argv[0]);
+    for (int i = 1; i < argc; ++i) {
+        if (is_help(argv[i])) return usage(argv[0], stdout, 0);
+    }
+    if (argc < 2) return usage(argv[0], stderr, 2);
+    if (std::string(argv[1]).rfind("--", 0) == 0) {
+        std::fprintf(stderr, "error: the bundle comes first, got option %s; run: %s BUNDLE [options] [SENTENCE ...]\n",
+                     argv[1], argv[0]);
+        return 2;
+    }
     acc::Request request;
     acc::RuntimeOptions options;
     std::vector<std::string> sentences;
@@ -52,7 +80,9 @@ int main(int argc, char** argv) {
             } else if (arg == "--best-effort") {
                 request.best_effort = true;
             } else if (arg.rfind("--", 0) == 0) {
-                return usage(argv[0]);
+                std::fprintf(stderr, "error: unknown option %s (or its value is missing); see %s --help\n", arg.c_str(),
+                             argv[0]);
+                return 2;
             } else {
                 sentences.push_back(arg);
             }
@@ -78,7 +108,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "profile %s: %s\n", prediction.profile.c_str(), prediction.reason.c_str());
         return 0;
     } catch (const acc::AccError& error) {
-        std::fprintf(stderr, "error: %s\n", error.what());
+        std::fprintf(stderr, "error: %s\n", with_flags(error.what()).c_str());
         return 1;
     }
 }

@@ -20,6 +20,7 @@ from ..bundle import new_staging_dir, write_bundle
 from ..export import count_token_select
 from ..options import ExportOptions
 from ..pipeline import DENSE_NAME, GRAPHS_DIR, build_profiles
+from ..tokenizer_file import resolve_max_length, save_bundle_tokenizer
 from ..weights import WEIGHTS_FILE, SharedWeights
 from .export import CausalGraph, export_decode, export_prefill
 from .latency import CausalLatencyRow, measure_causal_latency
@@ -85,13 +86,13 @@ def main_export_causal(options: ExportOptions, progress: Callable[[str], None] |
         reports = _validate_all(loaded, prefills, decode, profiles, options, say)
         failures = check_causal_reports(reports, tolerance, allow_mismatch=options.allow_mismatch)
         latency = _latency(prefills, decode, profiles, model, options, say) if options.bench else []
-        loaded.tokenizer.save_pretrained(staging / "tokenizer")
+        save_bundle_tokenizer(loaded.tokenizer, staging, model.config.n_positions)
         (staging / "profiles").mkdir()
         for profile in profiles:
             profile.save(staging / "profiles" / f"{profile.name}.json")
         fields = _manifest_fields(loaded, options, profiles, prefills, decode, reports, latency, failures, tolerance)
         say("writing bundle")
-        bundle = write_bundle(staging, target, fields, overwrite=options.overwrite)
+        bundle = write_bundle(staging, target, fields, overwrite=options.overwrite, sign_key=options.sign_key)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -129,11 +130,15 @@ def _export_all(model, profiles: list[Profile], options: ExportOptions, staging:
 
 def _validate_all(loaded, prefills, decode, profiles, options: ExportOptions, say) -> list[CausalReport]:
     from acc.modeling.data import load_sst2
+    from acc.modeling.example_files import read_examples
 
-    texts = load_sst2("dev", options.data_dir).head(options.max_examples).texts
+    if options.validation_data is not None:  # prompts only: labels, if any, are not used by a language model
+        texts = read_examples(options.validation_data).head(options.max_examples).texts
+    else:
+        texts = load_sst2("dev", options.data_dir).head(options.max_examples).texts
     grid = {"fast": CAUSAL_FAST_GRID, "slow": CAUSAL_SLOW_GRID, "none": ()}[options.validate_grid]
     model, tokenizer = loaded.model, loaded.tokenizer
-    max_length = min(options.max_length, model.config.n_positions)
+    max_length = resolve_max_length(options.max_length, model.config.n_positions)
     decode_session = _session(decode.path, options.threads)
     pruned = [p for p in profiles if p.name != DENSE_NAME] or profiles
     reports: list[CausalReport] = []
@@ -184,12 +189,14 @@ def _summary_rows(profiles: list[Profile], reports: list[CausalReport], latency:
 
 
 def _manifest_fields(loaded, options, profiles, prefills, decode, reports, latency, failures, tolerance) -> dict[str, Any]:
+    from acc.modeling.checkpoint import model_source_id
+
     config = loaded.model.config
     tokenizer = loaded.tokenizer
     adjustable = next((g for g in prefills if g.adjustable), None)
     return {
         "model": {
-            "name": Path(str(options.model)).name, "source": loaded.source, "architecture": "gpt2",
+            "name": Path(str(options.model)).name, "source": model_source_id(options.model), "architecture": "gpt2",
             "family": CAUSAL_LM, "num_layers": loaded.model.num_layers, "hidden_size": config.n_embd,
             "num_heads": config.n_head, "intermediate_size": config.n_inner or 4 * config.n_embd, "labels": [],
             "max_length": config.n_positions, "inputs": ["input_ids", "attention_mask"],

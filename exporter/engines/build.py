@@ -7,7 +7,8 @@ hashed into the manifest with everything else and a failed build leaves no bundl
     (adjustable: InlinedOnnx(KeepCountsOnnx(graphs/adjustable.onnx)) — TopK widths become a shape-tensor input)
 
 The timing cache lives outside the bundle (a temp file unless the caller keeps one): it speeds up later builds
-on this machine and means nothing anywhere else.
+on this machine and means nothing anywhere else. TensorRT-RTX gets none: its timing-cache calls are deprecated
+no-ops since 1.2 (they only warn), and its ahead-of-time builds on CPU have no kernels to time anyway.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def build_engines(
     ``profiles`` names graphs under ``graphs/`` (a profile name or ``adjustable``). ``target`` (from
     ``engine_target()``) is resolved here when not given, i.e. TensorRT is imported and the GPU asked.
     ``timing_cache``: a file to reuse across calls; default a temp file shared by this call's builds only.
+    Full TensorRT only (ignored for TensorRT-RTX, where the cache is a no-op).
     Returns the records in build order; raises ``EngineBuildError`` on the first engine that fails.
     """
     root = Path(bundle_staging_dir)
@@ -59,6 +61,7 @@ def build_engines(
     target = target or engine_target()
     with tempfile.TemporaryDirectory(prefix="acc-trt-") as scratch:
         cache = Path(timing_cache) if timing_cache is not None else Path(scratch) / TIMING_CACHE_NAME
+        cache = cache if target.backend == "tensorrt" else None
         records = []
         for name in profiles:
             for precision in precisions:
@@ -69,10 +72,12 @@ def build_engines(
 
 
 def _build_one(
-    root: Path, name: str, precision: str, shapes: ShapeRanges, target: EngineTarget, cache: Path, file: str
+    root: Path, name: str, precision: str, shapes: ShapeRanges, target: EngineTarget, cache: Path | None, file: str
 ) -> EngineRecord:
     path = root / GRAPHS_DIR / f"{name}.onnx"
-    # The adjustable graph takes host-computed TopK widths (keep_counts): TensorRT cannot parse K from keep_ratios.
+    # The adjustable graph takes host-computed TopK widths (keep_counts): its widths still come from the float
+    # keep_ratios input, and TensorRT(-RTX 1.7) refuses that as TopK's K ("Network input keep_ratios is a shape
+    # tensor and must have type Int32 or Int64"). Fixed-profile graphs size TopK from the padded length and parse.
     graph = InlinedOnnx(KeepCountsOnnx(path) if name == ADJUSTABLE else path)
     network = NetworkFromOnnx(Fp16Onnx(graph) if precision == "fp16" else graph)
     build = EngineFromNetwork(network, precision, shapes, timing_cache=cache, compute_capability=target.build_for)

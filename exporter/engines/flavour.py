@@ -7,6 +7,7 @@ Two flavours share one Python API (Builder, NetworkDefinition, OnnxParser, Build
 - TensorRT builds for the GPU it runs on; the engine's compute capability is the device's.
 - TensorRT-RTX builds for a list of target compute capabilities (``ComputeCapability.SM75 ... SM121`` or
   ``CURRENT``) and has no sm90 target, so on an H100 it must be told a target (the engine then runs only there).
+  Told a target, it also builds on a machine with no GPU at all (ahead of time, CPU only: CI does this).
 
 Nothing here imports TensorRT at import time; ``trt_module()`` does, when called.
 """
@@ -128,20 +129,27 @@ class EngineTarget:
     backend: str
     trt_version: str
     compute_capability: str
-    device_compute_capability: str
+    device_compute_capability: str | None  # None: no GPU here (TensorRT-RTX ahead-of-time build on CPU)
     build_for: str | None = None
 
+    @property
+    def has_gpu(self) -> bool:
+        return self.device_compute_capability is not None
 
-def resolve_target(trt: ModuleType, device_cc: str, requested: str | None = None) -> EngineTarget:
+
+def resolve_target(trt: ModuleType, device_cc: str | None, requested: str | None = None) -> EngineTarget:
     """Decide the compute capability engines are built for; a one-line error when the flavour cannot.
 
     Pure given the module (tests pass a fake): full TensorRT only builds for ``device_cc``; TensorRT-RTX builds
     for ``device_cc`` when it is one of its targets, or for an explicit ``requested`` target that is.
+    ``device_cc=None`` (no GPU here): only TensorRT-RTX with a ``requested`` target can build (ahead of time).
     """
     backend = backend_name(trt)
     version = trt_version(trt)
-    device_cc = parse_cc(device_cc)
     wanted = parse_cc(requested) if requested else None
+    if device_cc is None:
+        return _cpu_only_target(trt, backend, version, wanted)
+    device_cc = parse_cc(device_cc)
     if backend == "tensorrt":
         if wanted not in (None, device_cc):
             raise EngineBuildError(
@@ -160,10 +168,36 @@ def resolve_target(trt: ModuleType, device_cc: str, requested: str | None = None
     return EngineTarget(backend, version, target, device_cc, None if target == device_cc else target)
 
 
+def _cpu_only_target(trt: ModuleType, backend: str, version: str, wanted: str | None) -> EngineTarget:
+    """No GPU here: TensorRT-RTX builds ahead of time for an explicit target; anything else cannot build."""
+    if backend == "tensorrt":
+        raise EngineBuildError(
+            f"no CUDA GPU visible to build TensorRT {version} engines for (TensorRT builds only for the GPU it runs "
+            "on); run acc-export --engine trt on that GPU, or install TensorRT-RTX to build ahead of time on CPU"
+        )
+    targets = rtx_targets(trt)
+    if wanted is None or wanted not in targets:
+        asked = f"{wanted} is not one of its targets" if wanted else "no --engine-target was given"
+        raise EngineBuildError(
+            f"no CUDA GPU visible and {asked}: TensorRT-RTX {version} builds ahead of time on CPU only for an "
+            f"explicit target; pass --engine-target with one of {', '.join(targets) or 'nothing'} (e.g. sm89)"
+        )
+    return EngineTarget(backend, version, wanted, None, wanted)
+
+
+def visible_compute_capability() -> str | None:
+    """This machine's GPU compute capability, or ``None`` when no CUDA GPU is visible."""
+    try:
+        return device_compute_capability()
+    except EngineBuildError:
+        return None
+
+
 def engine_target(requested: str | None = None) -> EngineTarget:
-    """``resolve_target`` for the installed TensorRT and this machine's GPU (imports TensorRT, asks the device)."""
+    """``resolve_target`` for the installed TensorRT and this machine's GPU, if any (imports TensorRT, asks the
+    device). Without a GPU, TensorRT-RTX with ``requested`` builds ahead of time (CPU only)."""
     trt = trt_module()
-    return resolve_target(trt, device_compute_capability(), requested)
+    return resolve_target(trt, visible_compute_capability(), requested)
 
 
 def _first_line(exc: BaseException, limit: int = 200) -> str:

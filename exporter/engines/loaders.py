@@ -107,7 +107,10 @@ def _parser_error(parser: Any) -> str:
         str(part) for part in (getattr(error, "node_name", lambda: "")(), getattr(error, "node_operator", lambda: "")())
         if part
     )
-    text = str(error.desc()).strip().splitlines()[0] if str(error.desc()).strip() else str(error.code())
+    # TensorRT puts the reason on the description's later lines ("Invalid Node - n17" / "... keep_ratios is a shape
+    # tensor and must have type Int32 or Int64"): keep every line, joined into one.
+    lines = [line.strip() for line in str(error.desc()).splitlines() if line.strip()]
+    text = "; ".join(lines) if lines else str(error.code())
     more = f" (+{parser.num_errors - 1} more)" if parser.num_errors > 1 else ""
     return f"{text}{f' at node {where}' if where else ''}{more}"
 
@@ -230,20 +233,27 @@ class EngineFromNetwork:
         return [1] * layers, [opt] * layers, [high] * layers
 
     def _set_target(self, trt: ModuleType, config: Any) -> str:
-        device = flavour.device_compute_capability()  # via the module: tests replace it there
+        """The GPU is asked only when no target is given (or full TensorRT): an explicit TensorRT-RTX target
+        builds ahead of time, with or without a GPU here."""
         if not hasattr(config, "set_compute_capability"):  # full TensorRT: always this GPU
+            device = flavour.device_compute_capability()  # via the module: tests replace it there
             if self.compute_capability not in (None, device):
                 raise EngineBuildError(f"TensorRT builds only for this GPU ({device}), not {self.compute_capability}; "
                                        "drop the target")  # fmt: skip
             return device
-        target = self.compute_capability or device
         targets = flavour.rtx_targets(trt)
+        if self.compute_capability is None:
+            device = flavour.visible_compute_capability()
+            if device is None:
+                raise EngineBuildError(f"no CUDA GPU visible for TensorRT-RTX to build for; pass a target, e.g. "
+                                       f"compute_capability='sm89' (--engine-target), one of {', '.join(targets)}")  # fmt: skip
+        target = self.compute_capability or device
         if target not in targets:
             raise EngineBuildError(
                 f"TensorRT-RTX {trt_version(trt)} has no target {target} (it has {', '.join(targets)}); pass one of "
                 "those as the target (--engine-target)"
             )
-        member = "CURRENT" if target == device else target.upper()
+        member = "CURRENT" if self.compute_capability is None else target.upper()
         config.num_compute_capabilities = 1
         config.set_compute_capability(getattr(trt.ComputeCapability, member), 0)
         return target

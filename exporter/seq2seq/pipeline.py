@@ -28,6 +28,7 @@ from ..pipeline import (
     profile_measures,
     stage_shared_files,
 )
+from ..tokenizer_file import resolve_max_length
 from ..validate import FAST_GRID, SLOW_GRID, GraphReport, check_reports
 from ..weights import WEIGHTS_FILE, SharedWeights
 from .export import DecoderGraph, export_decoder, export_encoder
@@ -36,6 +37,7 @@ from .names import DECODER_NAME
 from .validate import measure_seq2seq, prompt_batches, synthetic_prompts
 
 FAMILY = "seq2seq"
+SEQ2SEQ_MAX_LENGTH = 128  # T5 has relative positions, no limit of its own; the shipped t5-sst2 trained at 128
 
 
 @dataclass
@@ -82,7 +84,8 @@ def main_export_seq2seq(options: ExportOptions, progress: Callable[[str], None] 
     hf_config = model.config
     atol = {"logits": options.atol, "": options.atol} if options.atol is not None else {"logits": 1e-4, "": 1e-5}
     config = AccOnnxConfig("t5", {"input_ids": AXES_BS, "attention_mask": AXES_BS}, atol=atol,
-                           vocab_size=int(hf_config.vocab_size), max_length=options.max_length)  # fmt: skip
+                           vocab_size=int(hf_config.vocab_size),
+                           max_length=resolve_max_length(options.max_length, None, SEQ2SEQ_MAX_LENGTH))  # fmt: skip
     train_templates, _, _ = templates_from_json(loaded.prompts)
     template = train_templates[0]
     profiles = build_profiles(model.shape, options.speedups, options.reference_length, model.min_keep)
@@ -101,12 +104,12 @@ def main_export_seq2seq(options: ExportOptions, progress: Callable[[str], None] 
                 _latency_runs(graphs, profiles), decoder.path, spec, config.vocab_size, options.bench_batches,
                 options.bench_seqs, options.bench_iters, options.threads, options.progress,
             )  # fmt: skip
-        stage_shared_files(staging, graphs, loaded.tokenizer, profiles, options.inline, say)
+        stage_shared_files(staging, graphs, loaded.tokenizer, profiles, options.inline, say, config.max_length)
         rows = summary_rows(profiles, reports, latency, generation)
         fields = _manifest_fields(loaded, options, config, profiles, graphs, spec, reports, latency, generation,
                                   failures, template.name)  # fmt: skip
         say("writing bundle")
-        bundle = write_bundle(staging, target, fields, overwrite=options.overwrite)
+        bundle = write_bundle(staging, target, fields, overwrite=options.overwrite, sign_key=options.sign_key)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -121,6 +124,9 @@ def _check_supported(options: ExportOptions) -> None:
         raise ExportError("--triton is not supported for T5 bundles yet; export without it")
     if tuple(getattr(options, "precision", ("fp32",))) != ("fp32",):
         raise ExportError("T5 bundles are fp32 only for now; pass --precision fp32")
+    if getattr(options, "validation_data", None) is not None:
+        raise ExportError("--validation-data is not supported for T5 bundles yet (they are validated on SST-2 dev "
+                          "through their instruction templates); leave it out")  # fmt: skip
 
 
 def _export_all(model, profiles, options, staging: Path, say) -> tuple[list[ExportedGraph], DecoderGraph]:  # noqa: ANN001
@@ -184,7 +190,7 @@ def _validate_all(loaded, graphs, decoder, spec, profiles, options, config, temp
             say(f"validating {graph.spec.name} at {profile.name} (encoder + decoder, greedy)")
             session = sessions.setdefault(graph.path, _session(graph.path, options.threads))
             common = (session, decoder_session, spec, loaded.model, graph)
-            batches = prompt_batches(split, loaded.tokenizer, template, 32, options.max_length)
+            batches = prompt_batches(split, loaded.tokenizer, template, 32, config.max_length)
             reports.append(measure_seq2seq(*common, batches, f"sst2-dev:{template.name}", profile.keep_ratios,
                                            profile.name, answers, max(len(a) for a in answers), references))  # fmt: skip
             if grid:
@@ -231,6 +237,8 @@ def summary_rows(profiles: list[Profile], reports: list[GraphReport], latency: l
 
 def _manifest_fields(loaded, options, config, profiles, graphs, spec, reports, latency, generation, failures,
                      template: str) -> dict[str, Any]:  # noqa: ANN001  # fmt: skip
+    from acc.modeling.checkpoint import model_source_id
+
     hf = loaded.model.config
     shape = loaded.model.shape
     accuracy = [
@@ -243,10 +251,10 @@ def _manifest_fields(loaded, options, config, profiles, graphs, spec, reports, l
     return {
         "family": FAMILY,
         "model": {
-            "name": Path(str(options.model)).name, "source": loaded.source, "architecture": "t5", "family": FAMILY,
+            "name": Path(str(options.model)).name, "source": model_source_id(options.model), "architecture": "t5", "family": FAMILY,
             "num_layers": loaded.model.num_layers, "hidden_size": int(hf.d_model), "num_heads": int(hf.num_heads),
             "intermediate_size": int(hf.d_ff), "labels": list(loaded.acc_config.labels),
-            "max_length": options.max_length, "inputs": ["input_ids", "attention_mask"],
+            "max_length": config.max_length, "inputs": ["input_ids", "attention_mask"],
             "min_keep": loaded.model.min_keep, "checkpoint_accuracy": loaded.acc_config.accuracy,
             "num_decoder_layers": loaded.model.num_decoder_layers, "vocab_size": int(hf.vocab_size),
         },

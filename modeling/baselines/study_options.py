@@ -23,11 +23,11 @@ class StudyError(AccError):
 
 
 _HELP = {
-    "out": "folder the stage's results JSON is written to (the device call's $OUT)",
-    "work_dir": "folder for checkpoints handed from one stage to the next within one device call",
+    "out": "folder the stage's results JSON is written to",
+    "work_dir": "folder for checkpoints handed from one stage to the next (stages of one machine share it)",
     "model": "model to start from: minilm-l6 (pre-trained) for dense/lat, bert-sst2 for acc; power-bert reads "
     "WORK_DIR/dense unless given",
-    "data_dir": "SST-2 folder (default $ACC_DATA_DIR, then ../shared/data/sst2)",
+    "data_dir": "SST-2 folder (default: $ACC_DATA_DIR, then the copy shipped in the package)",
     "epochs": "training epochs of every method trained from the pre-trained model (the shared budget)",
     "batch_size": "training batch size",
     "lr": "peak AdamW learning rate (BERT weights)",
@@ -63,7 +63,7 @@ _HELP = {
     "latency_batch": "acc: batch of the latency-table cell used as cost",
     "latency_seq": "acc: sequence length of the latency-table cell used as cost",
     "smoke": "tiny run of the same code path on CPU (32 training examples, 1 epoch, 2 search generations)",
-    "progress": "progress bars (stage and epoch lines are printed either way)",
+    "progress": "no progress bars (stage and epoch lines are printed either way)",
 }
 _OPTIONAL_TYPES = {
     "data_dir": str, "max_train_examples": int, "max_dev_examples": int, "search_seconds": float, "deadline_s": float,
@@ -127,11 +127,19 @@ class StudyOptions:
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        """One kebab-case flag per field, defaults from the fields (``--out`` is required)."""
+        """One kebab-case flag per field, defaults from the fields; ``out`` is ``-o/--output`` (required), ``device``
+        takes ``{auto,cpu,cuda,cuda:N}`` and ``progress`` is ``--quiet``, as in every acc-* command (``acc.tools.cli``).
+        """
+        from acc.tools import cli
+
         for item in fields(cls):
             flag = "--" + item.name.replace("_", "-")
             if item.name == "out":
-                parser.add_argument(flag, required=True, help=_HELP[item.name])
+                cli.add_output(parser, _HELP[item.name], required=True, dest="out", metavar="DIR")
+            elif item.name == "device":
+                cli.add_device(parser, _HELP[item.name], default=item.default)
+            elif item.name == "progress":
+                cli.add_quiet(parser, _HELP[item.name])
             elif item.name in _TUPLE_FIELDS:
                 default = ",".join(f"{s:g}" for s in item.default)
                 parser.add_argument(flag, default=default, help=f"{_HELP[item.name]} (default {default})")
@@ -145,7 +153,9 @@ class StudyOptions:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> StudyOptions:
-        values = {item.name: getattr(args, item.name) for item in fields(cls)}
+        values = {item.name: getattr(args, item.name) for item in fields(cls) if item.name != "progress"}
+        values["progress"] = not args.quiet
+        values["out"] = str(args.out)
         for name in _TUPLE_FIELDS:
             if isinstance(values[name], str):
                 values[name] = tuple(parse_speedups(values[name]))

@@ -74,6 +74,8 @@ def benchmark_bundle(
 ) -> BenchReport:
     """Verify the bundle, build its dense baseline in ``baseline_dir`` and time every candidate; writes nothing else."""
     from acc.exporter.dense_baseline import export_dense_baseline
+    from acc.modeling.checkpoint import source_checkpoint
+    from acc.profiles import ModelError
     from acc.runtime import cpu_name, read_manifest
 
     say = progress or (lambda message: None)
@@ -85,10 +87,10 @@ def benchmark_bundle(
     if too_long:
         raise BundleError(f"--seqs {too_long} exceed the model's max_length {card.max_length}; "
                           f"pass lengths <= {card.max_length}")
-    checkpoint = str(source) if source is not None else card.source
-    if source is None and not Path(checkpoint).exists():
-        raise BundleError(f"the bundle's source checkpoint {checkpoint} (manifest model.source) is not on this "
-                          "machine; pass --source DIR with the checkpoint it was exported from")
+    try:
+        checkpoint = source_checkpoint(card.source, source, "--source")
+    except ModelError as exc:
+        raise BundleError(str(exc)) from None
     say(f"building the dense baseline from {checkpoint}")
     baseline = export_dense_baseline(checkpoint, baseline_dir, atol=options.baseline_atol,
                                      require_fused_attention=not options.allow_unfused_baseline)

@@ -1,8 +1,8 @@
 """acc-bench's flags, defaults and API kwargs in one place (they cannot drift).
 
-``BenchOptions``: the benchmark against the dense baseline. ``CalibrateOptions``: ``--calibrate BUNDLE``, which
-measures the bundle's latency table on this machine and writes it into the manifest; it shares the grid and timing
-flags (``--batches``, ``--seqs``, ``--iters``, ``--warmup``, ``--threads``, ``--max-seconds-per-cell``).
+``BenchOptions``: the benchmark against the dense baseline (``acc-bench``). ``CalibrateOptions``: ``acc-calibrate
+BUNDLE``, which measures the bundle's latency table on this machine and writes it into the manifest; it shares the
+grid and timing flags (``--batches``, ``--seqs``, ``--iters``, ``--warmup``, ``--threads``, ``--max-seconds-per-cell``).
 """
 
 from __future__ import annotations
@@ -80,61 +80,53 @@ class BenchOptions:
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("bundle", nargs="?", type=Path, default=None, help="bundle directory written by acc-export")
+        from acc.tools import cli
+
+        cli.add_bundle(parser, optional=True)
         parser.add_argument("--random-bert-base", action="store_true",
                             help="benchmark a random-initialised BERT-base (12x768) ACC bundle built in a temp dir "
                                  "(latency only: no weights needed, accuracy meaningless)")
         parser.add_argument("--source", type=Path, default=None,
                             help="checkpoint for the dense baseline (default: the bundle's model.source)")
         parser.add_argument("--speedups", default="1.5,3,4.8", help="profiles of the --random-bert-base bundle")
-        parser.add_argument("--batches", default=",".join(map(str, DEFAULT_BATCHES)), help="batch sizes (default 1,8,32)")
-        parser.add_argument("--seqs", default=None,
-                            help="sequence lengths, every token valid (default 64,128,256,512; with --calibrate "
-                                 "32,64,128,256)")
-        parser.add_argument("--iters", type=int, default=20, help="timed rounds per cell (default 20)")
-        parser.add_argument("--warmup", type=int, default=3, help="untimed rounds per cell (default 3)")
-        parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads (default: all usable CPUs)")
-        parser.add_argument("--max-seconds-per-cell", type=float, default=None,
-                            help="stop timing a cell after this many seconds (at least 3 rounds; default 20, "
-                                 "with --calibrate 5)")
+        _add_timing_arguments(parser, DEFAULT_SEQS, max_seconds=BenchOptions.max_seconds_per_cell)
         parser.add_argument("--spin", dest="spinning", action="store_true",
                             help="let ORT worker threads spin between runs (off: sessions take turns on the cores)")
-        parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
-                            help="where <name>_<UTC>.json|.md|.png go (default benchmarks/results)")
+        cli.add_output(parser, "folder for <name>_<UTC>.json|.md|.png", default=DEFAULT_OUTPUT_DIR,
+                       dest="output_dir", metavar="DIR")  # fmt: skip
         parser.add_argument("--name", default=None, help="results name (default cpu-<model>)")
         parser.add_argument("--work-dir", type=Path, default=None,
                             help="keep the dense baseline graph (and the random bundle) here instead of a temp dir")
         parser.add_argument("--baseline-atol", type=float, default=1e-4,
-                            help="logits tolerance of the dense baseline vs PyTorch (default 1e-4)")
+                            help="logits tolerance of the dense baseline vs PyTorch")
         parser.add_argument("--allow-unfused-baseline", action="store_true",
                             help="time the baseline even if ORT's optimizer fused no Attention (flatters speedups)")
-        parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress output")
-        group = parser.add_argument_group(
-            "calibration", "measure BUNDLE's latency table on this machine and write it into its manifest.json "
-            "(rows of this backend and device are replaced, others kept; graphs and their sha256s are untouched)")
-        group.add_argument("--calibrate", type=Path, default=None, metavar="BUNDLE",
-                           help="calibrate this bundle instead of benchmarking (no baseline, no results files)")
-        group.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
-                           help="device to calibrate on (default cpu; cuda needs onnxruntime-gpu)")
+        cli.add_device(parser, "auto and cpu time ONNX Runtime CPU, the only backend this benchmark compares on; "
+                               "for GPU latency use acc-calibrate BUNDLE --device cuda")  # fmt: skip
+        cli.add_quiet(parser)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> BenchOptions:
-        if getattr(args, "device", None) is not None:
-            raise DataError("--device applies to --calibrate BUNDLE; the benchmark runs on ONNX Runtime CPU")
+        if args.device not in ("auto", "cpu"):
+            raise DataError(f"acc-bench times ONNX Runtime CPU only, not --device {args.device}; drop --device "
+                            "(or pass --device cpu), or measure the GPU with acc-calibrate BUNDLE --device cuda")
         values = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
         values["speedups"] = tuple(parse_speedups(args.speedups))
         values["batches"] = _ints(args.batches, "--batches")
-        values["seqs"] = DEFAULT_SEQS if args.seqs is None else _ints(args.seqs, "--seqs")
-        if args.max_seconds_per_cell is None:
-            values["max_seconds_per_cell"] = cls.max_seconds_per_cell
+        values["seqs"] = _ints(args.seqs, "--seqs")
+        values["progress"] = not args.quiet
         return cls(**values).check()
 
 
-# Benchmark-only flags and their "not given" values: passing one with --calibrate is a mistake worth a line.
-_BENCH_ONLY = {"bundle": (None, "BUNDLE (positional)"), "random_bert_base": (False, "--random-bert-base"),
-               "source": (None, "--source"), "work_dir": (None, "--work-dir"), "name": (None, "--name"),
-               "allow_unfused_baseline": (False, "--allow-unfused-baseline"),
-               "spinning": (False, "--spin")}  # fmt: skip
+def _add_timing_arguments(parser: argparse.ArgumentParser, seqs: tuple[int, ...], max_seconds: float) -> None:
+    """The grid and timing flags acc-bench and acc-calibrate share (their defaults differ only in seqs and time)."""
+    parser.add_argument("--batches", default=",".join(map(str, DEFAULT_BATCHES)), help="batch sizes")
+    parser.add_argument("--seqs", default=",".join(map(str, seqs)), help="sequence lengths, every token valid")
+    parser.add_argument("--iters", type=int, default=20, help="timed rounds per cell")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed rounds per cell")
+    parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads (default: all usable CPUs)")
+    parser.add_argument("--max-seconds-per-cell", type=float, default=max_seconds,
+                        help="stop timing a cell after this many seconds (at least 3 rounds)")
 
 
 @dataclass(frozen=True)
@@ -142,7 +134,7 @@ class CalibrateOptions:
     """Everything ``acc.runtime.calibrate.calibrate`` takes; ``to_kwargs()`` is its keyword arguments."""
 
     bundle: Path
-    device: str = "cpu"
+    device: str = "auto"
     batches: tuple[int, ...] = DEFAULT_BATCHES
     seqs: tuple[int, ...] = CALIBRATE_SEQS
     iters: int = 20
@@ -166,23 +158,29 @@ class CalibrateOptions:
         data["bundle"] = Path(self.bundle)
         return data
 
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        from acc.tools import cli
+
+        cli.add_bundle(parser, help="bundle directory whose manifest.json gets the latency table")
+        cli.add_device(parser, "auto: CUDA when onnxruntime-gpu sees a GPU, else CPU; cuda needs onnxruntime-gpu")
+        _add_timing_arguments(parser, CALIBRATE_SEQS, max_seconds=CALIBRATE_MAX_SECONDS)
+        cli.add_quiet(parser)
+
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CalibrateOptions:
-        given = [flag for name, (unset, flag) in _BENCH_ONLY.items() if getattr(args, name, unset) != unset]
-        if given:
-            raise DataError(f"{', '.join(given)} belong(s) to the benchmark, not to --calibrate BUNDLE; drop them")
+        from acc.tools.cli import select_gpu
+
         return cls(
-            bundle=args.calibrate,
-            device=args.device or "cpu",
+            bundle=args.bundle,
+            device=select_gpu(args.device),
             batches=_ints(args.batches, "--batches"),
-            seqs=CALIBRATE_SEQS if args.seqs is None else _ints(args.seqs, "--seqs"),
+            seqs=_ints(args.seqs, "--seqs"),
             iters=args.iters,
             warmup=args.warmup,
             threads=args.threads,
-            max_seconds_per_cell=(
-                CALIBRATE_MAX_SECONDS if args.max_seconds_per_cell is None else args.max_seconds_per_cell
-            ),
-            progress=args.progress,
+            max_seconds_per_cell=args.max_seconds_per_cell,
+            progress=not args.quiet,
         ).check()
 
 

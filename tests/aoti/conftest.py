@@ -24,20 +24,19 @@ AOTI_BATCH = (1, 8)
 class AotiBundle:
     bundle: Path  # the bundle acc-aoti updated (aoti/ + manifest records)
     package: Path  # its one package
-    checkpoint: Path  # the model the bundle was exported from (acc-aoti finds it through model.source)
+    checkpoint: Path  # the model the bundle was exported from (its content hash is model.source)
     cli_output: str
 
 
 @pytest.fixture(scope="session")
 def aoti_bundle(tiny_export_bundle: Path, tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> AotiBundle:
     import torch._inductor.config as inductor_config
-
     from acc.tools.aoti import main
 
     bundle = tmp_path_factory.mktemp("aoti") / "tiny"
     shutil.copytree(tiny_export_bundle, bundle)
-    argv = ["--bundle", str(bundle), "--profiles", AOTI_PROFILE, "--seq-buckets", str(AOTI_LENGTH),
-            "--batch-range", ",".join(map(str, AOTI_BATCH)), "--no-progress"]  # fmt: skip
+    argv = [str(bundle), "--device", "cpu", "--model", str(tiny_checkpoint), "--profiles", AOTI_PROFILE,
+            "--seq-buckets", str(AOTI_LENGTH), "--batch-range", ",".join(map(str, AOTI_BATCH)), "--quiet"]  # fmt: skip
     out = io.StringIO()
     with inductor_config.patch({"aot_inductor.compile_wrapper_opt_level": "O0"}), contextlib.redirect_stdout(out):
         code = main(argv)

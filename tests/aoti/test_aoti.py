@@ -13,8 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import AOTI_BATCH, AOTI_LENGTH, AOTI_PROFILE, AotiBundle
-
 from acc.exporter.aoti import PACKAGE_FORMAT, export_aoti_package, validate_package
 from acc.exporter.bundle import file_digest
 from acc.modeling.checkpoint import load_model
@@ -22,6 +20,7 @@ from acc.profiles import ExportError, Profile
 from acc.runtime.aoti import PACKAGE_FORMAT as RUNTIME_FORMAT
 from acc.runtime.aoti import AotiPackageError, AotiRunner, PackageInfo
 from acc.runtime.manifest import read_manifest
+from conftest import AOTI_BATCH, AOTI_LENGTH, AOTI_PROFILE, AotiBundle
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -159,9 +158,9 @@ def test_export_rejects_bad_arguments_before_compiling(tiny_checkpoint: Path, ti
         with pytest.raises(ExportError, match="--device cuda needs a CUDA build"):
             export_aoti_package(model, profile, tmp_path / "x.pt2", device="cuda", progress=False)
     assert not list(tmp_path.iterdir())
-    code = main(["--bundle", str(aoti_bundle.bundle), "--model", str(tiny4_checkpoint), "--out", str(tmp_path / "o")])
+    code = main([str(aoti_bundle.bundle), "--device", "cpu", "--model", str(tiny4_checkpoint), "-o", str(tmp_path / "o")])
     assert code == 2 and not (tmp_path / "o").exists()  # 4-layer model for a 2-layer bundle: refused, nothing written
-    assert main(["--bundle", str(aoti_bundle.bundle), "--profiles", "s9", "--out", str(tmp_path / "o")]) == 2
+    assert main([str(aoti_bundle.bundle), "--device", "cpu", "--profiles", "s9", "-o", str(tmp_path / "o")]) == 2
 
 
 def _cpp_tools() -> tuple[str, list[str]]:
@@ -215,13 +214,13 @@ def test_cuda_package_with_triton_kernels(tiny_checkpoint: Path, tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_acc_aoti_out_dir_leaves_the_bundle_untouched(tiny_export_bundle: Path, tmp_path: Path) -> None:
-    """``--out DIR``: packages and aoti.json in DIR, the bundle's files and manifest unchanged (one more compile)."""
+def test_acc_aoti_out_dir_leaves_the_bundle_untouched(tiny_export_bundle: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """``--output DIR``: packages and aoti.json in DIR, the bundle's files and manifest unchanged (one more compile)."""
     from acc.tools.aoti import main
 
     before = (tiny_export_bundle / "manifest.json").read_bytes()
-    argv = ["--bundle", str(tiny_export_bundle), "--profiles", "dense", "--seq-buckets", "16", "--batch-range", "2,4",
-            "--out", str(tmp_path / "out"), "--no-progress"]  # fmt: skip
+    argv = [str(tiny_export_bundle), "--device", "cpu", "--profiles", "dense", "--seq-buckets", "16", "--batch-range",
+            "2,4", "--output", str(tmp_path / "out"), "--model", str(tiny_checkpoint), "--quiet"]  # fmt: skip
     assert main(argv) == 0
     index = json.loads((tmp_path / "out" / "aoti.json").read_text())
     (record,) = index["packages"]
@@ -230,7 +229,7 @@ def test_acc_aoti_out_dir_leaves_the_bundle_untouched(tiny_export_bundle: Path, 
     assert (tiny_export_bundle / "manifest.json").read_bytes() == before and not (tiny_export_bundle / "aoti").exists()
     runner = AotiRunner(tmp_path / "out" / record["path"])
     ids = torch.randint(1000, 2000, (1, 10))  # batch 1 < the package's minimum 2: padded, the extra row dropped
-    model = load_model(read_manifest(tiny_export_bundle, verify=False).model.source).model
+    model = load_model(tiny_checkpoint).model
     with torch.inference_mode():
         want = model(ids, torch.ones_like(ids)).logits.numpy()
     np.testing.assert_allclose(runner.predict(ids, torch.ones_like(ids)), want, atol=1e-5, rtol=0)

@@ -19,7 +19,6 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-
 from acc.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,7 +27,7 @@ CTEST_CASES = ("reference", "sha256", "tokenizer", "policy", "profiles", "errors
 
 
 def _run(command: list[str], what: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(command, check=False, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         output = (done.stdout + done.stderr).strip()
         pytest.fail(f"{what} failed (exit {done.returncode}): {' '.join(command)}\n{output[-6000:]}", pytrace=False)
@@ -69,7 +68,7 @@ def ctest_results(cpp_build: Path) -> dict[str, tuple[str, str]]:
     report.unlink(missing_ok=True)
     ctest = shutil.which("ctest") or "ctest"
     done = subprocess.run([ctest, "--test-dir", str(cpp_build), "--output-on-failure", "--output-junit", str(report),
-                           "--parallel", "2"], cwd=REPO, capture_output=True, text=True, timeout=900)  # fmt: skip
+                           "--parallel", "2"], check=False, cwd=REPO, capture_output=True, text=True, timeout=900)  # fmt: skip
     if not report.is_file():
         pytest.fail(f"ctest wrote no report (exit {done.returncode}):\n{(done.stdout + done.stderr)[-6000:]}")
     results: dict[str, tuple[str, str]] = {}
@@ -107,8 +106,48 @@ def test_example_classifies_like_the_python_runtime(cpp_build: Path, tiny_export
     assert "profile s1.5: shipped profile with target speedup 1.5" in done.stderr
 
 
+def test_example_spells_the_fix_as_its_own_flag(cpp_build: Path, tiny_export_bundle: Path) -> None:
+    """The example's user passes --best-effort, not best_effort=True (issue #16, item 4)."""
+    done = subprocess.run([str(cpp_build / "examples" / "classify"), str(tiny_export_bundle), "--min-accuracy",
+                           "0.99999", "fine"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "no profile reaches accuracy 0.99999" in done.stderr
+    assert "lower --min-accuracy or pass --best-effort" in done.stderr and "=True" not in done.stderr
+
+
 def test_example_reports_a_broken_bundle_in_one_line(cpp_build: Path, tmp_path: Path) -> None:
     done = subprocess.run([str(cpp_build / "examples" / "classify"), str(tmp_path / "nowhere"), "fine"],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+                          check=False, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 1
     assert done.stderr == f"error: bundle {tmp_path / 'nowhere'} does not exist; pass the directory written by acc-export\n"
+
+
+def test_build_keeps_downloaded_headers_in_the_build_directory(cpp_build: Path) -> None:
+    """#16 item 8: ``-B build/x`` owns every file the configure step writes (headers in ``build/x/_deps``)."""
+    cache = (cpp_build / "CMakeCache.txt").read_text()
+    if "ACC_DEPS_DIR:PATH=" in cache and os.environ.get("ACC_DEPS_DIR"):
+        pytest.skip("ACC_DEPS_DIR is set in this shell: the build uses that cache instead")
+    assert f"ACC_DEPS_DIR:PATH={cpp_build / '_deps'}\n" in cache
+    assert (cpp_build / "_deps" / "onnxruntime" / "include" / "onnxruntime_cxx_api.h").is_file()
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_example_help_prints_usage_and_succeeds(cpp_build: Path, tmp_path: Path, flag: str) -> None:
+    classify = str(cpp_build / "examples" / "classify")
+    for argv in ([classify, flag], [classify, str(tmp_path), "--speedup", "3", flag]):
+        done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(f"usage: {classify} BUNDLE [--speedup S"), done.stdout
+        assert done.stderr == ""
+
+
+def test_example_names_an_unknown_option(cpp_build: Path, tiny_export_bundle: Path) -> None:
+    classify = str(cpp_build / "examples" / "classify")
+    done = subprocess.run([classify, str(tiny_export_bundle), "--speed", "3", "fine"], check=False,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr == f"error: unknown option --speed (or its value is missing); see {classify} --help\n"
+    done = subprocess.run([classify, "--speedup", "3", str(tiny_export_bundle)], check=False, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: the bundle comes first, got option --speedup; run: ")

@@ -10,7 +10,6 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-
 from acc.exporter.causal.export import export_decode, export_prefill
 from acc.exporter.causal.names import past_names, present_names
 from acc.exporter.causal.step import left_pad
@@ -82,11 +81,11 @@ def test_acc_export_cli_prints_the_causal_summary(tiny_gpt2_checkpoint: Path, ss
 
     code = main(["--model", str(tiny_gpt2_checkpoint), "--speedups", "1", "--output", str(tmp_path / "b"),
                  "--data-dir", str(sst2_dir), "--max-examples", "6", "--validate-grid", "none", "--no-bench",
-                 "--no-adjustable", "--no-progress", "--threads", "1"])  # fmt: skip
+                 "--no-adjustable", "--quiet", "--threads", "1"])  # fmt: skip
     assert code == 0
     text = capsys.readouterr().out
     assert "causal LM" in text and "greedy identical" in text and "dense" in text
-    assert main(["--model", str(tiny_gpt2_checkpoint), "--output", str(tmp_path / "b"), "--no-progress"]) == 2
+    assert main(["--model", str(tiny_gpt2_checkpoint), "--output", str(tmp_path / "b"), "--quiet"]) == 2
     assert "already exists" in capsys.readouterr().err
 
 
@@ -96,7 +95,7 @@ def test_a_gpt2_hub_id_offline_fails_in_one_line() -> None:
     import sys
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-m", "acc.tools.export", "--model", "openai-community/gpt2", "--no-progress"],
+    done = subprocess.run([sys.executable, "-m", "acc.tools.export", "--model", "openai-community/gpt2", "--quiet"],
                           capture_output=True, text=True, env=env, timeout=120, check=False)  # fmt: skip
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]

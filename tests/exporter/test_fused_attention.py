@@ -47,6 +47,11 @@ def test_fused_graph_has_fused_attention_and_no_probabilities(fused: dict) -> No
     assert ops["com.microsoft::MultiHeadAttention"] == 4
     assert ops["ai.acc::AccScore"] == ops["ai.acc::TokenSelect"] == len(fused["fixed"].select_layers) == 2
     assert ops["Softmax"] == 0  # nothing n×n in the main graph: the probabilities live inside the two ops
+    # Packed QKV: per layer one GEMM for Q, K and V (split after the bias), then output, intermediate, output
+    assert ops["MatMul"] == 4 * 4  # (three separate Q, K, V projections would make 6 per layer)
+    # ORT's layer fusions: both residual layer norms and the GELU of every layer are one kernel each
+    assert ops["com.microsoft::SkipLayerNormalization"] == 2 * 4 and ops["com.microsoft::BiasGelu"] == 4
+    assert ops["LayerNormalization"] == 1 and ops["Erf"] == 0  # the embeddings' layer norm is not residual
     onnx.checker.check_model(str(fused["fixed"].path), full_check=True)
     adjustable = _ops(fused["adjustable"].path)
     assert adjustable["ai.acc::AccScore"] == adjustable["ai.acc::TokenSelect"] == 3

@@ -32,7 +32,7 @@ def test_variant_path_is_the_naming_contract() -> None:
     assert variant_path("graphs/adjustable.onnx", "fp16-all") == "graphs/adjustable.fp16-all.onnx"
     assert variant_path("graphs/s3.onnx", "fp32") == "graphs/s3.onnx"
     with pytest.raises(ExportError, match="not one of"):
-        variant_path("graphs/s3.onnx", "int8")
+        variant_path("graphs/s3.onnx", "int4")
 
 
 def _inlined(path: Path) -> onnx.ModelProto:
@@ -163,3 +163,25 @@ def test_duplicate_casts_from_older_converters_are_merged_and_clashes_refused() 
     graph.node.append(helper.make_node("Cast", ["x"], ["x_cast_to_fp32"], to=TensorProto.DOUBLE))
     with pytest.raises(ExportError, match="two different nodes"):
         _drop_duplicate_casts(graph)
+
+
+def test_keep_count_arithmetic_never_passes_through_fp16(tiny4_graphs, tmp_path: Path) -> None:
+    """The converter used to round-trip values between fp32 nodes through fp16 (Cast→fp16→Cast→fp32), so
+    ``ceil(ratio · n)`` saw ``ratio`` rounded to fp16 and TensorRT refused the padded-length widths."""
+    for name in (tiny4_graphs.fixed.path.name, tiny4_graphs.weights.name):
+        shutil.copy(tiny4_graphs.fixed.path.parent / name, tmp_path / name)
+    model = onnx.load(str(write_variant(tmp_path / tiny4_graphs.fixed.path.name, FP16).path))
+    producer = {output: node for node in model.graph.node for output in node.output}
+    types = {v.name: v.type.tensor_type.elem_type for v in (*model.graph.value_info, *model.graph.input)}
+    stack = [name for node in model.graph.node if node.op_type == "Ceil" for name in node.input]
+    assert stack
+    seen: set[str] = set()
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        assert types.get(name) != onnx.TensorProto.FLOAT16, f"{name} feeds a keep count in fp16"
+        node = producer.get(name)
+        if node is not None and node.op_type != "Shape":
+            stack.extend(i for i in node.input if i)

@@ -30,6 +30,8 @@ ort = pytest.importorskip("onnxruntime")
 TEXTS = ["a gripping, beautifully shot film", "dull.", "the plot never quite comes together , but the cast is great"]
 ORT_TYPES = {"tensor(int64)": "TYPE_INT64", "tensor(float)": "TYPE_FP32"}
 MODELS = ["tiny-bert_adjustable", "tiny-bert_dense", "tiny-bert_s1_5"]
+TEXT_MODELS = ["tiny-bert_text_adjustable", "tiny-bert_text_dense", "tiny-bert_text_s1_5", "tiny-bert_tokenizer"]
+ALL_MODELS = sorted(MODELS + TEXT_MODELS)  # the text front end: tests/exporter/test_triton_text.py
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,8 @@ def _sha(path: Path) -> str:
 
 def test_one_model_folder_per_graph_with_its_weights(repository: TritonRepository, tiny_export_bundle: Path) -> None:
     root = repository.path
-    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == MODELS == sorted(m.name for m in repository.models)
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ALL_MODELS
+    assert MODELS == sorted(m.name for m in repository.models)
     assert {p.name for p in root.iterdir() if p.is_file()} == {"README.md", "acc_triton.json", "tokenizer.json"}
     assert not [p for p in root.parent.iterdir() if p.name.startswith(".")]  # no staging dir left behind
     graphs = {"tiny-bert_dense": "dense", "tiny-bert_s1_5": "s1.5", "tiny-bert_adjustable": "adjustable"}
@@ -91,7 +94,7 @@ def test_configs_parse_with_tritons_schema_and_match_the_ort_session(repository:
         assert [o.label_filename for o in config.output if o.name == "logits"] == ["labels.txt"]
         if not batched:
             assert [list(t.dims) for t in config.input if t.name == "keep_ratios"] == [[2]]  # 2 layers
-    assert check_repository(repository.path) == MODELS
+    assert check_repository(repository.path) == ALL_MODELS
 
 
 def test_every_model_runs_from_its_version_folder_like_the_runtime(
@@ -180,6 +183,6 @@ def test_written_atomically_and_never_over_an_existing_one(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]  # neither the target nor a staging dir
     monkeypatch.undo()
     written = write_triton_repository(tiny_export_bundle, target, overwrite=True)
-    assert check_repository(written.path) == MODELS
+    assert check_repository(written.path) == ALL_MODELS
     with pytest.raises(ExportError, match="--triton-kind must be one of auto, cpu, gpu"):
         TritonOptions(kind="tpu").check()

@@ -51,3 +51,24 @@ def test_batches_pad_to_the_longest_text_in_each_batch(tiny_checkpoint: Path, ss
     for batch in batches:
         lengths = batch.attention_mask.sum(1)
         assert batch.input_ids.shape[1] == int(lengths.max()) <= 16
+
+
+def test_sst2_ships_inside_the_package_and_is_found_without_any_folder_beside_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ACC_DATA_DIR, no --data-dir: both splits come from the package data, never from a path beside the clone."""
+    from acc.modeling.data import shipped_sst2_dir
+
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    assert default_data_dir() == shipped_sst2_dir()
+    assert shipped_sst2_dir().is_relative_to(Path(__import__("acc.modeling").modeling.__file__).parent)
+    train, dev = load_sst2("train"), load_sst2("dev")
+    assert (len(train), len(dev)) == (67_349, 872)
+    assert train.texts[0] == "hide new secretions from the parental units" and train.labels[0] == 0
+    assert set(train.labels) == {0, 1}
+
+
+def test_gzip_copies_in_a_data_dir_are_read_like_plain_tsv(tmp_path: Path) -> None:
+    import gzip
+
+    with gzip.open(tmp_path / "dev.tsv.gz", "wt", encoding="utf-8") as handle:
+        handle.write("label\tsentence\n1\tfine .\n")
+    assert load_sst2("dev", tmp_path).texts == ["fine ."]

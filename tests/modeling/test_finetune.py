@@ -6,9 +6,13 @@ import argparse
 import json
 
 import pytest
-
 from acc.modeling.checkpoint import load_model
-from acc.modeling.finetune import FinetuneError, FinetuneOptions, finetune, plan_training
+from acc.modeling.finetune import (
+    FinetuneError,
+    FinetuneOptions,
+    finetune,
+    plan_training,
+)
 from acc.modeling.model import AccBertForSequenceClassification
 from acc.profiles import AccError, ProfileError, max_speedup, profile_for_speedup
 
@@ -159,13 +163,13 @@ def test_plan_keeps_a_reachable_s_max(tiny4_checkpoint):
 def test_flags_default_to_the_dataclass_defaults():
     parser = argparse.ArgumentParser()
     FinetuneOptions.add_arguments(parser)
-    assert FinetuneOptions.from_args(parser.parse_args(["--output-dir", "x"])) == FinetuneOptions(output_dir="x")
+    assert FinetuneOptions.from_args(parser.parse_args(["--output", "x"])) == FinetuneOptions(output_dir="x")
 
 
 def test_flags_are_kebab_case_kwarg_names():
     parser = argparse.ArgumentParser()
     FinetuneOptions.add_arguments(parser)
-    argv = ["--output-dir", "o", "--model", "m", "--data-dir", "d", "--epochs", "2", "--batch-size", "8"]
+    argv = ["--output", "o", "--model", "m", "--data-dir", "d", "--epochs", "2", "--batch-size", "8"]
     argv += ["--lr", "5e-5", "--warmup", "0.1", "--max-length", "48", "--weight-decay", "0", "--seed", "3"]
     argv += ["--max-train-examples", "10", "--max-eval-examples", "5", "--eval-speedups", "2,3x"]
     argv += ["--s-max", "4", "--train-speedup", "2.5", "--distill-weight", "0.5", "--num-random", "2"]
@@ -195,4 +199,4 @@ def test_bad_speedup_options_are_profile_errors():
     parser = argparse.ArgumentParser()
     FinetuneOptions.add_arguments(parser)
     with pytest.raises(ProfileError, match="'abc'"):
-        FinetuneOptions.from_args(parser.parse_args(["--output-dir", "x", "--eval-speedups", "1.5,abc"]))
+        FinetuneOptions.from_args(parser.parse_args(["--output", "x", "--eval-speedups", "1.5,abc"]))

@@ -1,7 +1,7 @@
 """Fixtures of the custom-op tests: the CPU ``acc_ort_ops`` library built once per session, and AccScore models.
 
 The library is built with ``acc.runtime.custom_ops.build_library`` (as ``acc-build-ops`` does) into
-``build/ops-tests``, serialised by a lock file; ORT headers come from cpp/.deps like the C++ runtime's tests.
+``build/ops-tests``, serialised by a lock file; ORT headers are fetched into its deps/ (or $ACC_DEPS_DIR).
 No cmake or C++ compiler: skipped with the reason. Headers that cannot be fetched: the tests fail with the reason.
 """
 
@@ -11,7 +11,6 @@ import fcntl
 from pathlib import Path
 
 import pytest
-
 from acc.runtime.custom_ops import REPO, CustomOpsError, build_library
 
 CACHE_DIR = REPO / "build" / "ops-tests"

@@ -145,17 +145,18 @@ def test_token_select_still_inlines_next_to_the_kernel(ops_library: Path, tmp_pa
     """Registering the ai.acc domain must not hide the other ai.acc local function (TokenSelect)."""
     vi = helper.make_tensor_value_info
     nodes = [helper.make_node(FUNCTION_NAME, ["q", "k", "m"], ["s"], domain=DOMAIN, num_heads=2, scale=0.5),
-             helper.make_node("TokenSelect", ["q", "m", "pos", "s", "nv", "ratio", "mk"], ["h", "m2", "p2"], domain=DOMAIN)]
+             helper.make_node("TokenSelect", ["q", "m", "pos", "s", "nv", "ratio", "mk", "n"], ["h", "m2", "p2"], domain=DOMAIN)]
     graph = helper.make_graph(nodes, "g", [vi("q", TensorProto.FLOAT, ["B", "N", 8]), vi("k", TensorProto.FLOAT, ["B", "N", 8]),
                               vi("m", TensorProto.INT64, ["B", "N"]), vi("pos", TensorProto.INT64, ["B", "N"]),
-                              vi("nv", TensorProto.INT64, ["B"]), vi("ratio", TensorProto.FLOAT, []), vi("mk", TensorProto.INT64, [])],
+                              vi("nv", TensorProto.INT64, ["B"]), vi("ratio", TensorProto.FLOAT, []), vi("mk", TensorProto.INT64, []),
+                              vi("n", TensorProto.INT64, [])],
                               [vi("h", TensorProto.FLOAT, None), vi("p2", TensorProto.INT64, None)])  # fmt: skip
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
     attach_acc_score(model)
     attach_token_select(model)
     q, k = inputs((2, 10, 8), np.float32)
     feeds = {"q": q, "k": k, "m": np.ones((2, 10), np.int64), "pos": np.tile(np.arange(10), (2, 1)),
-             "nv": np.full(2, 10), "ratio": np.array(0.5, np.float32), "mk": np.array(1)}  # fmt: skip
+             "nv": np.full(2, 10), "ratio": np.array(0.5, np.float32), "mk": np.array(1), "n": np.array(10)}  # fmt: skip
     (hidden, positions), executed = run_profiled(model, feeds, tmp_path, ops_library)
     assert ("AccScore", "CPUExecutionProvider") in executed and ("TopK", "CPUExecutionProvider") in executed
     score = reference(q, k, feeds["m"], 2, 0.5)

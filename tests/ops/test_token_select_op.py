@@ -22,9 +22,10 @@ from onnx import TensorProto, helper
 
 from acc.exporter.export import attach_token_select
 from acc.modeling.select import select_tokens
+from acc.profiles import keep_count
 
 CPU_SWITCH = "ACC_ORT_OPS_CPU_TOKENSELECT"
-INPUTS = ("hidden", "mask", "positions", "score", "n_valid", "ratio", "min_keep")
+INPUTS = ("hidden", "mask", "positions", "score", "n_valid", "ratio", "min_keep", "padded_len")
 OUTPUTS = ("hidden_out", "mask_out", "positions_out")
 
 
@@ -33,7 +34,8 @@ def token_select_model(onnx_type: int) -> onnx.ModelProto:
     vi = helper.make_tensor_value_info
     inputs = [vi("hidden", onnx_type, ["B", "N", "D"]), vi("mask", TensorProto.INT64, ["B", "N"]),
               vi("positions", TensorProto.INT64, ["B", "N"]), vi("score", TensorProto.FLOAT, ["B", "N"]),
-              vi("n_valid", TensorProto.INT64, ["B"]), vi("ratio", TensorProto.FLOAT, []), vi("min_keep", TensorProto.INT64, [])]  # fmt: skip
+              vi("n_valid", TensorProto.INT64, ["B"]), vi("ratio", TensorProto.FLOAT, []), vi("min_keep", TensorProto.INT64, []),
+              vi("padded_len", TensorProto.INT64, [])]  # fmt: skip
     outputs = [vi(name, onnx_type if name == "hidden_out" else TensorProto.INT64, None) for name in OUTPUTS]
     node = helper.make_node("TokenSelect", list(INPUTS), list(OUTPUTS), domain="ai.acc")
     model = helper.make_model(helper.make_graph([node], "select", inputs, outputs),
@@ -45,7 +47,7 @@ def token_select_model(onnx_type: int) -> onnx.ModelProto:
 def feeds_for(batch: int, length: int, width: int, dtype: type, ratio: float, min_keep: int, seed: int,
               ties: bool = True) -> dict[str, np.ndarray]:  # fmt: skip
     """Scores as AccScore gives them (−inf on padding, +inf at [CLS]) with many exact ties; right padding and holes;
-    n_valid at or above the current count (layers after an earlier selection)."""
+    n_valid at or above the current count (layers after an earlier selection), padded_len at or above n_valid."""
     rng = np.random.default_rng(seed)
     mask = np.ones((batch, length), np.int64)
     for b in range(batch):
@@ -62,7 +64,8 @@ def feeds_for(batch: int, length: int, width: int, dtype: type, ratio: float, mi
     return {"hidden": rng.standard_normal((batch, length, width)).astype(dtype), "mask": mask,
             "positions": np.tile(np.arange(length, dtype=np.int64), (batch, 1)) + 1000 * np.arange(batch)[:, None],
             "score": score, "n_valid": n_valid.astype(np.int64), "ratio": np.array(ratio, np.float32),
-            "min_keep": np.array(min_keep, np.int64)}  # fmt: skip
+            "min_keep": np.array(min_keep, np.int64),
+            "padded_len": np.array(n_valid.max() + rng.integers(0, 3), np.int64)}  # fmt: skip
 
 
 def run(model: onnx.ModelProto, feeds: dict, tmp_path: Path, library: Path | None) -> tuple[list, set]:
@@ -113,7 +116,8 @@ def test_kernel_equals_pytorch_reference(kernel_library: Path, tmp_path: Path) -
     feeds = feeds_for(6, 64, 8, np.float32, 0.45, 2, seed=3, ties=False)
     (hidden, mask, positions), _ = run(token_select_model(TensorProto.FLOAT), feeds, tmp_path, kernel_library)
     t = {name: torch.from_numpy(value) for name, value in feeds.items()}
-    expected = select_tokens(t["hidden"], t["mask"], t["positions"], t["score"], t["n_valid"], t["ratio"], 2)
+    expected = select_tokens(t["hidden"], t["mask"], t["positions"], t["score"], t["n_valid"], t["ratio"], 2,
+                             t["padded_len"])
     np.testing.assert_array_equal(mask, expected.mask.numpy())
     kept = mask == 1
     np.testing.assert_array_equal(positions[kept], expected.positions.numpy()[kept])
@@ -143,14 +147,10 @@ def test_keep_count_edges_equal_the_body(kernel_library: Path, ratio: float, min
 
 def test_impossible_keep_counts_are_one_line_errors(kernel_library: Path, tmp_path: Path) -> None:
     model = token_select_model(TensorProto.FLOAT)
-    feeds = feeds_for(2, 10, 4, np.float32, -1.0, -2, seed=1)  # k = max(-n_valid, -2) < 0 for every sample
-    with pytest.raises(Exception, match=r"TokenSelect: every keep count is negative \(K = -[12]\)"):
+    feeds = feeds_for(2, 10, 4, np.float32, -1.0, -2, seed=1)  # K = max(ceil(-padded_len), -2) = -2
+    with pytest.raises(Exception, match=r"TokenSelect: the output width is negative \(K = -2\)"):
         run(model, feeds, tmp_path, kernel_library)
-    feeds = feeds_for(2, 10, 4, np.float32, 1.0, 1, seed=1)
-    feeds["mask"][:] = 2  # Σ mask > N: the body's TopK fails as well
-    feeds["n_valid"][:] = 20
-    with pytest.raises(Exception, match=r"TokenSelect: keep count K = \d+ exceeds the sequence length N = 10"):
-        run(model, feeds, tmp_path, kernel_library)
+    # (K can no longer exceed N: the static width is clamped to N, and rows keep at most K, as in the body)
     feeds = feeds_for(2, 10, 4, np.float32, 0.5, 1, seed=1)
     feeds["n_valid"] = np.array([3, 4, 5], np.int64)
     with pytest.raises(Exception, match=r"TokenSelect: n_valid \[3\] must be \[B\] of hidden \[2, 10, 4\]"):
@@ -163,4 +163,5 @@ def test_without_the_switch_the_body_runs(ops_library: Path, monkeypatch: pytest
     feeds = feeds_for(3, 40, 8, np.float32, 0.5, 1, seed=2)
     outputs, ran = run(token_select_model(TensorProto.FLOAT), feeds, tmp_path, ops_library)
     assert ("TopK", "CPUExecutionProvider") in ran and ("TokenSelect", "CPUExecutionProvider") not in ran
-    assert outputs[0].shape[1] == outputs[1].shape[1] == int(outputs[1].sum(1).max())
+    width = keep_count(0.5, int(feeds["padded_len"]), 40, 1)  # the static width, from the padded length
+    assert outputs[0].shape[1] == outputs[1].shape[1] == width >= int(outputs[1].sum(1).max())

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from acc.modeling.causal.checkpoint import load_causal_model
 from acc.modeling.causal.decoding import TorchCausalStep
 from acc.profiles import BundleError, DataError, PolicyError
@@ -71,6 +70,41 @@ def test_acc_generate_cli(tiny_gpt2_bundle: Path, capsys) -> None:
     assert data["profile"] == "s1.5" and len(data["token_ids"][0]) == 4
     assert main([str(tiny_gpt2_bundle), "-p", "x", "--speedup", "50"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_acc_generate_prints_prompt_and_continuation_as_plain_text(runtime: CausalRuntime, tiny_gpt2_bundle: Path,
+                                                                 capsys) -> None:  # fmt: skip
+    """Like Hugging Face text-generation: the prompt, then its continuation, no arrow; --json keeps them apart."""
+    from acc.tools.generate import main
+
+    expected = runtime.generate(PROMPTS, max_new_tokens=4).texts
+    argv = [str(tiny_gpt2_bundle), "-p", PROMPTS[0], "-p", PROMPTS[1], "--max-new-tokens", "4", "--device", "cpu"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out == "".join(f"{p}{t}\n" for p, t in zip(PROMPTS, expected))
+    assert main([*argv, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["prompts"] == PROMPTS and data["texts"] == expected
+
+
+def test_acc_generate_errors_speak_the_command_line(tiny_gpt2_bundle: Path, tiny_bundle: Path, capsys) -> None:
+    """Fixes spelled as flags, the model called a model (not an encoder), grammatical articles (issue #16 item 4)."""
+    from acc.runtime.session import available_ort_providers
+    from acc.tools.generate import main
+
+    assert main([str(tiny_gpt2_bundle), "-p", "x", "--speedup", "50"]) == 2
+    err = capsys.readouterr().err
+    assert "speedup 50 is unreachable for a 3-layer model" in err and "encoder" not in err
+    assert main([str(tiny_bundle), "-p", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "holds an encoder-classifier model, not a causal LM; serve it with acc-serve BUNDLE" in err
+    if "CUDAExecutionProvider" not in available_ort_providers():
+        assert main([str(tiny_gpt2_bundle), "-p", "x", "--device", "cuda"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1
+        assert "--device cpu" in err and "device='cpu'" not in err
+    with pytest.raises(SystemExit):
+        main([str(tiny_gpt2_bundle), "-p", "x", "--device", "gpu"])
+    assert "invalid device 'gpu'; pass auto, cpu, cuda or cuda:N" in capsys.readouterr().err
 
 
 def test_the_runtime_imports_neither_torch_nor_transformers() -> None:

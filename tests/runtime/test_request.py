@@ -65,3 +65,18 @@ def test_the_option_list_lives_in_one_place() -> None:
     schema = pytest.importorskip("acc.runtime.server_schema", reason="the [serve] extra is not installed")
     body = set(schema.PredictRequest.model_fields) - {"text", "texts"}
     assert body == set(OPTION_NAMES) - {"truncate"}  # truncate is the server's --on-overlength, not per request
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"speedup": "3"}, r"speedup must be a number, got str '3'; pass e.g. speedup=3.0"),
+        ({"latency_budget_ms": True}, "latency_budget_ms must be a number, got bool"),
+        ({"min_accuracy": [0.8]}, "min_accuracy must be a number, got list"),
+        ({"best_effort": "yes"}, "best_effort must be True or False, got str"),
+        ({"truncate": 0}, "truncate must be True or False, got int"),
+    ],
+)
+def test_option_types_are_checked_and_named(kwargs: dict, message: str) -> None:  # issue #20 item 10
+    with pytest.raises(RequestOptionError, match=message):
+        RequestOptions.of(**kwargs)

@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
-import httpx  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-
-from acc.runtime import LoadAdaptivePolicy, Runtime, update_manifest_tables  # noqa: E402
-from acc.runtime.server import create_app, describe_validation_errors  # noqa: E402
+import httpx
+from acc.runtime import LoadAdaptivePolicy, Runtime, update_manifest_tables
+from acc.runtime.server import create_app, describe_validation_errors
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 TEXTS = ["a gripping, beautifully shot film", "dull."]
 LONG = "word " * 600  # > max_length 512 tokens
@@ -91,6 +90,14 @@ def test_errors_are_one_line_with_the_right_status(
     assert response.status_code == status, response.text
     body = response.json()
     assert body["error"] == error and needle in body["detail"] and "\n" not in body["detail"]
+
+
+def test_error_hints_spell_the_fix_as_request_json(client: TestClient) -> None:
+    """A JSON client is told to send "best_effort": true, not Python's best_effort=True (issue #16, item 4)."""
+    response = client.post("/predict", json={"text": "a", "min_accuracy": 0.99999})
+    detail = response.json()["detail"]
+    assert response.status_code == 422 and "no profile reaches accuracy 0.99999" in detail, detail
+    assert 'lower "min_accuracy" or pass "best_effort": true' in detail and "=True" not in detail
 
 
 def test_overlength_is_truncated_or_rejected(runtime: Runtime) -> None:

@@ -110,11 +110,12 @@ def test_keep_counts_graph_computes_its_widths_and_matches_the_ratios_graph(tiny
 def test_cuda_graphs_are_refused_where_a_replay_would_be_wrong(tiny_bundle: Path, tmp_path: Path) -> None:
     with pytest.raises(BackendError, match="needs device='cuda'"):
         OrtBackend(_graph(tiny_bundle, "dense"), cuda_graph=True)
-    for graph in ("s1.5", "adjustable"):
-        with pytest.raises(BackendError, match="computes its TopK widths from the batch") as info:
-            _check_cuda_graph(_graph(tiny_bundle, graph), "cuda")
-        assert "\n" not in str(info.value)
+    # the adjustable graph's widths follow its keep_ratios input: a replay with other ratios would be wrong
+    with pytest.raises(BackendError, match=r"computes 2 TopK width\(s\) from input values") as info:
+        _check_cuda_graph(_graph(tiny_bundle, "adjustable"), "cuda")
+    assert "\n" not in str(info.value)
     _check_cuda_graph(_graph(tiny_bundle, "dense"), "cuda")  # no selection: shapes follow the bucket
+    _check_cuda_graph(_graph(tiny_bundle, "s1.5"), "cuda")  # static widths: from the padded length only
     _check_cuda_graph(_keep_counts_graph(tiny_bundle, tmp_path), "cuda")  # widths fed per bucket
 
 

@@ -9,13 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from acc.runtime.bench import random_bert_checkpoint
 from acc.profiles import EncoderShape
+from acc.runtime.bench import random_bert_checkpoint
 from acc.tools import bench as bench_tool
 
 SCRIPT = Path(sys.executable).parent / "acc-bench"
-TINY = ["--batches", "1", "--seqs", "16", "--iters", "3", "--warmup", "1", "--no-progress"]
+TINY = ["--batches", "1", "--seqs", "16", "--iters", "3", "--warmup", "1", "--quiet"]
 
 
 def _one_error_line(stderr: str) -> str:
@@ -24,19 +23,20 @@ def _one_error_line(stderr: str) -> str:
     return errors[0]
 
 
-def test_help_lists_the_flags(capsys) -> None:  # noqa: ANN001
+def test_help_lists_the_flags(capsys) -> None:
     with pytest.raises(SystemExit) as info:
         bench_tool.main(["--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
     for flag in ("BUNDLE", "--random-bert-base", "--batches", "--seqs", "--iters", "--warmup", "--threads",
-                 "--max-seconds-per-cell", "--output-dir", "--source"):
+                 "--max-seconds-per-cell", "--output", "--source", "--device"):
         assert flag.lower() in out.lower(), flag
 
 
-def test_tiny_run_in_process(tiny_export_bundle: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_tiny_run_in_process(tiny_export_bundle: Path, tiny_checkpoint: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
     out_dir = tmp_path / "results"
-    assert bench_tool.main([str(tiny_export_bundle), *TINY, "--threads", "1", "--output-dir", str(out_dir)]) == 0
+    argv = [str(tiny_export_bundle), *TINY, "--threads", "1", "-o", str(out_dir), "--source", str(tiny_checkpoint)]
+    assert bench_tool.main(argv) == 0
     stdout = capsys.readouterr().out
     assert "adjustable@s1.5" in stdout and "vs base" in stdout
     files = sorted(out_dir.iterdir())
@@ -54,16 +54,16 @@ def test_tiny_run_in_process(tiny_export_bundle: Path, tmp_path: Path, capsys) -
     (["/no/such/bundle", "--batches", "1,x"], "--batches takes comma-separated integers"),
     (["/no/such/bundle", "--iters", "0"], "--iters must be >= 1"),
 ])  # fmt: skip
-def test_bad_arguments_exit_2_with_one_line(argv: list[str], needle: str, tmp_path: Path, capsys) -> None:  # noqa: ANN001
-    assert bench_tool.main([*argv, "--output-dir", str(tmp_path / "r")]) == 2
+def test_bad_arguments_exit_2_with_one_line(argv: list[str], needle: str, tmp_path: Path, capsys) -> None:
+    assert bench_tool.main([*argv, "-o", str(tmp_path / "r")]) == 2
     assert needle in _one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "r").exists()
 
 
-def test_not_a_bundle_and_too_long_seq(tiny_export_bundle: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_not_a_bundle_and_too_long_seq(tiny_export_bundle: Path, tmp_path: Path, capsys) -> None:
     assert bench_tool.main([str(tmp_path), *TINY]) == 2
     assert "is not an acc bundle" in _one_error_line(capsys.readouterr().err)
-    argv = [str(tiny_export_bundle), *TINY, "--seqs", "1024", "--output-dir", str(tmp_path / "r")]
+    argv = [str(tiny_export_bundle), *TINY, "--seqs", "1024", "-o", str(tmp_path / "r")]
     assert bench_tool.main(argv) == 2
     assert "exceed the model's max_length 512" in _one_error_line(capsys.readouterr().err)
 
@@ -89,62 +89,30 @@ def test_random_checkpoint_is_a_loadable_acc_checkpoint(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_random_bert_base_run(tmp_path: Path, capsys) -> None:  # noqa: ANN001
-    argv = ["--random-bert-base", "--speedups", "3", *TINY, "--output-dir", str(tmp_path)]
+def test_random_bert_base_run(tmp_path: Path, capsys) -> None:
+    argv = ["--random-bert-base", "--speedups", "3", *TINY, "-o", str(tmp_path)]
     assert bench_tool.main(argv) == 0
     data = json.loads(next(tmp_path.glob("cpu-bert-base-random_*.json")).read_text())
     assert data["metadata"]["latency_only"] is True and data["metadata"]["model"]["num_layers"] == 12
     assert "LATENCY ONLY" in capsys.readouterr().out
 
 
-# ---------------------------------------------------------------------------------------------- --calibrate
+# ------------------------------------------------------------------------------------------ device, old spellings
 
 
-def test_calibrate_writes_the_latency_table(
-    tiny_export_bundle: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
-) -> None:
+def test_bench_times_cpu_only_and_says_where_gpu_latency_comes_from(tmp_path: Path, capsys) -> None:
+    assert bench_tool.main(["/no/such/bundle", "--device", "cuda", "-o", str(tmp_path / "r")]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "acc-bench times ONNX Runtime CPU only, not --device cuda" in line and "acc-calibrate BUNDLE" in line
+
+
+def test_old_calibrate_spelling_runs_acc_calibrate_with_a_warning(tiny_export_bundle: Path, tmp_path: Path,
+                                                                   capsys) -> None:
     import shutil
 
-    from acc.runtime import cpu_name, read_manifest
-
     bundle = Path(shutil.copytree(tiny_export_bundle, tmp_path / "bundle"))
-    monkeypatch.chdir(tmp_path)  # the benchmark would write ./benchmarks/results; calibration writes nothing there
-    argv = ["--calibrate", str(bundle), "--device", "cpu", "--batches", "1", "--seqs", "8,16", "--iters", "3",
-            "--warmup", "1", "--threads", "1", "--no-progress"]  # fmt: skip
+    argv = ["--calibrate", str(bundle), "--device", "cpu", "--batches", "1", "--seqs", "8", "--iters", "2",
+            "--warmup", "0", "--threads", "1", "--no-progress"]  # fmt: skip
     assert bench_tool.main(argv) == 0
-    stdout = capsys.readouterr().out
-    assert f"wrote 4 latency rows into {bundle / 'manifest.json'}" in stdout and "s1.5" in stdout
-    rows = read_manifest(bundle, verify=True).tables.latency
-    assert sorted((r.profile, r.seq) for r in rows) == [("dense", 8), ("dense", 16), ("s1.5", 8), ("s1.5", 16)]
-    assert {(r.backend, r.device, r.batch, r.threads) for r in rows} == {("ort-cpu", cpu_name(), 1, 1)}
-    assert not (tmp_path / "benchmarks").exists()  # no results files, no baseline
-
-
-@pytest.mark.parametrize(("argv", "needle"), [
-    (["--calibrate", "/no/such/bundle"], "bundle /no/such/bundle does not exist"),
-    (["--calibrate", "/no/such/bundle", "/no/such/bundle"], "BUNDLE (positional) belong(s) to the benchmark"),
-    (["--calibrate", "/no/such/bundle", "--random-bert-base", "--spin"], "--random-bert-base, --spin belong(s)"),
-    (["--calibrate", "/no/such/bundle", "--iters", "0"], "--iters must be >= 1"),
-    (["/no/such/bundle", "--device", "cpu"], "--device applies to --calibrate BUNDLE"),
-])  # fmt: skip
-def test_calibrate_bad_arguments_exit_2_with_one_line(argv: list[str], needle: str, capsys) -> None:  # noqa: ANN001
-    assert bench_tool.main(argv) == 2
-    assert needle in _one_error_line(capsys.readouterr().err)
-
-
-def test_calibrate_cuda_without_onnxruntime_gpu(tiny_export_bundle: Path, capsys) -> None:  # noqa: ANN001
-    from acc.runtime.session import available_ort_providers
-
-    if "CUDAExecutionProvider" in available_ort_providers():
-        pytest.skip("onnxruntime-gpu is installed")
-    before = (tiny_export_bundle / "manifest.json").read_bytes()
-    assert bench_tool.main(["--calibrate", str(tiny_export_bundle), "--device", "cuda", "--no-progress"]) == 2
-    assert "device='cuda' needs onnxruntime-gpu" in _one_error_line(capsys.readouterr().err)
-    assert (tiny_export_bundle / "manifest.json").read_bytes() == before
-
-
-def test_help_lists_the_calibration_flags(capsys) -> None:  # noqa: ANN001
-    with pytest.raises(SystemExit):
-        bench_tool.main(["--help"])
-    out = capsys.readouterr().out
-    assert "--calibrate BUNDLE" in out and "--device {auto,cpu,cuda}" in out
+    captured = capsys.readouterr()
+    assert "use acc-calibrate BUNDLE" in captured.err and "wrote 2 latency rows" in captured.out

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from acc.exporter.triton import check_repository
 from acc.runtime import read_manifest
 from acc.tools import export as export_tool
@@ -40,7 +39,7 @@ def test_help_lists_the_flags(capsys: pytest.CaptureFixture[str]) -> None:
     assert info.value.code == 0
     out = capsys.readouterr().out
     for flag in ("--model", "--speedups", "--output", "--no-adjustable", "--inline", "--atol", "--allow-mismatch",
-                 "--validate-grid", "--bench-batches", "--overwrite", "--triton", "--from-bundle"):  # fmt: skip
+                 "--validate-grid", "--bench-batches", "--overwrite", "--triton", "BUNDLE", "--quiet", "--device"):  # fmt: skip
         assert flag in out, flag
 
 
@@ -68,7 +67,7 @@ def test_export_in_process_prints_the_summary(
 def test_console_script_runs_with_an_argv_list(tiny_checkpoint: Path, sst2_dir: Path, tmp_path: Path) -> None:
     output = tmp_path / "bundle"
     argv = [_script(), "--model", str(tiny_checkpoint), "--speedups", "1.5", "--output", str(output), "--data-dir",
-            str(sst2_dir), "--no-adjustable", "--no-bench", "--no-progress", "--triton", str(tmp_path / "triton"),
+            str(sst2_dir), "--no-adjustable", "--no-bench", "--quiet", "--triton", str(tmp_path / "triton"),
             *SMALL]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, env=_offline_env(), timeout=300)
     assert done.returncode == 0, done.stderr
@@ -83,7 +82,7 @@ def test_console_script_runs_with_an_argv_list(tiny_checkpoint: Path, sst2_dir: 
 @pytest.mark.parametrize(
     ("flag", "value", "needle"),
     [
-        ("--speedups", "50", "speedup 50 is unreachable for a 2-layer encoder"),
+        ("--speedups", "50", "speedup 50 is unreachable for a 2-layer model"),
         ("--speedups", "1.5,abc", "speedup 'abc' is not a number"),
         ("--bench-batches", "1,x", "--bench-batches takes comma-separated integers"),
     ],
@@ -92,7 +91,7 @@ def test_bad_values_exit_2_with_one_error_line(
     tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str, needle: str
 ) -> None:
     output = tmp_path / "out" / "bundle"
-    argv = ["--model", str(tiny_checkpoint), "--output", str(output), "--no-progress", flag, value]
+    argv = ["--model", str(tiny_checkpoint), "--output", str(output), "--quiet", flag, value]
     assert export_tool.main(argv) == 2
     assert needle in _one_error_line(capsys.readouterr().err)
     assert not output.exists() and not (output.parent.exists() and any(output.parent.iterdir()))
@@ -100,10 +99,19 @@ def test_bad_values_exit_2_with_one_error_line(
 
 def test_bad_model_name_exits_2(tmp_path: Path) -> None:
     output = tmp_path / "bundle"
-    argv = [_script(), "--model", "acc-test/no-such-model", "--output", str(output), "--no-progress"]
+    argv = [_script(), "--model", "acc-test/no-such-model", "--output", str(output), "--quiet"]
     done = subprocess.run(argv, capture_output=True, text=True, env=_offline_env(), timeout=120)
     assert done.returncode == 2, done.stderr
     line = _one_error_line(done.stderr)
     assert "cannot load model 'acc-test/no-such-model'" in line and "pass a local checkpoint directory" in line
     assert "Traceback" not in done.stderr
     assert not output.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_device_cuda_is_refused_with_the_command_that_times_gpus(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """Export validates on ONNX Runtime CPU; --device cuda says so and names acc-calibrate (issue #16, item 5)."""
+    assert export_tool.main(["--device", "cuda:1", "--output", str(tmp_path / "b"), "--quiet"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "not --device cuda:1" in line and "acc-calibrate BUNDLE --device cuda" in line
+    assert list(tmp_path.iterdir()) == []

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from acc.tools import evaluate as eval_tool
 from acc.tools import finetune as finetune_tool
 
@@ -33,8 +32,8 @@ def _one_error_line(stderr: str) -> str:
 
 
 @pytest.mark.parametrize(("main", "flags"), [
-    (finetune_tool.main, ["--output-dir", "--train-speedup", "--eval-speedups", "--s-max", "--no-amp"]),
-    (eval_tool.main, ["--model", "--speedups", "--json", "--max-examples", "--device"]),
+    (finetune_tool.main, ["--output", "--train-speedup", "--eval-speedups", "--s-max", "--no-amp"]),
+    (eval_tool.main, ["--model", "--speedups", "--output", "--max-examples", "--device"]),
 ])  # fmt: skip
 def test_help_lists_the_flags(main, flags, capsys):
     with pytest.raises(SystemExit) as info:
@@ -46,7 +45,7 @@ def test_help_lists_the_flags(main, flags, capsys):
 
 def test_finetune_then_eval_in_process(tiny4_checkpoint, sst2_dir, tmp_path, capsys):
     out_dir = tmp_path / "acc-tiny4"
-    argv = ["--model", str(tiny4_checkpoint), "--output-dir", str(out_dir), "--data-dir", str(sst2_dir)]
+    argv = ["--model", str(tiny4_checkpoint), "--output", str(out_dir), "--data-dir", str(sst2_dir)]
     argv += ["--max-train-examples", "32", "--max-eval-examples", "24", "--epochs", "1", "--batch-size", "16"]
     argv += ["--max-length", "40", "--eval-speedups", "1.5,3", "--device", "cpu", "--quiet"]
     assert finetune_tool.main(argv) == 0
@@ -56,7 +55,7 @@ def test_finetune_then_eval_in_process(tiny4_checkpoint, sst2_dir, tmp_path, cap
 
     report = tmp_path / "eval.json"
     argv = ["--model", str(out_dir), "--speedups", "1.5,3", "--data-dir", str(sst2_dir), "--max-examples", "24"]
-    argv += ["--max-length", "40", "--batch-size", "5", "--device", "cpu", "--json", str(report), "--quiet"]
+    argv += ["--max-length", "40", "--batch-size", "5", "--device", "cpu", "-o", str(report), "--quiet"]
     assert eval_tool.main(argv) == 0
     assert "s3" in capsys.readouterr().out
     rows = json.loads(report.read_text())["rows"]
@@ -67,7 +66,7 @@ def test_finetune_then_eval_in_process(tiny4_checkpoint, sst2_dir, tmp_path, cap
 def test_eval_console_script(tiny_checkpoint, sst2_dir, tmp_path):
     report = tmp_path / "rows.json"
     argv = [_script("acc-eval"), "--model", str(tiny_checkpoint), "--speedups", "1.5", "--data-dir", str(sst2_dir)]
-    argv += ["--max-examples", "8", "--device", "cpu", "--json", str(report), "--quiet"]
+    argv += ["--max-examples", "8", "--device", "cpu", "-o", str(report), "--quiet"]
     done = subprocess.run(argv, capture_output=True, text=True, env=_offline_env(), timeout=120)
     assert done.returncode == 0, done.stderr
     assert "s1.5" in done.stdout
@@ -75,7 +74,7 @@ def test_eval_console_script(tiny_checkpoint, sst2_dir, tmp_path):
 
 
 def test_finetune_console_script_bad_model_exits_2(tmp_path):
-    argv = [_script("acc-finetune"), "--model", "acc-test/no-such-model", "--output-dir", str(tmp_path / "o")]
+    argv = [_script("acc-finetune"), "--model", "acc-test/no-such-model", "--output", str(tmp_path / "o")]
     done = subprocess.run(argv + ["--quiet"], capture_output=True, text=True, env=_offline_env(), timeout=120)
     assert done.returncode == 2
     assert "acc-test/no-such-model" in _one_error_line(done.stderr)
@@ -87,7 +86,7 @@ def test_bad_model_directory_exits_2(tmp_path, capsys):
     empty.mkdir()
     assert eval_tool.main(["--model", str(empty), "--quiet"]) == 2
     assert "config.json" in _one_error_line(capsys.readouterr().err)
-    assert finetune_tool.main(["--model", str(empty), "--output-dir", str(tmp_path / "o"), "--quiet"]) == 2
+    assert finetune_tool.main(["--model", str(empty), "--output", str(tmp_path / "o"), "--quiet"]) == 2
     assert "config.json" in _one_error_line(capsys.readouterr().err)
 
 
@@ -99,6 +98,6 @@ def test_bad_speedups_exit_2(tiny_checkpoint, sst2_dir, speedups, needle, capsys
 
 
 def test_finetune_bad_option_exits_2(tiny_checkpoint, tmp_path, capsys):
-    argv = ["--model", str(tiny_checkpoint), "--output-dir", str(tmp_path / "o"), "--epochs", "0", "--quiet"]
+    argv = ["--model", str(tiny_checkpoint), "--output", str(tmp_path / "o"), "--epochs", "0", "--quiet"]
     assert finetune_tool.main(argv) == 2
     assert "epochs" in _one_error_line(capsys.readouterr().err)

@@ -101,6 +101,21 @@ def test_rtx_targets_and_the_h100() -> None:
         resolve_target(rtx, "sm90", "7.0")
 
 
+def test_without_a_gpu_only_rtx_with_a_target_builds() -> None:
+    """Ahead of time on CPU (device None): TensorRT-RTX needs an explicit target; full TensorRT cannot build."""
+    rtx = make_fake_trt("tensorrt_rtx_bindings", version="1.7.1.116", rtx=True)
+    target = resolve_target(rtx, None, "8.9")
+    assert (target.compute_capability, target.device_compute_capability, target.build_for) == ("sm89", None, "sm89")
+    assert not target.has_gpu and resolve_target(rtx, "sm89").has_gpu
+    with pytest.raises(EngineBuildError, match="no --engine-target was given.*pass --engine-target with one of sm75"):
+        resolve_target(rtx, None)
+    with pytest.raises(EngineBuildError, match="sm90 is not one of its targets"):
+        resolve_target(rtx, None, "sm90")
+    with pytest.raises(EngineBuildError) as info:
+        resolve_target(make_fake_trt("tensorrt", version="10.3.0"), None, "sm89")
+    assert "no CUDA GPU visible to build TensorRT 10.3.0 engines" in str(info.value) and "\n" not in str(info.value)
+
+
 def test_device_compute_capability_fails_in_one_line_without_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 

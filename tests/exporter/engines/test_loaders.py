@@ -1,8 +1,9 @@
 """exporter/engines/loaders.py against ``fake_trt`` (a recorder of TensorRT API calls, NOT TensorRT).
 
-These pin what our loaders ask of the builder (profile shapes, static keep_ratios, flags, targets, outputs,
-timing cache) on the real tiny4 graphs. Whether TensorRT accepts the graphs is for the ``trt`` test and
-benchmarks/device/trt_build.sh.
+These pin what our loaders ask of the builder where a real build cannot show it here: the optimization profile
+and flags inside a plan (real plans are opaque, and only a GPU could deserialize them), full TensorRT (not
+installable here), the CURRENT target and the timing cache (both need a GPU). Parsing, outputs, fp16 graphs and
+parser errors run on real TensorRT-RTX in test_rtx_aot.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-import onnx
 import pytest
 from fake_trt import FAIL_BUILD
 
@@ -55,16 +55,6 @@ def test_adjustable_fp32_engine_profile_outputs_and_flags(fake_trt, staged: Path
     assert built.network_layers > 50 and built.shapes == SHAPES and built.build_seconds >= 0
 
 
-def test_fp16_needs_an_fp16_graph_when_strongly_typed(fake_trt, staged: Path) -> None:  # noqa: ANN001
-    fake_trt()
-    graph = InlinedOnnx(staged / "graphs" / "flat.onnx")
-    with pytest.raises(EngineBuildError) as info:
-        EngineFromNetwork(NetworkFromOnnx(graph), "fp16")()
-    assert "needs an fp16 graph" in str(info.value) and "Fp16Onnx" in str(info.value)
-    built = EngineFromNetwork(NetworkFromOnnx(Fp16Onnx(graph)), "fp16")()
-    assert built.precision == "fp16" and "FP16" not in _plan(built)["flags"] and "TF32" in _plan(built)["flags"]
-
-
 def test_weakly_typed_tensorrt_gets_the_fp16_flag(fake_trt, staged: Path) -> None:  # noqa: ANN001
     fake_trt(strongly_typed=False)
     built = EngineFromNetwork(NetworkFromOnnx(InlinedOnnx(staged / "graphs" / "flat.onnx")), "fp16")()
@@ -104,30 +94,14 @@ def test_timing_cache_is_read_and_rewritten(fake_trt, staged: Path, tmp_path: Pa
     assert _plan(EngineFromNetwork(network, "fp32")())["timing_cache_in"] is None  # no cache unless asked
 
 
-def test_parser_and_builder_failures_are_one_line(fake_trt, staged: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_builder_failure_is_one_line(fake_trt, staged: Path, monkeypatch) -> None:  # noqa: ANN001
+    """A real builder does not fail on demand for a valid graph; the fake does (parser errors are real: test_rtx_aot)."""
     fake_trt()
-    model = onnx.load(str(staged / "graphs" / "flat.onnx"), load_external_data=False)
-    model.graph.node[3].op_type = "Unsupported"
-    model.graph.node[3].name = "/bad/node"
-    bad = staged / "graphs" / "bad.onnx"
-    onnx.save(model, str(bad))
-    with pytest.raises(EngineBuildError) as info:
-        NetworkFromOnnx(InlinedOnnx(bad))()
-    message = str(info.value)
-    assert "cannot parse bad.onnx: No importer registered for op: Unsupported at node /bad/node Unsupported" in message
-    assert "\n" not in message
-
     monkeypatch.setitem(FAIL_BUILD, "message", "Error Code 4: out of memory\ntrace")
     with pytest.raises(EngineBuildError) as info:
         EngineFromNetwork(NetworkFromOnnx(InlinedOnnx(staged / "graphs" / "flat.onnx")), "fp32")()
     assert "failed to build flat.onnx (fp32, sm87): Error Code 4: out of memory;" in str(info.value)
     assert "\n" not in str(info.value)
-
-
-def test_missing_logits_output_is_refused(fake_trt, staged: Path) -> None:  # noqa: ANN001
-    fake_trt()
-    with pytest.raises(EngineBuildError, match=r"has no output\(s\) \['probs'\]"):
-        NetworkFromOnnx(InlinedOnnx(staged / "graphs" / "flat.onnx"), outputs=("probs",))()
 
 
 def test_bad_precision_is_refused_at_construction() -> None:

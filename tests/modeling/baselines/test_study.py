@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from acc.modeling.baselines.study_options import StudyError, StudyOptions
 from acc.modeling.baselines.study_report import at_speedups, crossings, merge_parts
 from acc.tools.study import main
@@ -13,7 +12,7 @@ from acc.tools.study import main
 
 def test_every_stage_then_render_writes_the_report(tiny4_checkpoint, sst2_dir, tmp_path, capsys) -> None:
     out, work, results = tmp_path / "out", tmp_path / "work", tmp_path / "results"
-    common = ["--out", str(out), "--work-dir", str(work), "--data-dir", str(sst2_dir), "--smoke"]
+    common = ["-o", str(out), "--work-dir", str(work), "--data-dir", str(sst2_dir), "--smoke"]
     assert main(["dense", *common, "--model", str(tiny4_checkpoint)]) == 0
     assert main(["power-bert", *common, "--power-speedup", "2"]) == 0
     assert main(["lat", *common, "--model", str(tiny4_checkpoint)]) == 0
@@ -35,7 +34,7 @@ def test_every_stage_then_render_writes_the_report(tiny4_checkpoint, sst2_dir, t
         assert point["theoretical_speedup_128"] >= min(point["budgets"]) - 1e-9
         assert 0.0 <= point["heldout_accuracy"] <= 1.0
 
-    assert main(["render", *map(str, parts), "--output-dir", str(results)]) == 0
+    assert main(["render", *map(str, parts), "--output", str(results)]) == 0
     (report_path,) = results.glob("accuracy-sst2-smoke_*.json")
     report = json.loads(report_path.read_text())
     assert [m["method"] for m in report["methods"]] == ["dense", "post-hoc-acc", "power-bert", "lat", "acc-offline",
@@ -56,7 +55,7 @@ def test_acc_stage_searches_with_a_bundle_latency_table(tiny_checkpoint, tiny_ex
     rows = [{"profile": p, "batch": 8, "seq": 128, "p50_ms": ms, "p99_ms": ms} for p, ms in (("dense", 4.0), ("s1.5", 3.0))]
     update_manifest_tables(bundle, latency_rows=rows, backend="ort-cpu", device="test-cpu")
     out = tmp_path / "out"
-    assert main(["acc", "--out", str(out), "--data-dir", str(sst2_dir), "--smoke", "--model", str(tiny_checkpoint),
+    assert main(["acc", "-o", str(out), "--data-dir", str(sst2_dir), "--smoke", "--model", str(tiny_checkpoint),
                  "--latency-bundle", str(bundle)]) == 0  # fmt: skip
     methods = json.loads((out / "study-acc.json").read_text())["methods"]
     latency = next(m for m in methods if m["method"] == "acc-search-latency")

@@ -1,0 +1,91 @@
+"""``acc-predict BUNDLE FILE``: classify every text of a .txt/.tsv/.jsonl file (or stdin) into JSONL or TSV."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
+
+from acc.profiles import AccError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundle", help="bundle directory written by acc-export")
+    parser.add_argument("file", nargs="?", default="-", help="texts: .txt (one per line), .tsv (with a header) or "
+                        ".jsonl ({\"text\": ...} per line); - or nothing for stdin")  # fmt: skip
+    parser.add_argument("-o", "--output", default=None, help="result file, .jsonl or .tsv (default: JSONL to stdout)")
+    parser.add_argument("--format", default=None, choices=("txt", "tsv", "jsonl"),
+                        help="input format (default: from the file's extension; stdin: txt)")
+    parser.add_argument("--output-format", default=None, choices=("jsonl", "tsv"),
+                        help="output format (default: from --output's extension, else jsonl)")
+    parser.add_argument("--text-column", default=None,
+                        help="TSV column / JSONL key holding the text (default: sentence, text or content / text)")
+    parser.add_argument("--batch-size", type=int, default=32, help="texts per graph run (default 32)")
+    parser.add_argument("--speedup", type=float, default=None, help="run the profile with this target speedup")
+    parser.add_argument("--latency-budget-ms", type=float, default=None,
+                        help="the most accurate profile whose measured p99 for a batch fits this budget")
+    parser.add_argument("--min-accuracy", type=float, default=None,
+                        help="the fastest profile with at least this accuracy (a fraction, e.g. 0.85)")
+    parser.add_argument("--best-effort", action="store_true",
+                        help="take the closest profile when no profile meets the constraint")
+    parser.add_argument("--no-truncate", dest="truncate", action="store_false",
+                        help="fail on a text longer than the model's max_length instead of cutting it")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where graphs run")
+    parser.add_argument("--precision", default="auto", help="graph precision: auto, fp32, fp16, int8 (if exported)")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
+
+
+def run(args: argparse.Namespace) -> int:
+    from acc.runtime import RequestOptions, Runtime
+    from acc.runtime.batch_predict import (
+        ResultWriter,
+        count_lines,
+        describe_options,
+        input_format,
+        open_input,
+        output_format,
+        predict_rows,
+        read_rows,
+    )
+
+    try:
+        fmt_in = input_format(args.file, args.format)
+        fmt_out = output_format(args.output, args.output_format)
+        options = RequestOptions(speedup=args.speedup, latency_budget_ms=args.latency_budget_ms,
+                                 min_accuracy=args.min_accuracy, best_effort=args.best_effort,
+                                 truncate=args.truncate)  # fmt: skip
+        with ExitStack() as stack:
+            stream = stack.enter_context(open_input(args.file))
+            runtime = Runtime.load(args.bundle, device=args.device, threads=args.threads, precision=args.precision)
+            output = sys.stdout if args.output in (None, "-") else stack.enter_context(
+                open(args.output, "w", encoding="utf-8"))  # fmt: skip
+            rows = read_rows(stream, fmt_in, args.file, args.text_column)
+            total = None if args.quiet else count_lines(args.file, header=fmt_in == "tsv")
+            summary = predict_rows(runtime, rows, ResultWriter(output, fmt_out), options, args.batch_size,
+                                   progress=not args.quiet, total=total)  # fmt: skip
+    except AccError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write {args.output} ({exc.strerror or exc}); pass a writable -o path", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        constraints = ", ".join(describe_options(options)) or "auto"
+        print(f"acc-predict: {summary.line()} [{constraints}, {runtime.backend}, {runtime.precision}]", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="acc-predict",
+        description="Classify a file of texts with a bundle, in batches: one JSONL/TSV row per text with label, "
+        "score and profile; the same speedup / latency budget / accuracy floor options as the runtime.",
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
