@@ -242,12 +242,10 @@ class EngineFromNetwork:
                                        "drop the target")  # fmt: skip
             return device
         targets = flavour.rtx_targets(trt)
-        if self.compute_capability is None:
-            device = flavour.visible_compute_capability()
-            if device is None:
-                raise EngineBuildError(f"no CUDA GPU visible for TensorRT-RTX to build for; pass a target, e.g. "
-                                       f"compute_capability='sm89' (--engine-target), one of {', '.join(targets)}")  # fmt: skip
-        target = self.compute_capability or device
+        target = self.compute_capability or flavour.visible_compute_capability()
+        if target is None:
+            raise EngineBuildError(f"no CUDA GPU visible for TensorRT-RTX to build for; pass a target, e.g. "
+                                   f"compute_capability='sm89' (--engine-target), one of {', '.join(targets)}")  # fmt: skip
         if target not in targets:
             raise EngineBuildError(
                 f"TensorRT-RTX {trt_version(trt)} has no target {target} (it has {', '.join(targets)}); pass one of "
