@@ -11,7 +11,7 @@ START=$(date +%s)
 DEADLINE=${DEADLINE:-520}
 DATA=${DATA:-.device/sst2}
 [ -d "$DATA" ] || DATA=../shared/data/sst2
-flags=(--out "$OUT" --work-dir /tmp/acc-study --data-dir "$DATA" --no-progress)
+flags=(-o "$OUT" --work-dir /tmp/acc-study --data-dir "$DATA" --quiet)
 [ "${SMOKE:-0}" = 1 ] && flags+=(--smoke)
 [ "${AMP:-0}" = 1 ] && flags+=(--amp)
 left() { echo $((DEADLINE - ($(date +%s) - START))); }
