@@ -67,7 +67,7 @@ Json parse_manifest_text(const std::string& text, const std::string& where) {
     return data;
 }
 
-/// The model card's integers in kModelIntRanges, heads dividing the width, at least one label.
+/// The model card's integers in kModelIntRanges and heads dividing the width (labels: the classifier's concern).
 void check_model_card(const ModelCard& m, const std::string& where) {
     for (const detail::IntRange& range : detail::kModelIntRanges) {
         const std::string key = range.key;
@@ -83,7 +83,6 @@ void check_model_card(const ModelCard& m, const std::string& where) {
         throw BundleError(where + ".hidden_size = " + std::to_string(m.hidden_size) + " is not a multiple of num_heads = " +
                           std::to_string(m.num_heads) + "; " + kReexport);
     }
-    if (m.labels.empty()) throw BundleError(where + ".labels is empty; " + kReexport);
 }
 
 Json load_manifest_json(const fs::path& root, std::string* digest) {
