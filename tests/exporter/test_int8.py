@@ -124,3 +124,17 @@ def tiny_int8_bundle(tiny_checkpoint: Path, sst2_dir: Path, tmp_path_factory: py
                             data_dir=sst2_dir, max_examples=16, validate_grid="none", bench=False, progress=False,
                             threads=1, precision=("fp32", "int8"))  # fmt: skip
     return main_export(options).bundle
+
+
+def test_cli_flags_build_the_int8_recipe() -> None:
+    import argparse
+
+    from acc.exporter import ExportOptions
+
+    parser = argparse.ArgumentParser()
+    ExportOptions.add_arguments(parser)
+    default = ExportOptions.from_args(parser.parse_args(["--precision", "int8"]))
+    assert default.precision == ("fp32", "int8") and default.int8 == Int8Options()
+    chosen = ExportOptions.from_args(parser.parse_args(["--precision", "fp32,int8", "--int8-per-tensor",
+                                                        "--int8-float-nodes", "ffn_out, layer0/"]))  # fmt: skip
+    assert chosen.int8 == Int8Options(per_channel=False, float_nodes=("ffn_out", "layer0/"))
