@@ -127,9 +127,9 @@ class ExportOptions:
                                  "(CPU: int8 weight matmuls, ACC score and selection float); e.g. fp32,int8")
         parser.add_argument("--int8-per-tensor", action="store_true",
                             help="int8: one weight scale per matrix instead of per output channel")
-        parser.add_argument("--int8-float-nodes", default="",
-                            help="int8: comma-separated layer labels whose matmuls stay float, e.g. ffn_out or "
-                                 "layer0/,layer1/query (acc.exporter.int8)")
+        parser.add_argument("--int8-float-nodes", default="layer0/",
+                            help="int8: comma-separated layer labels whose matmuls stay float (default layer0/, the "
+                                 "measured best; '' quantises every layer; e.g. ffn_out or layer0/,layer1/query)")
         parser.add_argument("--sign-key", type=Path, default=None, metavar="KEY.pem",
                             help="sign the bundle's manifest with this PEM elliptic-curve private key "
                                  "(manifest.json.sig; verify with Runtime.load(..., verify_key=PUB.pem))")

@@ -85,7 +85,8 @@ def _no_constant(where: str) -> Any:
 
 
 def check_model_card(card: Any, where: str) -> None:
-    """The model card's integers in ``MODEL_INT_RANGES``, heads dividing the width, at least one label."""
+    """The model card's integers in ``MODEL_INT_RANGES`` and heads dividing the width. (Labels are the classifier
+    runtime's concern: causal-LM bundles have none.)"""
     for key, (low, high) in MODEL_INT_RANGES.items():
         value = getattr(card, key)
         if not low <= value <= high:
@@ -93,5 +94,3 @@ def check_model_card(card: Any, where: str) -> None:
     if card.hidden_size % card.num_heads:
         raise BundleError(f"{where}.hidden_size = {card.hidden_size} is not a multiple of num_heads = "
                           f"{card.num_heads}; {REEXPORT}")  # fmt: skip
-    if not card.labels:
-        raise BundleError(f"{where}.labels is empty; {REEXPORT}")

@@ -127,6 +127,9 @@ class Runtime:
         if backend not in BACKENDS:
             raise BackendError(f"unknown backend {backend!r}; pass one of {', '.join(repr(b) for b in BACKENDS)}")
         manifest = read_manifest(path, verify=verify)
+        if not manifest.model.labels:
+            raise BundleError(f"bundle {manifest.bundle_dir} has no labels, so it is not a classifier; load a "
+                              "causal-LM bundle with CausalRuntime, a T5 one with Seq2SeqRuntime")  # fmt: skip
         if digest is not None:
             check_digest(manifest, digest)
         if verify_key is not None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from acc.profiles import AccError, DataError, PolicyError
 
 from .batching import BatcherClosedError, DynamicBatcher
+from .hints import as_json
 from .serve import OVERLENGTH
 from .server_limits import (
     DEFAULT_BODY_TIMEOUT_S,
@@ -42,21 +43,6 @@ if TYPE_CHECKING:
 _STATUS = {PolicyError: 422, DataError: 422, BatcherClosedError: 503}
 _ERRORS = {code: {"model": ErrorResponse} for code in (400, 408, 413, 422, 500, 503)}
 _HTTP_NAMES = {404: "NotFound", 405: "MethodNotAllowed"}
-# The runtime names fixes as Python keywords; an HTTP client fixes its JSON body instead.
-_JSON_SPELLING = {
-    "best_effort=True": '"best_effort": true',
-    "lower min_accuracy": 'lower "min_accuracy"',
-    "ask with speedup= / min_accuracy=": 'ask with "speedup" / "min_accuracy"',
-}
-
-
-def json_spelling(message: str) -> str:
-    """``message`` with its Python-spelled fixes written as request JSON (``best_effort=True`` → ``"best_effort": true``)."""
-    for python, field in _JSON_SPELLING.items():
-        message = message.replace(python, field)
-    return message
-
-
 def create_app(
     runtime: Runtime,
     *,
@@ -114,7 +100,7 @@ def create_app(
     @app.exception_handler(AccError)
     async def acc_error(request: Any, exc: AccError) -> JSONResponse:
         status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 500)
-        return error(status, type(exc).__name__, json_spelling(str(exc)))
+        return error(status, type(exc).__name__, as_json(str(exc)))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Any, exc: RequestValidationError) -> JSONResponse:

@@ -175,21 +175,11 @@ def progress_printer(quiet: bool) -> Callable[[str], None] | None:
     return lambda message: console.log(message)
 
 
-# A fix named in a library error is spelled for Python callers; on the command line it is a flag.
-_CLI_SPELLING = {
-    "best_effort=True": "--best-effort",
-    "lower min_accuracy": "lower --min-accuracy",
-    "ask with speedup= / min_accuracy=": "ask with --speedup / --min-accuracy",
-    "load it with acc.runtime.Runtime": "serve it with acc-serve BUNDLE",
-}
-_DEVICE_KEYWORD = re.compile(r"""device=['"]([\w:]+)['"]""")
-
-
 def cli_spelling(message: str) -> str:
     """``message`` with its Python-spelled fixes rewritten as flags (``best_effort=True`` → ``--best-effort``)."""
-    for python, flag in _CLI_SPELLING.items():
-        message = message.replace(python, flag)
-    return _DEVICE_KEYWORD.sub(r"--device \1", message)
+    from acc.runtime.hints import as_flags
+
+    return as_flags(message.replace("load it with acc.runtime.Runtime", "serve it with acc-serve BUNDLE"))
 
 
 def fail(exc: BaseException, code: int = 2) -> int:

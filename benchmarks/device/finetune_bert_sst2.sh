@@ -9,7 +9,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 common=(--model .device/minilm-l6 --max-length 64 --device cuda --no-amp)
 train() { name=$1; shift; timeout "${TRAIN_TIMEOUT:-530}" python -m acc.tools.finetune "${common[@]}" \
-  --output-dir "/tmp/ck-$name" "$@" >"$OUT/train-$name.log" 2>&1 || echo "run $name failed or timed out" >>"$OUT/train-$name.log"; }
+  -o "/tmp/ck-$name" "$@" >"$OUT/train-$name.log" 2>&1 || echo "run $name failed or timed out" >>"$OUT/train-$name.log"; }
 train b32-lr5e-5 --batch-size 32 --lr 5e-5 --epochs 2 &
 train b64-lr1e-4 --batch-size 64 --lr 1e-4 --epochs 3 &
 wait

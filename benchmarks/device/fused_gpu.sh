@@ -27,7 +27,7 @@ fi
 if [[ ,$STAGES, == *,probe,* ]]; then
   echo "== probe"
   python -m acc.tools.export --model .device/bert-sst2 --speedups 1.5,3,4.8 -o /tmp/bundles/sst2-eager \
-    --precision fp32,fp16 --no-bench --no-progress --validate-grid none --max-examples 32 --no-adjustable \
+    --precision fp32,fp16 --no-bench --quiet --validate-grid none --max-examples 32 --no-adjustable \
     --overwrite --allow-mismatch 2>&1 | quiet | tail -4
   python benchmarks/device/fp16_probe.py --bundle /tmp/bundles/sst2-eager --out "$OUT/fp16_probe.json" \
     --profiles s1.5,s3 --examples 256 2>&1 | tail -12 || echo "probe stage failed"

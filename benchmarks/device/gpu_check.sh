@@ -9,7 +9,7 @@ python -c "import onnxruntime as o; o.preload_dlls(); print('onnxruntime', o.__v
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 mkdir -p /tmp/bundles
 python -m acc.tools.export --model .device/bert-sst2 --speedups 1.5,3,4.8 -o /tmp/bundles/bert-sst2 --no-bench \
-  --no-progress --overwrite 2>&1 | grep -v "Loading weights" | tail -12
+  --quiet --overwrite 2>&1 | grep -v "Loading weights" | tail -12
 python benchmarks/device/gpu_check.py --bundle /tmp/bundles/bert-sst2 --out "$OUT/h100-bert-sst2.json" --iters "${ITERS:-20}"
 python - <<'PY'
 import torch
@@ -23,6 +23,6 @@ cfg = AccConfig(training={"note": "random initialisation (seed 0), not trained: 
 save_checkpoint(LoadedModel(AccBertForSequenceClassification(hf), tok, cfg, "random"), "/tmp/bert-base-random")
 PY
 python -m acc.tools.export --model /tmp/bert-base-random --speedups 1.5,3,4.8 -o /tmp/bundles/bert-base-random \
-  --no-bench --no-progress --validate-grid none --max-examples 64 --overwrite 2>&1 | grep -v "Loading weights" | tail -8
+  --no-bench --quiet --validate-grid none --max-examples 64 --overwrite 2>&1 | grep -v "Loading weights" | tail -8
 python benchmarks/device/gpu_check.py --bundle /tmp/bundles/bert-base-random --latency-only \
   --out "$OUT/h100-bert-base-random.json" --iters "${ITERS:-20}"

@@ -65,7 +65,7 @@ fi
 
 train() {  # name, extra flags...
   local name=$1; shift
-  timeout "${TRAIN_TIMEOUT:-540}" python -m acc.tools.finetune "${common[@]}" --output-dir "$RUNS_DIR/$name" "$@" \
+  timeout "${TRAIN_TIMEOUT:-540}" python -m acc.tools.finetune "${common[@]}" -o "$RUNS_DIR/$name" --overwrite "$@" \
     >"$OUT/train-$name.log" 2>&1 || { echo "run $name failed or timed out" >>"$OUT/train-$name.log"; return 1; }
   cp "$RUNS_DIR/$name/acc_config.json" "$OUT/accuracy-$name.json"
   python - "$RUNS_DIR/$name" "$RUNS_DIR/$name-fp16" <<'PY'

@@ -9,7 +9,7 @@ LOGS=/tmp/acc-study/logs-$PART
 rm -rf "$LOGS"; mkdir -p "$OUT" "$LOGS"
 START=$(date +%s)
 DEADLINE=${DEADLINE:-520}
-flags=(--out "$OUT" --work-dir /tmp/acc-study --no-progress)  # SST-2: the copy shipped in the package
+flags=(-o "$OUT" --work-dir /tmp/acc-study --quiet)  # SST-2: the copy shipped in the package
 [ -n "${DATA:-}" ] && flags+=(--data-dir "$DATA")
 [ "${SMOKE:-0}" = 1 ] && flags+=(--smoke)
 [ "${AMP:-0}" = 1 ] && flags+=(--amp)

@@ -19,7 +19,7 @@ PRECISIONS=${ENGINE_PRECISIONS:-fp16,fp32}
 nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader
 python -c "from acc.exporter.engines import trt_module as m; t = m(); print(t.__name__, t.__version__)"
 if [ ! -f "$BUNDLE/manifest.json" ]; then
-  python -m acc.tools.export --model .device/bert-sst2 --speedups 1.5,3,4.8 -o "$BUNDLE" --no-bench --no-progress \
+  python -m acc.tools.export --model .device/bert-sst2 --speedups 1.5,3,4.8 -o "$BUNDLE" --no-bench --quiet \
     --overwrite 2>&1 | grep -v "Loading weights" | tail -12
 fi
 
@@ -95,7 +95,7 @@ PY
 
 # 2. The CLI end to end: acc-export --engine trt writes engines into a new bundle, which the runtime reader verifies.
 python -m acc.tools.export --model .device/bert-sst2 --speedups 3 -o /tmp/bundles/bert-sst2-trt --no-bench \
-  --no-progress --overwrite --validate-grid none --max-examples 64 --engine trt --engine-precision fp16 \
+  --quiet --overwrite --validate-grid none --max-examples 64 --engine trt --engine-precision fp16 \
   --engine-target "$TARGET" 2>&1 | grep -v "Loading weights" | tail -8
 python -c "
 from acc.runtime import read_manifest

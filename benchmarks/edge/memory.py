@@ -69,17 +69,17 @@ def measure(bundle: Path, python: str = sys.executable) -> dict:
 def markdown(result: dict) -> str:
     cells = result["cells"]
     lines = [f"# Memory per profile, `{result['bundle']}` on ONNX Runtime CPU ({result['machine']}, 1 thread)", "",
-             f"Bundle on disk {result['bundle_mb']} MB, of which shared weights {result['weights_mb']} MB (every graph "
-             "reads the same `weights.bin`).", "",
+             (f"Bundle on disk {result['bundle_mb']} MB, of which shared weights {result['weights_mb']} MB (every graph "
+             "reads the same `weights.bin`)."), "",
              "| profile | graph KB | session MB | " + " | ".join(f"peak extra MB {c}" for c in cells) + " |",
              "|---|---|---|" + "---|" * len(cells)]  # fmt: skip
     for row in result["profiles"]:
         lines.append(f"| {row['profile']} | {row['graph_kb']} | {row['session_mb']:.1f} | "
                      + " | ".join(f"{row['arena_mb'][c]:.1f}" for c in cells) + " |")  # fmt: skip
-    lines += ["", "session MB: resident memory a loaded session adds (weights unpacked + graph); peak extra MB: the "
-              "process's peak resident memory after running the cells in order, minus the loaded session (ORT's CPU "
+    lines += ["", ("session MB: resident memory a loaded session adds (weights unpacked + graph); peak extra MB: the "
+              "process's peak resident memory after running the cells in order, minus onnxruntime and the session (ORT's CPU "
               "arena and activations; a peak carries over to later cells). onnxruntime itself: "
-              f"{result['profiles'][0]['runtime_mb']:.0f} MB.", ""]  # fmt: skip
+              f"{result['profiles'][0]['runtime_mb']:.0f} MB."), ""]  # fmt: skip
     return "\n".join(lines)
 
 

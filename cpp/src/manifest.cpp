@@ -9,6 +9,9 @@
 #include "acc/sha256.hpp"
 #include "format.hpp"
 #include "json_util.hpp"
+#include "manifest_rules.hpp"
+
+#include <sys/stat.h>
 
 #ifndef ACC_VERSION
 #define ACC_VERSION "unknown"
@@ -32,7 +35,57 @@ fs::path display_path(const fs::path& path) {
     return text.empty() ? fs::path(".") : fs::path(text);
 }
 
-Json load_manifest_json(const fs::path& root) {
+/// Parse manifest text by the shared rules: at most kMaxJsonDepth deep, no key twice in one object.
+Json parse_manifest_text(const std::string& text, const std::string& where) {
+    const int depth = detail::json_depth(text);
+    if (depth > detail::kMaxJsonDepth) {
+        throw BundleError(where + " nests " + std::to_string(depth) + " levels deep, more than the " +
+                          std::to_string(detail::kMaxJsonDepth) + " allowed; " + kReexport);
+    }
+    std::vector<std::set<std::string>> keys;  // the keys seen in each open object
+    std::string duplicate;
+    const Json::parser_callback_t check = [&](int, nlohmann::json::parse_event_t event, Json& parsed) {
+        using Event = nlohmann::json::parse_event_t;
+        if (event == Event::object_start) keys.emplace_back();
+        if (event == Event::object_end && !keys.empty()) keys.pop_back();
+        if (event == Event::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second &&
+            duplicate.empty()) {
+            duplicate = parsed.get<std::string>();
+        }
+        return true;
+    };
+    Json data;
+    try {
+        data = Json::parse(text, check);
+    } catch (const nlohmann::json::parse_error& error) {
+        throw BundleError(where + " is not valid JSON (" + error.what() + "); " + kReexport);
+    }
+    if (!duplicate.empty()) {
+        throw BundleError(where + " has key " + py_repr(duplicate) + " twice in one object (which one counts is "
+                          "ambiguous); " + kReexport);
+    }
+    return data;
+}
+
+/// The model card's integers in kModelIntRanges and heads dividing the width (labels: the classifier's concern).
+void check_model_card(const ModelCard& m, const std::string& where) {
+    for (const detail::IntRange& range : detail::kModelIntRanges) {
+        const std::string key = range.key;
+        const long long value = key == "num_layers" ? m.num_layers : key == "hidden_size" ? m.hidden_size
+                              : key == "num_heads" ? m.num_heads : key == "intermediate_size" ? m.intermediate_size
+                              : m.max_length;
+        if (value < range.low || value > range.high) {
+            throw BundleError(where + "." + key + " = " + std::to_string(value) + " is outside [" +
+                              std::to_string(range.low) + ", " + std::to_string(range.high) + "]; " + kReexport);
+        }
+    }
+    if (m.hidden_size % m.num_heads != 0) {
+        throw BundleError(where + ".hidden_size = " + std::to_string(m.hidden_size) + " is not a multiple of num_heads = " +
+                          std::to_string(m.num_heads) + "; " + kReexport);
+    }
+}
+
+Json load_manifest_json(const fs::path& root, std::string* digest) {
     const std::string fix = std::string(kReexport);
     if (!fs::exists(root)) {
         throw BundleError("bundle " + root.string() + " does not exist; pass the directory written by acc-export");
@@ -46,7 +99,14 @@ Json load_manifest_json(const fs::path& root) {
         throw BundleError(root.string() + " is not an acc bundle (no " + kManifestName +
                           "); pass a directory written by acc-export");
     }
-    Json data = detail::load_json_file(path, fix);
+    struct stat info {};
+    if (::lstat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) {
+        throw BundleError(path.string() + " is not a regular file (a link or special file); copy the whole bundle "
+                          "again or " + fix);
+    }
+    const std::string text = detail::read_file(path, fix);
+    *digest = "sha256:" + sha256_hex(text);
+    Json data = parse_manifest_text(text, path.string());
     if (!data.is_object()) {
         throw BundleError(path.string() + " holds a JSON " + detail::py_type_name(data) + ", not an object; " + fix);
     }
@@ -228,11 +288,10 @@ void check_references(const Manifest& m) {
                               where + " files; " + kReexport);
         }
     }
-    const bool tokenizer_listed = std::any_of(m.files.begin(), m.files.end(), [&](const auto& file) {
-        return file.first.rfind(m.tokenizer + "/", 0) == 0;
-    });
-    if (!tokenizer_listed) {
-        throw BundleError("tokenizer directory " + m.tokenizer + "/ has no files listed in " + where + "; " + kReexport);
+    const std::string tokenizer = m.tokenizer + "/tokenizer.json";
+    if (!m.files.count(tokenizer)) {
+        throw BundleError("tokenizer file " + tokenizer + " is not listed in " + where + " files (it would be read "
+                          "unverified); " + kReexport);
     }
 }
 
@@ -243,9 +302,24 @@ void check_files(const Manifest& m, const std::vector<std::string>& order, bool 
     for (const std::string& relative : order) {
         const FileEntry& entry = m.files.at(relative);
         const fs::path path = m.path(relative);
-        if (!fs::is_regular_file(path)) {
-            throw BundleError("bundle " + bundle + " is missing file " + relative + " listed in " + kManifestName +
-                              "; " + again);
+        // Every component is lstat-ed: a link anywhere (graphs -> /elsewhere) or a FIFO/device is refused unread.
+        fs::path prefix = m.bundle_dir;
+        std::string shown;
+        for (const fs::path& part : fs::path(relative)) {
+            prefix /= part;
+            shown += (shown.empty() ? "" : "/") + part.string();
+            struct stat info {};
+            if (::lstat(prefix.c_str(), &info) != 0) {
+                throw BundleError("bundle " + bundle + " is missing file " + relative + " listed in " + kManifestName +
+                                  "; " + again);
+            }
+            if (S_ISLNK(info.st_mode)) {
+                throw BundleError(shown + " in bundle " + bundle + " is a symbolic link; a bundle holds regular files "
+                                  "only (cp -rL copies the targets), " + again);
+            }
+            if (shown == relative && !S_ISREG(info.st_mode)) {
+                throw BundleError(relative + " in bundle " + bundle + " is not a regular file; " + again);
+            }
         }
         const auto size = static_cast<std::int64_t>(fs::file_size(path));
         if (size != entry.bytes) {
@@ -284,6 +358,23 @@ const ProfileEntry& Manifest::profile(const std::string& name) const {
                       py_repr(profile_names()));
 }
 
+void check_digest(const Manifest& manifest, const std::string& expected) {
+    std::string wanted;
+    for (const char c : expected) {
+        if (c != ' ' && c != '\t' && c != '\n') wanted += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    const std::string prefix = "sha256:";
+    if (wanted.rfind(prefix, 0) != 0) wanted = prefix + wanted;
+    if (!detail::is_sha256_hex(wanted.substr(prefix.size()))) {
+        throw BundleError("digest " + py_repr(expected) + " is not a sha256 digest; pass the 'sha256:…' line acc-export "
+                          "printed");
+    }
+    if (wanted != manifest.digest) {
+        throw BundleError("bundle " + manifest.bundle_dir.string() + " has digest " + manifest.digest + ", expected " +
+                          wanted + " (a different or modified bundle); copy the bundle you meant, or pass its digest");
+    }
+}
+
 Manifest read_manifest(const std::filesystem::path& bundle_dir, bool verify) {
     try {
         return parse_manifest(bundle_dir, verify);
@@ -297,7 +388,8 @@ namespace {
 
 Manifest parse_manifest(const std::filesystem::path& bundle_dir, bool verify) {
     const fs::path root = display_path(bundle_dir);
-    const Json data = load_manifest_json(root);
+    std::string digest;
+    const Json data = load_manifest_json(root, &digest);
     check_format(data, root);
     const std::string where = (root / kManifestName).string();
     for (const char* key : {"versions", "model", "files", "profiles", "tables"}) {
@@ -305,12 +397,20 @@ Manifest parse_manifest(const std::filesystem::path& bundle_dir, bool verify) {
     }
     Manifest m;
     m.bundle_dir = root;
+    m.digest = digest;
     std::vector<std::string> file_order;
     for (const auto& [path, entry] : expect_object(data["files"], where + " files").items()) {
         const std::string relative = safe_relative(path, where);
         const std::string at = where + " files[" + py_repr(path) + "]";
         const Json& object = expect_object(entry, at);
         m.files[relative] = {detail::get_str(object, "sha256", at), detail::get_int(object, "bytes", at)};
+        if (!detail::is_sha256_hex(m.files[relative].sha256)) {
+            throw BundleError(at + ".sha256 = " + py_repr(m.files[relative].sha256) +
+                              " is not 64 lower-case hex digits; " + kReexport);
+        }
+        if (m.files[relative].bytes < 0) {
+            throw BundleError(at + ".bytes = " + std::to_string(m.files[relative].bytes) + " is negative; " + kReexport);
+        }
         file_order.push_back(relative);
     }
     const Json& tables = expect_object(data["tables"], where + " tables");
@@ -321,6 +421,7 @@ Manifest parse_manifest(const std::filesystem::path& bundle_dir, bool verify) {
         m.versions[name] = detail::py_str_json(version);
     }
     m.model = parse_model(data["model"], where + " model");
+    check_model_card(m.model, where + " model");
     const std::string tokenizer = data.contains("tokenizer") ? detail::py_str_json(data["tokenizer"]) : "tokenizer";
     m.tokenizer = safe_relative(tokenizer, where);
     while (!m.tokenizer.empty() && m.tokenizer.back() == '/') m.tokenizer.pop_back();

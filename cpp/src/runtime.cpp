@@ -81,6 +81,7 @@ Runtime::Runtime(const std::filesystem::path& bundle, RuntimeOptions options)
                            "; leave it unset for onnxruntime's default");
     }
     manifest_ = read_manifest(bundle, options_.verify);
+    if (!options_.digest.empty()) check_digest(manifest_, options_.digest);
     tokenizer_ = WordPieceTokenizer::from_file(manifest_.path(manifest_.tokenizer) / "tokenizer.json");
     backend_name_ = "ort-cpu";
     device_name_ = cpu_name();

@@ -5,11 +5,12 @@
 //
 // Prints one line per sentence (label, probability, the profile the policy chose and the graph's latency),
 // e.g. `positive  0.9731  profile=s3  latency=1.84ms  a gorgeous, witty, seductive movie .`
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <regex>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "acc/runtime.hpp"
@@ -34,20 +35,28 @@ double number(const char* flag, const char* text) {
     return value;
 }
 
-// The library names a fix as the request field (best_effort=True, as the Python runtime spells it); a user of this
-// program fixes it with a flag, so the error line says the flag.
-std::string with_flags(std::string message) {
-    const std::pair<std::string, std::string> spellings[] = {
-        {"best_effort=True", "--best-effort"},
-        {"lower min_accuracy", "lower --min-accuracy"},
-        {"ask with speedup= / min_accuracy=", "ask with --speedup / --min-accuracy"},
-    };
-    for (const auto& [python, flag] : spellings) {
-        for (auto at = message.find(python); at != std::string::npos; at = message.find(python, at + flag.size())) {
-            message.replace(at, python.size(), flag);
-        }
+// The library names a fix as the request keyword (best_effort=True, min_accuracy=0.9: the Python runtime's spelling,
+// shared so both say the same); a user of this program fixes it with a flag, so the error line names the flag.
+// Same rewrite as acc.runtime.hints.as_flags.
+std::string with_flags(const std::string& message) {
+    static const std::regex bare(R"(\b(lower|raise) (min_accuracy|latency_budget_ms)\b)");
+    static const std::regex keyword(
+        R"(\b(speedup|latency_budget_ms|min_accuracy|best_effort|device)=(True|[0-9.]*[0-9]|'[A-Za-z0-9_:]+')?)");
+    const std::string text = std::regex_replace(message, bare, "$1 $2=");
+    std::string out;
+    auto last = text.cbegin();
+    for (std::sregex_iterator it(text.cbegin(), text.cend(), keyword), end; it != end; ++it) {
+        const std::smatch& match = *it;
+        out.append(last, match[0].first);
+        std::string flag = "--" + match[1].str();
+        std::replace(flag.begin(), flag.end(), '_', '-');
+        std::string value = match[2].matched ? match[2].str() : "";
+        value.erase(std::remove(value.begin(), value.end(), '\''), value.end());
+        out += (value.empty() || value == "True") ? flag : flag + " " + value;
+        last = match[0].second;
     }
-    return message;
+    out.append(last, text.cend());
+    return out;
 }
 
 }  // namespace

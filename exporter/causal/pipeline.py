@@ -39,6 +39,7 @@ from .validate import (
 
 GENERATION_CHECK_PROMPTS = 8
 GENERATION_CHECK_TOKENS = 8
+VALIDATION_PROMPT_LENGTH = 128
 
 
 @dataclass
@@ -138,7 +139,8 @@ def _validate_all(loaded, prefills, decode, profiles, options: ExportOptions, sa
         texts = load_sst2("dev", options.data_dir).head(options.max_examples).texts
     grid = {"fast": CAUSAL_FAST_GRID, "slow": CAUSAL_SLOW_GRID, "none": ()}[options.validate_grid]
     model, tokenizer = loaded.model, loaded.tokenizer
-    max_length = resolve_max_length(options.max_length, model.config.n_positions)
+    # Prompts are cut here for validation only (default 128 tokens, as before); the bundle's own limit is n_positions.
+    max_length = resolve_max_length(options.max_length, model.config.n_positions, default=VALIDATION_PROMPT_LENGTH)
     decode_session = _session(decode.path, options.threads)
     pruned = [p for p in profiles if p.name != DENSE_NAME] or profiles
     reports: list[CausalReport] = []

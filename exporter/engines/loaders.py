@@ -9,6 +9,13 @@ Written against the TensorRT 10 Python API names, which TensorRT-RTX keeps (chec
 bindings export, not run): ``Builder.create_network/create_builder_config/create_optimization_profile/
 build_serialized_network``, ``OnnxParser.parse``, ``IBuilderConfig.create_timing_cache/set_timing_cache/
 get_timing_cache``, TensorRT-RTX's ``num_compute_capabilities``/``set_compute_capability``.
+
+Why not Polygraphy's loaders (checked with polygraphy 0.53.6): they do drive TensorRT-RTX and built our dense
+graph on CPU for sm89, but the flavour is one per process (``POLYGRAPHY_USE_TENSORRT_RTX``, read when its TensorRT
+backend is imported, and only under the import name ``tensorrt_rtx``), ``NetworkFromOnnxBytes`` gives the parser
+no model path (our fp32 graphs keep their weights in ``weights.bin``), its config always installs a timing cache
+(a warning no-op in TensorRT-RTX), and its errors are multi-line exceptions; these loaders pick the flavour per
+call and fail in one line.
 """
 
 from __future__ import annotations
@@ -242,12 +249,10 @@ class EngineFromNetwork:
                                        "drop the target")  # fmt: skip
             return device
         targets = flavour.rtx_targets(trt)
-        if self.compute_capability is None:
-            device = flavour.visible_compute_capability()
-            if device is None:
-                raise EngineBuildError(f"no CUDA GPU visible for TensorRT-RTX to build for; pass a target, e.g. "
-                                       f"compute_capability='sm89' (--engine-target), one of {', '.join(targets)}")  # fmt: skip
-        target = self.compute_capability or device
+        target = self.compute_capability or flavour.visible_compute_capability()
+        if target is None:
+            raise EngineBuildError(f"no CUDA GPU visible for TensorRT-RTX to build for; pass a target, e.g. "
+                                   f"compute_capability='sm89' (--engine-target), one of {', '.join(targets)}")  # fmt: skip
         if target not in targets:
             raise EngineBuildError(
                 f"TensorRT-RTX {trt_version(trt)} has no target {target} (it has {', '.join(targets)}); pass one of "

@@ -99,8 +99,8 @@ def evaluate_profiles(
     try:
         with torch.inference_mode():
             for profile in profiles:
-                correct, kept = _run_profile(model, profile, batches, device, bar)
-                rows.append(_row(profile, loaded, correct, kept, examples, dataset, max_length))
+                correct, kept, squared = _run_profile(model, profile, batches, device, bar)
+                rows.append(_row(profile, loaded, correct, kept, examples, dataset, max_length, squared))
     finally:
         bar.close()
         model.train(was_training)

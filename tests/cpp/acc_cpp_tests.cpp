@@ -441,7 +441,22 @@ int test_predict(const fs::path& dir) {
 
 }  // namespace
 
+/// `acc_cpp_tests load BUNDLE [DIGEST]`: read (and verify) a bundle's manifest like Runtime does; prints
+/// "ok <digest>" or "error: <one line>" (exit 3). test_cpp.py runs the shared manifest rule cases through it.
+int load_bundle(int argc, char** argv) {
+    try {
+        const acc::Manifest manifest = acc::read_manifest(argv[2], true);
+        if (argc > 3) acc::check_digest(manifest, argv[3]);
+        std::cout << "ok " << manifest.digest << "\n";
+        return 0;
+    } catch (const acc::AccError& error) {
+        std::cout << "error: " << error.what() << "\n";
+        return 3;
+    }
+}
+
 int main(int argc, char** argv) {
+    if (argc >= 3 && std::string(argv[1]) == "load") return load_bundle(argc, argv);
     const std::map<std::string, std::function<int(const fs::path&)>> tests = {
         {"sha256", [](const fs::path&) { return test_sha256(); }},
         {"tokenizer", test_tokenizer},

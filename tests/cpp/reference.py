@@ -399,7 +399,7 @@ def errors(root: Path, template: Path) -> dict[str, Any]:
         ("ids_empty_list", [[101, 102], []], {}),
         ("ids_too_long_untruncated", [[101] + [1000] * 600 + [102]], {"truncate": False}),
     ]
-    runtime = Runtime.load(template, device="cpu")
+    runtime = Runtime.load(template, device="cpu", preload=False)  # placeholder graphs: sessions fail on first use
     for name, inputs, kwargs in requests:
         try:
             runtime.predict(inputs, **kwargs)

@@ -10,6 +10,7 @@ Debian (offline): the configure step fails, and so does this test, with CMake's 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from xml.etree import ElementTree
 
 import pytest
 from acc.runtime import Runtime
+from manifest_mutations import apply_case, rule_cases
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_DIR = REPO / "build" / "cpp-tests"
@@ -109,7 +111,7 @@ def test_example_classifies_like_the_python_runtime(cpp_build: Path, tiny_export
 def test_example_spells_the_fix_as_its_own_flag(cpp_build: Path, tiny_export_bundle: Path) -> None:
     """The example's user passes --best-effort, not best_effort=True (issue #16, item 4)."""
     done = subprocess.run([str(cpp_build / "examples" / "classify"), str(tiny_export_bundle), "--min-accuracy",
-                           "0.99999", "fine"], capture_output=True, text=True, timeout=60)  # fmt: skip
+                           "0.99999", "fine"], check=False, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert "no profile reaches accuracy 0.99999" in done.stderr
     assert "lower --min-accuracy or pass --best-effort" in done.stderr and "=True" not in done.stderr
@@ -151,3 +153,60 @@ def test_example_names_an_unknown_option(cpp_build: Path, tiny_export_bundle: Pa
                           text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.startswith("error: the bundle comes first, got option --speedup; run: ")
+
+
+# ------------------------------------------------------------- one rule set with Python (issue #20 items 3, 11)
+
+
+def _cpp_load(cpp_build: Path, bundle: Path, *digest: str) -> str:
+    """``acc_cpp_tests load BUNDLE [DIGEST]``: "ok <digest>" or "error: <one line>"."""
+    done = subprocess.run([str(cpp_build / "tests" / "acc_cpp_tests"), "load", str(bundle), *digest],
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode in (0, 3), done.stdout + done.stderr
+    return done.stdout.strip()
+
+
+def _python_load(bundle: Path, digest: str | None = None) -> str:
+    from acc.profiles import BundleError
+    from acc.runtime.manifest import check_digest, read_manifest
+
+    try:
+        manifest = read_manifest(bundle)
+        if digest is not None:
+            check_digest(manifest, digest)
+    except BundleError as exc:
+        return f"error: {exc}"
+    return f"ok {manifest.digest}"
+
+
+@pytest.mark.parametrize("case", rule_cases(), ids=lambda case: case["name"])
+def test_cpp_and_python_apply_the_same_manifest_rules(case: dict, cpp_build: Path, tiny_export_bundle: Path,
+                                                      tmp_path: Path) -> None:  # fmt: skip
+    bundle = Path(shutil.copytree(tiny_export_bundle, tmp_path / "bundle"))
+    apply_case(bundle, case)
+    cpp, python = _cpp_load(cpp_build, bundle), _python_load(bundle)
+    assert cpp == python  # same verdict, same message, same digest
+    if case["error"] is None:
+        assert cpp.startswith("ok sha256:")
+    else:
+        assert case["error"] in cpp
+
+
+def test_cpp_checks_the_digest_and_refuses_links_and_unlisted_tokenizers(cpp_build: Path, tiny_export_bundle: Path,
+                                                                          tmp_path: Path) -> None:  # fmt: skip
+    bundle = Path(shutil.copytree(tiny_export_bundle, tmp_path / "bundle"))
+    digest = _python_load(bundle).removeprefix("ok ")
+    assert _cpp_load(cpp_build, bundle, digest) == f"ok {digest}"
+    wrong = "sha256:" + "0" * 64
+    assert _cpp_load(cpp_build, bundle, wrong) == _python_load(bundle, wrong)
+    assert "has digest" in _cpp_load(cpp_build, bundle, wrong)
+    outside = Path(shutil.move(bundle / "graphs", tmp_path / "elsewhere"))
+    (bundle / "graphs").symlink_to(outside)
+    assert "graphs in bundle" in _cpp_load(cpp_build, bundle) and "is a symbolic link" in _cpp_load(cpp_build, bundle)
+    (bundle / "graphs").unlink()
+    shutil.move(outside, bundle / "graphs")
+    data = json.loads((bundle / "manifest.json").read_text())
+    del data["files"]["tokenizer/tokenizer.json"]
+    (bundle / "manifest.json").write_text(json.dumps(data))
+    assert _cpp_load(cpp_build, bundle) == _python_load(bundle)
+    assert "tokenizer/tokenizer.json is not listed" in _cpp_load(cpp_build, bundle)

@@ -107,6 +107,7 @@ struct Manifest {
     std::vector<EngineEntry> engines;
     Tables tables;
     bool allow_mismatch = false;
+    std::string digest;  // the bundle's identity: "sha256:" + sha256 of manifest.json's bytes (as acc-export prints)
 
     std::vector<std::string> profile_names() const;
     /// The entry called name; PolicyError listing the shipped names when there is none.
@@ -118,5 +119,9 @@ struct Manifest {
 /// Parse and check bundle_dir/manifest.json. Always checked: directory, JSON, format and version, required keys,
 /// references, presence and size of every listed file; verify=true also re-hashes every file (sha256).
 Manifest read_manifest(const std::filesystem::path& bundle_dir, bool verify = true);
+
+/// expected (as acc-export printed it, "sha256:" optional, any case) must be the manifest's digest; BundleError
+/// with the Python runtime's message otherwise.
+void check_digest(const Manifest& manifest, const std::string& expected);
 
 }  // namespace acc

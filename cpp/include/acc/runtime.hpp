@@ -30,6 +30,7 @@ struct RuntimeOptions {
                                       // (builds that found TensorRT, ACC_WITH_TENSORRT; shipped profiles only)
     bool verify = true;               // re-hash every bundle file at load
     std::optional<int> threads;       // ONNX Runtime intra-op threads (default: ONNX Runtime's)
+    std::string digest;               // non-empty: refuse a bundle whose digest differs (acc-export prints it)
 };
 
 /// Result of one request. probabilities / logits: float32 row-major [batch_size, labels.size() of the model].

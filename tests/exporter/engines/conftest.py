@@ -1,8 +1,8 @@
 """Fixtures of the engine tests: a TensorRT-free environment, a fake TensorRT flavour, staged tiny4 graphs.
 
 ``fake_trt`` installs ``fake_trt.make_fake_trt`` (a recorder of API calls, not TensorRT) as the importable flavour
-and pins the GPU's compute capability, so the builder logic runs on CPU. Tests that need real TensorRT are marked
-``trt`` and skip when ``trt_module()`` finds none.
+and pins the GPU's compute capability, so the builder logic runs on CPU. Real TensorRT-RTX builds (no GPU needed)
+are in test_rtx_aot.py (marked ``trt_build``); tests that must *run* engines are marked ``trt`` and skip here.
 """
 
 from __future__ import annotations

@@ -92,7 +92,10 @@ def test_the_engine_cannot_run_here_and_says_so(aot_bundle: Path) -> None:
     assert f"needs a CUDA GPU of compute capability {TARGET} to run, and none is visible here" in message
 
 
-def test_without_a_target_the_cpu_build_asks_for_one() -> None:
+def test_without_a_target_the_cpu_build_asks_for_one(tiny_export_bundle: Path) -> None:
+    network = NetworkFromOnnx(InlinedOnnx(tiny_export_bundle / "graphs" / "dense.onnx"))
+    with pytest.raises(EngineBuildError, match="no CUDA GPU visible for TensorRT-RTX to build for; pass a target"):
+        EngineFromNetwork(network, "fp32")()
     with pytest.raises(EngineBuildError) as info:
         engine_target()
     assert "no --engine-target was given" in str(info.value) and "pass --engine-target" in str(info.value)
