@@ -64,12 +64,15 @@ def model_predictions(model: str, sentences: list[str], speedups: Sequence[float
     """Label ids per offline-tuned profile (dense first) from the PyTorch ACC model."""
     import torch
 
+    from acc.exporter.config import config_for
     from acc.exporter.pipeline import build_profiles
     from acc.modeling.checkpoint import load_model
     from acc.profiles import DEFAULT_REFERENCE_LENGTH
 
     loaded = load_model(model)
-    max_length = loaded.acc_config.max_length
+    # Cut where the runtime cuts (the model's position limit, the bundle's max_length), not at the training length,
+    # so both sources see the same tokens.
+    max_length = config_for(loaded.model.config).max_length
     out: dict[str, list[int]] = {}
     for profile in build_profiles(loaded.model.shape, tuple(speedups), DEFAULT_REFERENCE_LENGTH, loaded.model.min_keep):
         ratios = None if profile.name == "dense" else list(profile.keep_ratios)
