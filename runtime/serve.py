@@ -137,7 +137,8 @@ def serve(options: ServeOptions) -> None:
                                                    calm_requests=options.calm_requests)  # fmt: skip
     app = create_app(runtime, max_batch=options.max_batch, max_wait_ms=options.max_wait_ms,
                      on_overlength=options.on_overlength, max_texts=options.max_texts, adaptive=adaptive,
-                     max_body_bytes=options.max_body_bytes, body_timeout_s=options.body_timeout_s)  # fmt: skip
+                     max_body_bytes=options.max_body_bytes, body_timeout_s=options.body_timeout_s,
+                     shutdown_timeout_s=options.shutdown_timeout_s)  # fmt: skip
     sock = bind_socket(options.host, options.port)
     protocol = header_deadline_protocol(options.header_timeout_s, app.state.metrics.error)
     config = uvicorn.Config(app, log_level=options.log_level, http=protocol,

@@ -54,6 +54,7 @@ def create_app(
     batcher: DynamicBatcher | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+    shutdown_timeout_s: float = 30.0,
 ) -> FastAPI:
     """The app serving ``runtime``. It owns the batcher it creates (or the one passed) and closes it on shutdown.
 
@@ -61,6 +62,8 @@ def create_app(
     (``reject``). ``max_texts``: most texts in one request. ``adaptive``: "auto" requests (no constraint) follow
     this load-adaptive policy; build it with ``LoadAdaptivePolicy.from_catalog(runtime.manifest, ...)``.
     ``max_body_bytes`` / ``body_timeout_s``: larger bodies get 413, bodies not complete in time 408.
+    ``shutdown_timeout_s``: at shutdown, wait at most this long for the batcher's graph run in progress (a graph
+    run cannot be interrupted; its worker thread is a daemon, so the process still exits).
     """
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
@@ -82,7 +85,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         yield
-        batcher.close()
+        batcher.close(timeout=shutdown_timeout_s)
 
     app = FastAPI(
         title=f"acc-serve · {runtime.manifest.model.name}",

@@ -30,13 +30,23 @@ DEFECTS = ("WRONG ANSWERS", "CRASH", "SLOW", "ANSWERED")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", type=Path, required=True, help="bundle directory written by acc-export")
+    parser.add_argument("--bundle", type=Path, help="bundle directory written by acc-export (required unless --render)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "results")
     parser.add_argument("--quick", action="store_true", help="matrices only (no server, no memory runs)")
     parser.add_argument("--sizes", default="16,64,256", help="texts per request for the memory runs")
     parser.add_argument("--unsplit-max", type=int, default=64, help="largest request run as one graph run")
     parser.add_argument("--cap-gb", type=float, default=12.0, help="address-space cap of each memory run")
+    parser.add_argument("--render", type=Path, default=None, metavar="JSON",
+                        help="only re-render the Markdown and PNG of an earlier results JSON")
     args = parser.parse_args(argv)
+    if args.render is not None:
+        report = json.loads(args.render.read_text())
+        args.render.with_suffix(".md").write_text(render_markdown(report))
+        if report.get("memory"):
+            plot_memory(report["memory"], args.render.with_suffix(".png"))
+        return 0
+    if args.bundle is None:
+        parser.error("pass --bundle BUNDLE (or --render JSON)")
     from acc.runtime import read_manifest
 
     manifest = read_manifest(args.bundle)

@@ -167,7 +167,7 @@ def server_cases(bundle: Path) -> dict[str, Any]:
                                              "health_max_ms": round(max(health, default=0), 1)}  # fmt: skip
         texts = [LONG_TEXT[: 3800]] * 256  # 256 texts (the --max-texts limit) of > 512 tokens, under 1 MiB
         body = json.dumps({"texts": texts}).encode()
-        (status, _, seconds), health = _while(server, lambda: server.request(_post(body)))
+        (status, _, seconds), health = _while(server, lambda: server.request(_post(body), timeout=1800))
         results["max_request"] = {"texts": 256, "body_bytes": len(body), "status": status,
                                   "seconds": round(seconds, 2), "health_max_ms": round(max(health, default=0), 1),
                                   **server.memory()}  # fmt: skip

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from acc.runtime import Runtime, pad_batch
 from acc.runtime.runtime import split_batch
 

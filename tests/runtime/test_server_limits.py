@@ -168,3 +168,28 @@ def test_wrong_digest_refuses_to_serve(tiny_export_bundle: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().startswith("error: bundle ") and "has digest sha256:" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_tokenisation_runs_off_the_event_loop(tiny_export_bundle: Path) -> None:
+    import asyncio
+    import threading
+
+    from acc.runtime import DynamicBatcher
+
+    runtime = Runtime.load(tiny_export_bundle, device="cpu", threads=1, preload=False)
+    threads: list[threading.Thread] = []
+    encode = runtime.encoder.encode
+
+    def recording_encode(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return encode(*args, **kwargs)
+
+    runtime.encoder.encode = recording_encode  # type: ignore[method-assign]
+
+    async def main() -> threading.Thread:
+        with DynamicBatcher(runtime, max_wait_ms=1) as batcher:
+            await batcher.apredict(["a fine film", "dull."])
+        return threading.current_thread()
+
+    loop_thread = asyncio.run(main())
+    assert threads and all(thread is not loop_thread for thread in threads)  # never on the loop's own thread
