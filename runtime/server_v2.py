@@ -31,16 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from acc.profiles import AccError, DataError, PolicyError
-from fastapi import (
-    Request,  # at module level: FastAPI resolves the handlers' annotations from these globals
-)
+from fastapi import Request  # at module level: FastAPI resolves the handlers' annotations from these globals
+from fastapi.responses import JSONResponse
 
 from .batching import BatcherClosedError
 from .request import RequestOptions
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
-    from fastapi.responses import JSONResponse
 
     from .batching import DynamicBatcher
     from .runtime import Prediction, Runtime
@@ -69,7 +67,6 @@ def v2_router(runtime: Runtime, batcher: DynamicBatcher, metrics: ServerMetrics,
               truncate: bool) -> APIRouter:  # fmt: skip
     """The v2 and Hugging Face routes over the app's runtime, batcher and metrics (see the module doc)."""
     from fastapi import APIRouter
-    from fastapi.responses import JSONResponse
 
     router = APIRouter()
     name = runtime.manifest.model.name

@@ -11,7 +11,7 @@ dense), hence speedup 1.5.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +99,22 @@ def make_fake_bundle(tmp_path: Path) -> Callable[..., Path]:
         return write_bundle(staging, target, fields)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def runtime(tiny_export_bundle: Path) -> Any:
+    """The tiny export bundle on CPU with one thread: the runtime the server tests serve."""
+    from acc.runtime import Runtime
+
+    return Runtime.load(tiny_export_bundle, device="cpu", threads=1)
+
+
+@pytest.fixture(scope="module")
+def client(runtime: Any) -> Iterator[Any]:
+    """A FastAPI test client of ``acc-serve``'s app over ``runtime`` (batching wait 1 ms, at most 4 texts)."""
+    from fastapi.testclient import TestClient
+
+    from acc.runtime.server import create_app
+
+    with TestClient(create_app(runtime, max_wait_ms=1, max_texts=4)) as client:
+        yield client

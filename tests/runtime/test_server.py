@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +19,6 @@ from prometheus_client.parser import text_string_to_metric_families
 TEXTS = ["a gripping, beautifully shot film", "dull."]
 LONG = "word " * 600  # > max_length 512 tokens
 JSON = {"content-type": "application/json"}
-
-
-@pytest.fixture(scope="module")
-def runtime(tiny_export_bundle: Path) -> Runtime:
-    return Runtime.load(tiny_export_bundle, device="cpu", threads=1)
-
-
-@pytest.fixture(scope="module")
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime, max_wait_ms=1, max_texts=4)) as client:
-        yield client
 
 
 def _metrics(client: TestClient) -> dict[tuple[str, tuple], float]:

@@ -24,11 +24,6 @@ JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture(scope="module")
-def runtime(tiny_export_bundle: Path) -> Runtime:
-    return Runtime.load(tiny_export_bundle, device="cpu", threads=1)
-
-
-@pytest.fixture(scope="module")
 def client(runtime: Runtime) -> Iterator[TestClient]:
     app = create_app(runtime, max_wait_ms=1, max_body_bytes=4096)
 

@@ -14,23 +14,11 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
 from acc.runtime import Runtime
-from acc.runtime.server import create_app
 from fastapi.testclient import TestClient
 from test_serve import SCRIPT, _wait_for_url
 
 TEXTS = ["a gripping, beautifully shot film", "dull.", "the plot never quite comes together , but the cast is great"]
 MODEL = "tiny-bert"
-
-
-@pytest.fixture(scope="module")
-def runtime(tiny_export_bundle: Path) -> Runtime:
-    return Runtime.load(tiny_export_bundle, device="cpu", threads=1)
-
-
-@pytest.fixture(scope="module")
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime, max_wait_ms=1, max_texts=4)) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
