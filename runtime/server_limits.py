@@ -69,7 +69,12 @@ class BodyLimitMiddleware:
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+        body = b"".join(chunks)
+        if json_depth_exceeds(body, MAX_JSON_DEPTH):
+            await self._refuse(send, 400, "BadRequest", "request body is not a valid JSON document (nested deeper "
+                               f"than {MAX_JSON_DEPTH} levels); send an object like {{\"text\": \"...\"}}")  # fmt: skip
+            return
+        await self.app(scope, _replay(body, receive), send)
 
     def _too_large(self, what: str) -> str:
         return (f"request body has {what}, this server takes at most {self.max_body_bytes}; split the texts over "
@@ -158,3 +163,34 @@ def header_deadline_protocol(header_timeout_s: float, count_error: ErrorCounter 
             self.transport.close()
 
     return HeaderDeadlineProtocol
+
+
+MAX_JSON_DEPTH = 64  # no request of ours nests deeper than 4; the JSON parser's own limit moves with the interpreter's
+
+
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """Whether ``body`` nests JSON arrays/objects deeper than ``limit`` (brackets inside strings do not count).
+
+    Checked before parsing so the answer does not depend on the interpreter's recursion limit (which libraries such
+    as torch raise); cheap for ordinary bodies, which have fewer brackets than ``limit`` and are not scanned.
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False

@@ -81,11 +81,11 @@ def test_existing_output_dir_needs_overwrite(tiny_checkpoint: Path, tmp_path: Pa
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    argv = ["--model", str(tiny_checkpoint), "--output-dir", str(out), "--quiet"]
+    argv = ["--model", str(tiny_checkpoint), "-o", str(out), "--quiet"]
     assert finetune_tool.main(argv) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
     assert errors == [(f"error: output directory {out} already exists; pass --overwrite to replace it or choose "
-                       "another --output-dir")]  # fmt: skip
+                       "another --output directory")]  # fmt: skip
     assert (out / "keep.txt").read_text() == "mine"
     options = FinetuneOptions(model=str(tiny_checkpoint), output_dir=str(out), overwrite=True, max_train_examples=8,
                               max_eval_examples=8, **FEW)  # fmt: skip

@@ -137,8 +137,10 @@ def test_precision_choice(tiny_bundle: Path, tiny_fp16_bundle: Path) -> None:
     with pytest.raises(BundleError, match="has no fp16 graphs") as info:
         resolve_precision(plain, "cuda", "fp16")
     assert "acc-export --precision fp32,fp16" in str(info.value) and "\n" not in str(info.value)
-    with pytest.raises(BackendError, match="unknown precision"):
+    with pytest.raises(BundleError, match="has no int8 graphs"):
         resolve_precision(fp16, "cpu", "int8")
+    with pytest.raises(BackendError, match="unknown precision"):
+        resolve_precision(fp16, "cpu", "int4")
     assert variant_file(Path("b/graphs/s1.5.onnx"), "fp16") == Path("b/graphs/s1.5.fp16.onnx")
 
 
