@@ -36,7 +36,7 @@ def test_groups_follow_the_sequence_buckets_and_cover_every_row_once() -> None:
     groups = length_groups(_batch([3, 250, 20, 17, 100, 600], 600), seq_buckets=(16, 32, 64, 128, 256, 512))
     assert [rows.tolist() for rows, _ in groups] == [[0], [3, 2], [4], [1], [5]]  # 600 > 512: the last bucket
     assert [group.input_ids.shape for _, group in groups] == [(1, 3), (2, 20), (1, 100), (1, 250), (1, 600)]
-    rows, group = groups[1]
+    _, group = groups[1]
     assert group.attention_mask.sum(axis=1).tolist() == [17, 20]  # trimmed, each row's own tokens kept
 
 
