@@ -23,5 +23,5 @@ def test_deps_dir_default_is_outside_the_source_tree(monkeypatch: pytest.MonkeyP
 
 
 def test_acc_deps_dir_environment_variable_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("ACC_DEPS_DIR", str(tmp_path / "shared"))
-    assert deps_dir(tmp_path / "cache") == tmp_path / "shared"
+    monkeypatch.setenv("ACC_DEPS_DIR", str(tmp_path / "common-deps"))
+    assert deps_dir(tmp_path / "cache") == tmp_path / "common-deps"
