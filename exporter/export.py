@@ -21,6 +21,8 @@ from .config import AccOnnxConfig
 from .token_select import DOMAIN, DOMAIN_VERSION, FUNCTION_NAME, OPSET, token_select_function, traceable_select
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import onnx
 
     from acc.modeling.model import AccEncoderForSequenceClassification
@@ -128,26 +130,28 @@ def export_graph(
     model.selector = traceable_select
     if check_attention_form(attention) == "fused":
         model.attention_runner = fused_attention
+    fused = attention == "fused"
     try:
         export_onnx_graph(wrapper, args, path, input_names, output_names, dynamic_axes, spec.name,
-                          custom_opsets=used_domains(bool(select_layers), fused=attention == "fused"))
+                          custom_opsets=used_domains(bool(select_layers), fused=fused),
+                          rewrite=_layer_fusions(model.shape.num_heads, model.shape.hidden_size) if fused else None)
     finally:
         model.selector, model.attention_runner = previous
-    if attention == "fused":
-        _fuse_layers_in_file(path, model.shape.num_heads, model.shape.hidden_size)
     return ExportedGraph(spec, path, tuple(select_layers), tuple(output_names), tuple(config.inputs))
 
 
-def _fuse_layers_in_file(path: Path, num_heads: int, hidden_size: int) -> None:
-    """SkipLayerNormalization and BiasGelu in a fused-form graph file (``layer_fusions``), checked after."""
-    import onnx
+def _layer_fusions(num_heads: int, hidden_size: int) -> Callable[[onnx.ModelProto], None]:
+    """SkipLayerNormalization and BiasGelu for a fused-form graph (``layer_fusions``), checked after."""
 
-    from .layer_fusions import fuse_layers
+    def rewrite(proto: onnx.ModelProto) -> None:
+        import onnx
 
-    proto = onnx.load(str(path))
-    fuse_layers(proto, num_heads, hidden_size)
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
+        from .layer_fusions import fuse_layers
+
+        fuse_layers(proto, num_heads, hidden_size)
+        onnx.checker.check_model(proto)
+
+    return rewrite
 
 
 def token_select_layers(spec: GraphSpec, num_layers: int, owner: str = "model") -> list[int]:
@@ -174,11 +178,13 @@ def export_onnx_graph(
     dynamic_axes: dict[str, dict[int, str]],
     name: str,
     custom_opsets: dict[str, int] | None = None,
+    rewrite: Callable[[onnx.ModelProto], None] | None = None,
 ) -> None:
     """TorchScript-export ``wrapper`` to ``path``, then attach the ``ai.acc`` function bodies and cap the IR version.
 
     ``custom_opsets``: the custom domains the graph uses (``used_domains``; the exporter warns about declared but
-    unused ones). Any exporter failure is one ``ExportError`` line naming graph ``name``.
+    unused ones). ``rewrite``: applied to the loaded graph before the one save (e.g. layer fusions), so the file is
+    written once. Any exporter failure is one ``ExportError`` line naming graph ``name``.
     """
     import onnx
 
@@ -205,6 +211,8 @@ def export_onnx_graph(
     attach_token_select(proto)
     attach_acc_score(proto)
     proto.ir_version = min(proto.ir_version, MAX_IR_VERSION)
+    if rewrite is not None:
+        rewrite(proto)
     onnx.save(proto, str(path))
 
 
