@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -77,6 +77,14 @@ def v2_router(runtime: Runtime, batcher: DynamicBatcher, metrics: ServerMetrics,
         if version not in (None, MODEL_VERSION):
             raise UnknownModelError(f"model {name!r} has no version {version!r}; it has version {MODEL_VERSION}")
 
+    def for_model(model: str, version: str | None, request: Request, answer: Callable[[], Any]) -> Any:
+        """``answer()`` for the served model (and version), else the protocol's error for an unknown one."""
+        try:
+            check_model(model, version)
+        except ProtocolError as exc:
+            return error(exc, request)
+        return answer()
+
     def error(exc: Exception, request: Request) -> JSONResponse:
         status = _status(exc)
         metrics.error(status, type(exc).__name__)
@@ -107,20 +115,12 @@ def v2_router(runtime: Runtime, batcher: DynamicBatcher, metrics: ServerMetrics,
     @router.get("/v2/models/{model}")
     @router.get("/v2/models/{model}/versions/{version}")
     async def model_metadata(model: str, request: Request, version: str | None = None) -> Any:
-        try:
-            check_model(model, version)
-        except ProtocolError as exc:
-            return error(exc, request)
-        return _metadata(runtime)
+        return for_model(model, version, request, lambda: _metadata(runtime))
 
     @router.get("/v2/models/{model}/ready")
     @router.get("/v2/models/{model}/versions/{version}/ready")
     async def model_ready(model: str, request: Request, version: str | None = None) -> Any:
-        try:
-            check_model(model, version)
-        except ProtocolError as exc:
-            return error(exc, request)
-        return _ready_response(not batcher.closed, name)
+        return for_model(model, version, request, lambda: _ready_response(not batcher.closed, name))
 
     @router.post("/v2/models/{model}/infer")
     @router.post("/v2/models/{model}/versions/{version}/infer")
