@@ -228,10 +228,9 @@ class Runtime:
         Public so a batcher can encode and choose per request, merge requests that share a choice, and run them
         once. ``latency_ms`` is the wall time of the graph run only.
         """
-        feeds = batch.feeds()
-        graph = self._graph_for(choice, feeds)
+        extra: dict[str, np.ndarray] = {}  # feeds beside the tokens (the adjustable graph's keep_ratios)
+        graph = self._graph_for(choice, extra)
         backend = self._sessions.get(graph)
-        extra = {name: value for name, value in feeds.items() if name not in batch.feeds()}  # e.g. keep_ratios
         logits = np.empty((batch.size, len(self.labels)), dtype=np.float32)
         latency_ms = 0.0
         for rows, group in length_groups(batch):
