@@ -6,11 +6,11 @@ both use the same float32 keep-count arithmetic so they agree to the token.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
-import numpy as np
 import torch
+
+from acc.profiles import keep_count
 
 
 class Selection(NamedTuple):
@@ -40,10 +40,9 @@ def static_width(ratio: float | torch.Tensor, padded_len: int | torch.Tensor, cu
     """Slots after a selection: ``clamp(ceil(ratio · N), min_keep, current)`` for the padded length N.
 
     Every sample's keep count is at most this (it grows with the valid length, which is at most N), so the extra
-    slots are masked fillers; float32 like the keep counts, so it equals the keep count of a full-length sample.
+    slots are masked fillers. It is exactly the keep count of a full-length sample (``keep_count``, float32).
     """
-    raw = math.ceil(np.float32(float(ratio)) * np.float32(int(padded_len)))
-    return min(max(raw, min_keep), current)
+    return keep_count(float(ratio), int(padded_len), current, min_keep)
 
 
 def select_tokens(
