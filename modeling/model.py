@@ -18,7 +18,6 @@ from torch import nn
 from acc.profiles import EncoderShape, ModelError, pruned_layers
 
 from .families import AttentionBias, EncoderFamily, family_of
-from .families import additive_mask as _additive_mask  # noqa: F401 - re-exported for the baselines
 from .score import acc_score
 from .select import Selection, padded_length, select_tokens
 

@@ -15,18 +15,16 @@ from acc.profiles import DataError, ModelError
 
 if TYPE_CHECKING:
     import torch
-    from transformers import PreTrainedTokenizerBase
-
+    from acc.modeling.checkpoint import LoadedModel
+    from acc.modeling.data import Batch, Split
+    from acc.modeling.evaluate import EvalRow
     from acc.profiles import Profile
-
-    from ..checkpoint import LoadedModel
-    from ..data import Batch, Split
-    from ..evaluate import EvalRow
+    from transformers import PreTrainedTokenizerBase
 
 
 def holdout_split(train: Split, count: int, min_words: int = 8, seed: int = 0) -> tuple[Split, Split]:
     """(training rest, held-out): ``count`` examples of ≥ ``min_words`` words drawn with ``seed``, order kept."""
-    from ..data import Split
+    from acc.modeling.data import Split
 
     eligible = [i for i, text in enumerate(train.texts) if len(text.split()) >= min_words]
     if count > len(eligible):
@@ -52,7 +50,7 @@ def eval_batches(
     A search evaluates hundreds of profiles on the same examples, so tokenising and copying per profile would cost
     more than the forward passes.
     """
-    from ..data import Split, iter_batches
+    from acc.modeling.data import Split, iter_batches
 
     order = sorted(range(len(split)), key=lambda i: len(split.texts[i]))
     ordered = Split(split.name, [split.texts[i] for i in order], [split.labels[i] for i in order])
@@ -85,9 +83,8 @@ def evaluate_profiles(
 ) -> list[EvalRow]:
     """acc-eval's rows (accuracy, kept fraction, theoretical speedups at 64/128/512) for any profiles."""
     import torch
+    from acc.modeling.evaluate import _row, _run_profile
     from tqdm.auto import tqdm
-
-    from ..evaluate import _row, _run_profile
 
     device = batches[0].input_ids.device if batches else torch.device("cpu")
     model = loaded.model.to(device)

@@ -1,5 +1,5 @@
 """Stages of the accuracy–speedup study (issue #8). Each stage trains and/or evaluates one method on SST-2 and writes
-one results JSON (a *part*); ``study_report`` merges the parts of every device call into the study's table and plot.
+one results JSON (a *part*); ``report`` merges the parts of every device call into the study's table and plot.
 
 | stage | starts from | trains | profiles (all evaluated on SST-2 dev) |
 |---|---|---|---|
@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 from acc.profiles import profile_for_speedup
 from acc.profiles.search import Cost, FlopsCost, SearchOptions, SearchSpace, evolutionary_search, searched_profile
 
-from .study_options import StudyError, StudyOptions
+from .options import StudyError, StudyOptions
 from .training import log
 
 if TYPE_CHECKING:
-    from ..checkpoint import LoadedModel
-    from ..data import Batch, Split
+    from acc.modeling.checkpoint import LoadedModel
+    from acc.modeling.data import Batch, Split
 
 SCHEMA_VERSION = 1
 PART_KIND = "acc-study-part"
@@ -51,7 +51,8 @@ class StudyData:
 
 
 def load_study_data(options: StudyOptions) -> StudyData:
-    from ..data import load_sst2
+    from acc.modeling.data import load_sst2
+
     from .evaluation import holdout_split
 
     rest, heldout = holdout_split(load_sst2("train", options.data_dir), options.heldout, options.heldout_min_words,
@@ -62,8 +63,9 @@ def load_study_data(options: StudyOptions) -> StudyData:
 
 def run_dense(options: StudyOptions) -> Path:
     """Dense fine-tuning (the budget), saved for PoWER-BERT; dense row and post-hoc ACC curve on dev."""
-    from ..checkpoint import save_checkpoint
-    from ..evaluate import eval_profiles
+    from acc.modeling.checkpoint import save_checkpoint
+    from acc.modeling.evaluate import eval_profiles
+
     from .evaluation import eval_batches, evaluate_profiles
     from .training import dense_only, train_loop
 
@@ -92,7 +94,8 @@ def run_dense(options: StudyOptions) -> Path:
 
 def run_power_bert(options: StudyOptions) -> Path:
     """PoWER-BERT at ``options.power_speedup`` from the dense stage's model (or ``options.model``)."""
-    from ..checkpoint import load_model
+    from acc.modeling.checkpoint import load_model
+
     from .evaluation import eval_batches, evaluate_profiles
     from .power_bert import power_bert
 
@@ -124,8 +127,9 @@ def run_power_bert(options: StudyOptions) -> Path:
 
 def run_lat(options: StudyOptions) -> Path:
     """LengthDrop sandwich training from the pre-trained model (the budget), then an evolutionary search per budget."""
-    from ..evaluate import eval_profiles
-    from ..finetune import S_MAX_CLAMP
+    from acc.modeling.evaluate import eval_profiles
+    from acc.modeling.finetune import S_MAX_CLAMP
+
     from .evaluation import eval_batches, evaluate_profiles
     from .length_drop import LengthDrop
     from .training import train_loop
@@ -156,7 +160,8 @@ def run_lat(options: StudyOptions) -> Path:
 
 def run_acc(options: StudyOptions, latency_cost: Cost | None = None) -> Path:
     """The shipped ACC model: offline-tuning curve (no training) and per-layer search (FLOPs, optionally latency)."""
-    from ..evaluate import eval_profiles
+    from acc.modeling.evaluate import eval_profiles
+
     from .evaluation import eval_batches, evaluate_profiles
 
     started = time.monotonic()
@@ -277,8 +282,7 @@ def environment(device: str) -> dict[str, Any]:
 
     import torch
     import transformers
-
-    from ..evaluate import resolve_device
+    from acc.modeling.evaluate import resolve_device
 
     resolved = resolve_device(device)
     try:
@@ -298,15 +302,14 @@ def _method(method: str, label: str, points: list[dict[str, Any]], train: list[d
 def _load(name: str, seed: int) -> LoadedModel:
     """Seeded before loading: a base model's classifier head is initialised there."""
     import torch
-
-    from ..checkpoint import load_model
+    from acc.modeling.checkpoint import load_model
 
     torch.manual_seed(seed)
     return load_model(name)
 
 
 def _device(o: StudyOptions) -> Any:
-    from ..evaluate import resolve_device
+    from acc.modeling.evaluate import resolve_device
 
     return resolve_device(o.device)
 

@@ -1,4 +1,4 @@
-"""Options of the accuracy–speedup study: one frozen record that owns its CLI flags (``acc-study``).
+"""Options of the accuracy–speedup study: one frozen record that owns its CLI flags (``benchmarks/study/run.sh``).
 
 Every trained method shares the same budget (epochs × steps per epoch at one batch size and learning rate), the same
 training data (SST-2 train minus the held-out split) and the same evaluation (SST-2 dev), so a difference between
@@ -181,7 +181,7 @@ class StudyOptions:
 
     def finetune_options(self, output_dir: str, **overrides: Any) -> Any:
         """acc-finetune's options for the training loop (same validation, same optimizer and schedule)."""
-        from ..finetune import FinetuneOptions
+        from acc.modeling.finetune import FinetuneOptions
 
         values = dict(output_dir=output_dir, model=self.model or "minilm-l6", data_dir=self.data_dir,
                       epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, warmup=self.warmup,

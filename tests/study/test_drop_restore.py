@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from acc.modeling.baselines.drop_restore import DropAndRestoreBert
 from acc.modeling.checkpoint import load_model
 from acc.modeling.data import iter_batches, load_sst2
 from acc.profiles import ModelError
+from acc_study.drop_restore import DropAndRestoreBert
 
 
 @pytest.fixture(scope="module")

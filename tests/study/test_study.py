@@ -1,13 +1,16 @@
-"""acc-study end to end on the tiny 4-layer model (--smoke), and the report's crossing and interpolation arithmetic."""
+"""The study (benchmarks/study) end to end on the tiny 4-layer model (--smoke), and the report's crossing and interpolation arithmetic."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from acc.modeling.baselines.study_options import StudyError, StudyOptions
-from acc.modeling.baselines.study_report import at_speedups, crossings, merge_parts
-from acc.tools.study import main
+from acc_study.__main__ import main
+from acc_study.options import StudyError, StudyOptions
+from acc_study.report import at_speedups, crossings, merge_parts
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_stage_then_render_writes_the_report(tiny4_checkpoint, sst2_dir, tmp_path, capsys) -> None:
@@ -94,7 +97,7 @@ def test_render_refuses_parts_without_dense_or_mixed_runs(tmp_path) -> None:
     with pytest.raises(StudyError, match="no dense part"):
         merge_parts([path])
     (tmp_path / "bad.json").write_text("{}")
-    with pytest.raises(StudyError, match="not an acc-study part"):
+    with pytest.raises(StudyError, match="not a study part"):
         merge_parts([tmp_path / "bad.json"])
 
 
@@ -103,3 +106,13 @@ def test_options_reject_impossible_values() -> None:
         StudyOptions(out="x", epochs=0)
     with pytest.raises(StudyError, match="must be >= 1"):
         StudyOptions(out="x", budgets=(0.5,))
+
+
+def test_rerender_rebuilds_markdown_and_png_of_the_committed_report(tmp_path, capsys) -> None:
+    committed = ROOT / "benchmarks" / "results" / "accuracy-sst2_20261125T145121Z.json"
+    copy = tmp_path / committed.name
+    copy.write_bytes(committed.read_bytes())
+    assert main(["rerender", str(copy)]) == 0
+    assert "post-hoc-acc" in copy.with_suffix(".md").read_text()
+    assert copy.with_suffix(".png").stat().st_size > 0
+    assert capsys.readouterr().out.startswith("wrote ")

@@ -25,16 +25,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
+from acc.modeling.families import additive_mask
+from acc.modeling.model import AccBertForSequenceClassification, AccOutput
+from acc.modeling.score import acc_score
+from acc.profiles import DEFAULT_REFERENCE_LENGTH, EncoderShape, ProfileError, max_speedup, theoretical_speedup
 from torch import nn
 
-from acc.profiles import DEFAULT_REFERENCE_LENGTH, EncoderShape, ProfileError, max_speedup, theoretical_speedup
-
-from ..model import AccBertForSequenceClassification, AccOutput, _additive_mask
-from ..score import acc_score
-
 if TYPE_CHECKING:
-    from ..data import Split
-    from ..finetune import FinetuneOptions
+    from acc.modeling.data import Split
+    from acc.modeling.finetune import FinetuneOptions
+
     from .training import TrainRecord
 
 # λ per target speedup (log-linear in between): PoWER-BERT's SST-2 setting is λ = 2e-4 for ~2.4x on BERT-base.
@@ -77,7 +77,7 @@ class SoftExtractBert(nn.Module):
             if probs is not None:
                 weight = self.weights(acc_score(probs, mask), mask, index)
                 hidden = hidden * weight[:, :, None].to(hidden.dtype)
-            attention_output, probs = layer.attention(hidden, _additive_mask(mask, hidden.dtype))
+            attention_output, probs = layer.attention(hidden, additive_mask(mask, hidden.dtype))
             hidden = layer.feed_forward_chunk(attention_output)
         pooled = bert.pooler(hidden) if bert.pooler is not None else hidden[:, 0]
         logits = self.model.hf.classifier(self.model.hf.dropout(pooled))
@@ -205,8 +205,9 @@ def power_bert(
     BERT weights train at ``options.lr`` in both steps; retention values at ``retention_lr`` without weight decay
     (PoWER-BERT's SST-2 setting is 5e-4 over 3 epochs; one epoch needs a larger step for the same travel).
     """
-    from ..evaluate import resolve_device
-    from ..finetune import _optimizer
+    from acc.modeling.evaluate import resolve_device
+    from acc.modeling.finetune import _optimizer
+
     from .training import dense_only, fixed, train_loop
 
     lam = default_lambda(target_speedup) if lam is None else lam

@@ -5,9 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
-
-from acc.modeling.baselines.length_drop import LengthDrop
 from acc.profiles import EncoderShape, ProfileError, keep_counts, profile_for_speedup, theoretical_speedup
+from acc_study.length_drop import LengthDrop
 
 MINILM = EncoderShape(num_layers=6, hidden_size=384, intermediate_size=1536, num_heads=12)
 

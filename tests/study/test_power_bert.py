@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from acc.modeling.baselines.power_bert import (
+from acc.modeling.checkpoint import load_model
+from acc.modeling.data import iter_batches, load_sst2
+from acc.modeling.finetune import FinetuneOptions
+from acc.profiles import EncoderShape, ProfileError, theoretical_speedup
+from acc_study.power_bert import (
     SoftExtractBert,
     default_lambda,
     monotone_ratios,
     power_bert,
     rescale_to_speedup,
 )
-from acc.modeling.checkpoint import load_model
-from acc.modeling.data import iter_batches, load_sst2
-from acc.modeling.finetune import FinetuneOptions
-from acc.profiles import EncoderShape, ProfileError, theoretical_speedup
 
 MINILM = EncoderShape(num_layers=6, hidden_size=384, intermediate_size=1536, num_heads=12)
 

@@ -13,13 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import nn
-
+from acc.modeling.families import additive_mask
+from acc.modeling.model import Selector
+from acc.modeling.score import acc_score
+from acc.modeling.select import select_tokens
 from acc.profiles import ModelError, pruned_layers
-
-from ..model import Selector, _additive_mask
-from ..score import acc_score
-from ..select import select_tokens
+from torch import nn
 
 
 @dataclass
@@ -83,7 +82,7 @@ class DropAndRestoreBert(nn.Module):
                 hidden, mask, positions = self.selector(hidden, mask, positions, score, n_valid, ratios[index], self.min_keep)
                 gone = before & ~_alive(mask, positions, seq_len)
                 dropped_before = torch.where(gone, torch.full_like(dropped_before, index), dropped_before)
-            attention_output, probs = layer.attention(hidden, _additive_mask(mask, hidden.dtype))
+            attention_output, probs = layer.attention(hidden, additive_mask(mask, hidden.dtype))
             hidden = layer.feed_forward_chunk(attention_output)
         restored = _write(restored, hidden, mask, positions, seq_len)[:, :seq_len]
         logits = self.classifier(self.dropout(restored))

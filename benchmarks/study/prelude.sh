@@ -1,10 +1,10 @@
-# Shared prelude of study_a.sh and study_b.sh: source it with PART=a or b set. Sets up env.sh, $LOGS, the deadline
-# clock (left), the flags every acc-study call takes, the per-call log collected into $OUT/study-$PART.log on exit,
+# Shared prelude of part_a.sh and part_b.sh: source it with PART=a or b set. Sets up env.sh, $LOGS, the deadline
+# clock (left), the flags every run.sh call takes, the per-call log collected into $OUT/study-$PART.log on exit,
 # and the environment log.
 set -uo pipefail
 source benchmarks/device/env.sh
 : "${OUT:?set OUT to the folder that receives the results}"
-: "${PART:?set PART=a or PART=b before sourcing study_prelude.sh}"
+: "${PART:?set PART=a or PART=b before sourcing prelude.sh}"
 LOGS=/tmp/acc-study/logs-$PART
 rm -rf "$LOGS"; mkdir -p "$OUT" "$LOGS"
 START=$(date +%s)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .study import PART_KIND, SCHEMA_VERSION
-from .study_options import StudyError
+from .options import StudyError
+from .stages import PART_KIND, SCHEMA_VERSION
 
 REPORT_KIND = "acc-study"
 THRESHOLDS_PTS = (0.75, 1.5)
@@ -145,9 +145,9 @@ def render_files(json_path: str | os.PathLike[str]) -> StudyFiles:
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise StudyError(f"cannot read study report {path} ({exc}); pass an accuracy-*.json written by acc-study render") from exc
+        raise StudyError(f"cannot read study report {path} ({exc}); pass an accuracy-*.json written by run.sh render") from exc
     if report.get("kind") != REPORT_KIND:
-        raise StudyError(f"{path} is not an acc-study report (kind {report.get('kind')!r}); render one written by acc-study render")
+        raise StudyError(f"{path} is not a study report (kind {report.get('kind')!r}); render one written by run.sh render")
     files = StudyFiles(path, path.with_suffix(".md"), path.with_suffix(".png"))
     files.markdown.write_text(render_markdown(report, files.png.name), encoding="utf-8")
     render_png(report, files.png)
@@ -270,7 +270,7 @@ def _read_part(path: Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError) as exc:
         raise StudyError(f"cannot read study part {path} ({exc}); pass the study-*.json files a device call wrote") from exc
     if part.get("kind") != PART_KIND or part.get("schema_version") != SCHEMA_VERSION:
-        raise StudyError(f"{path} is not an acc-study part of schema {SCHEMA_VERSION} (kind {part.get('kind')!r}); "
+        raise StudyError(f"{path} is not a study part of schema {SCHEMA_VERSION} (kind {part.get('kind')!r}); "
                          "pass the study-*.json files a device call wrote")  # fmt: skip
     return part
 
