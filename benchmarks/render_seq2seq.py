@@ -71,9 +71,9 @@ def render_markdown(data: dict[str, Any]) -> str:
         "SST-2 dev (872 sentences, or the slice evaluated). The model *generates* its answer greedily; "
         "**accuracy** = the generated tokens are exactly the label word (`negative` / `positive`) and `</s>`; "
         "*valid* = the answer is one of the two words at all. Speedups are theoretical **encoder** FLOPs ratios "
-        "(METHOD.md §3 with T5's widths; the decoder is not counted) at 64 / 128 tokens; *kept* = word-vectors "
-        "entering each encoder layer over the prompt length, averaged over layers, prompts and templates. One model, "
-        "profiles by offline-tuning only. Δ in points against the same template's dense row.", "",
+        "(docs/METHOD.md#3-flops-model with T5's widths; the decoder is not counted) at 64 / 128 tokens; "
+        "*kept* = word-vectors entering each encoder layer over the prompt length, averaged over layers, prompts and "
+        "templates. One model, profiles by offline-tuning only. Δ in points against the same template's dense row.", "",
     ]  # fmt: skip
     lines += accuracy_table(rows, "accuracy", "## Generated answer accuracy")
     lines += [""] + accuracy_table(rows, "constrained_accuracy",

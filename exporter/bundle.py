@@ -5,8 +5,9 @@ runtime, a CI job, ``acc-bench``) sees either no bundle or a complete, hashed on
 The caller fills the staging directory (graphs, weights, tokenizer, profiles) and hands it to ``write_bundle``,
 which owns it from then on: it is either renamed to the target or removed.
 
-The reader of this format is ``acc.runtime.manifest``; the exporter does not import it (the runtime is a later
-stage), so the round trip writer → reader is pinned by tests instead.
+The reader of this format is ``acc.runtime.manifest`` (docs/DESIGN.md#bundle); this writer does not use the
+reader's records, so the round trip writer → reader is pinned by tests. The exporter does import the runtime where
+it needs a finished bundle's view: signing (``acc.runtime.signing``) and the Triton repository (``read_manifest``).
 """
 
 from __future__ import annotations

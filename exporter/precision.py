@@ -6,8 +6,9 @@ against); an fp16 graph is a *rewrite* of the fp32 graph with ONNX Runtime's con
 Two variants, named by what stays in fp32:
 
 - ``fp16``: encoder in fp16; the ACC score (from the fp16 attention probabilities on), the keep-count arithmetic
-  and both TopKs stay fp32, as PyTorch autocast runs them (METHOD.md §1: scores are computed in fp32), so fp16
-  rounding cannot reorder which word-vectors are kept. This is what the runtime picks on CUDA.
+  and both TopKs stay fp32, as PyTorch autocast runs them (scores are computed in fp32:
+  docs/METHOD.md#1-acc-score), so fp16 rounding cannot reorder which word-vectors are kept. This is what the
+  runtime picks on CUDA.
 - ``fp16-all``: only the keep-count arithmetic stays fp32 (``ceil(ratio · n_valid)`` must stay exact, or a
   layer keeps a different *number* of word-vectors); the score and the ranking TopK run in fp16. Shipped only to
   measure how often fp16 scores change the kept set (its flip rate); never picked by default.

@@ -1,7 +1,8 @@
 """``ai.acc::TokenSelect``: the ONNX local function that drops word-vectors, and its PyTorch export hook.
 
 Why a local function: runtimes that know functions (ONNX Runtime) keep one readable node per pruned layer and
-inline it themselves; parsers that do not (older TensorRT) get the expanded graph from ``inline_functions``.
+inline it themselves; parsers that do not (older TensorRT) get the expanded graph (``acc-export --inline``, which
+runs ``onnx.inliner.inline_local_functions``).
 The body mirrors ``acc.modeling.select.select_tokens`` op for op, including the float32 keep-count arithmetic,
 so PyTorch and ONNX keep the same number of word-vectors for every length.
 

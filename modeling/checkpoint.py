@@ -131,7 +131,7 @@ def resolve_model_dir(name: str | os.PathLike[str]) -> Path | str:
 
 @dataclass
 class AccConfig:
-    """What ``acc_config.json`` records next to the Hugging Face weights (DESIGN.md: ACC checkpoint)."""
+    """What ``acc_config.json`` records next to the Hugging Face weights (docs/DESIGN.md#acc-checkpoint)."""
 
     score: str = "acc-column-mean-v1"
     min_keep: int = 1

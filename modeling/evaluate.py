@@ -1,4 +1,5 @@
-"""Accuracy of one ACC model at several speedups (METHOD.md §5: offline-tuning, then report every profile).
+"""Accuracy of one ACC model at several speedups: offline-tuning, then report every profile
+(docs/METHOD.md#5-offline-tuning).
 
 One model serves every speedup, so evaluation tokenises the split once and runs it once per profile, the dense
 model first: every pruned row is read against that baseline, measured in the same process on the same data.

@@ -1,4 +1,4 @@
-"""Fine-tuning with ACC elimination switched on (METHOD.md §4), so one model serves every speedup.
+"""Fine-tuning with ACC elimination switched on (docs/METHOD.md#4-sandwich-training), so one model serves every speedup.
 
 Elimination is hard top-k inside the forward pass: gradients reach the kept word-vectors, the selection itself is
 not differentiated. Sandwich mode (the default) trains, in every step, the dense model (cross-entropy), the

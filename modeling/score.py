@@ -1,4 +1,7 @@
-"""The ACC score (METHOD.md §1): how much attention context each word-vector gives the rest of the sequence."""
+"""The ACC score: how much attention context each word-vector gives the rest of the sequence.
+
+Definition and contract: docs/METHOD.md#1-acc-score.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TokenSelect in PyTorch: keep the top-k word-vectors by ACC score, in original order (METHOD.md §2).
+"""TokenSelect in PyTorch: keep the top-k word-vectors by ACC score, in original order (docs/METHOD.md#2-selection).
 
 This is the reference semantics of the ONNX function ``ai.acc::TokenSelect`` (``acc.exporter.token_select``);
 both use the same float32 keep-count arithmetic so they agree to the token.

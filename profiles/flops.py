@@ -1,4 +1,4 @@
-"""FLOPs model of a BERT encoder under word-vector elimination (METHOD.md §3).
+"""FLOPs model of a BERT encoder under word-vector elimination (docs/METHOD.md#3-flops-model).
 
 Why a model and not a measurement: offline-tuning must turn a requested speedup into keep ratios on any machine,
 before anything is measured. Embeddings and the classifier are excluded (they do not change with elimination).
@@ -41,8 +41,8 @@ def layer_flops(n_tokens: float, shape: EncoderShape) -> float:
     """FLOPs of one encoder layer on ``n_tokens`` word-vectors (multiply-add = 2 FLOPs).
 
     Projections Q, K, V, O: 8·n·d²; FFN: 4·n·d·ffn; QKᵀ and probs·V: 4·n²·d. With ffn = 4d this is
-    24·n·d² + 4·n²·d, the formula of METHOD.md §3. An attention width a ≠ d (T5) puts a for d in the projection
-    and score terms (8·n·d·a, 4·n²·a); a gated FFN has 6·n·d·ffn.
+    24·n·d² + 4·n²·d, the formula of docs/METHOD.md#3-flops-model. An attention width a ≠ d (T5) puts a for d in
+    the projection and score terms (8·n·d·a, 4·n²·a); a gated FFN has 6·n·d·ffn.
     """
     d = shape.hidden_size
     a = shape.attention_size or d

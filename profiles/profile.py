@@ -1,7 +1,8 @@
 """Elimination profiles: per-layer keep ratios, their theoretical speedup, and offline-tuning to a target speedup.
 
-A profile is data (the JSON of DESIGN.md), so it can travel in a bundle, be searched (``acc.profiles.search``) or be
-written by hand; ``profile_for_speedup`` is the paper's one-parameter family (METHOD.md §3, geometric tilt).
+A profile is data (docs/DESIGN.md#profiles), so it can travel in a bundle, be searched (``acc.profiles.search``) or be
+written by hand; ``profile_for_speedup`` is the paper's one-parameter family (geometric tilt,
+docs/METHOD.md#5-offline-tuning).
 """
 
 from __future__ import annotations

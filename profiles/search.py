@@ -1,4 +1,5 @@
-"""Evolutionary search over per-layer keep ratios (METHOD.md §7), shared by LAT's length search and ACC offline-tuning.
+"""Evolutionary search over per-layer keep ratios (docs/METHOD.md#7-profile-search), shared by LAT's length search
+and ACC offline-tuning.
 
 Why a search: the paper's one-parameter (geometric) family is one line through the space of monotone profiles; a
 search over every layer's ratio can find profiles that are more accurate at the same cost. The search only sees an
@@ -50,7 +51,8 @@ class Cost(Protocol):
 
 @dataclass(frozen=True)
 class FlopsCost:
-    """Encoder FLOPs of the profile over dense FLOPs at ``reference_length`` (METHOD.md §3), i.e. 1 / speedup."""
+    """Encoder FLOPs of the profile over dense FLOPs at ``reference_length``, i.e. 1 / speedup
+    (docs/METHOD.md#3-flops-model)."""
 
     shape: EncoderShape
     reference_length: int = DEFAULT_REFERENCE_LENGTH
@@ -223,7 +225,7 @@ class SearchSpace:
         return self.repair(out)
 
     def crossover(self, first: Gene, second: Gene, rng: random.Random) -> Gene:
-        """Each layer's count from one parent or the other (METHOD.md §6), then made monotone again."""
+        """Each layer's count from one parent or the other, then made monotone (docs/METHOD.md#7-profile-search)."""
         return self.repair([a if rng.random() < 0.5 else b for a, b in zip(first, second)])
 
 

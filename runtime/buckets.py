@@ -6,8 +6,8 @@ so each is padded up to the smallest bucket that holds it, and each bucket gets 
     request [3, 37] ──pad──► bucket [4, 64]: rows 4 = copy of row 0, columns 38..64 = padding (mask 0)
 
 Padding never changes a real row's result: padded columns are masked like any padding, and ACC keep counts come
-from each row's own valid length (METHOD.md §2); a copied row is dropped again after the run, and copying a real
-row (rather than adding an empty one) keeps the batch's largest keep counts as they were.
+from each row's own valid length (docs/METHOD.md#2-selection); a copied row is dropped again after the run, and
+copying a real row (rather than adding an empty one) keeps the batch's largest keep counts as they were.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Read (and verify) a bundle's ``manifest.json`` into frozen records; rewrite its measured tables atomically.
 
-This module is the definition of what a valid bundle is (DESIGN.md: Bundle): the exporter writes the format, the
+This module is the definition of what a valid bundle is (docs/DESIGN.md#bundle): the exporter writes the format, the
 runtime and the C++ library read it by these rules. Every failure is one ``BundleError`` line naming the bundle, the
 problem and the fix, because a half-valid bundle that loads and then fails on the first request is worse than one
 that refuses to load.

@@ -1,6 +1,6 @@
 """Which profile serves a request: pure functions over the manifest's profile list and measured tables.
 
-No I/O and no clock, so every rule is unit-tested without a bundle or a GPU (DESIGN.md: Runtime). The runtime
+No I/O and no clock, so every rule is unit-tested without a bundle or a GPU (docs/DESIGN.md#runtime). The runtime
 asks ``choose_profile`` once per request with the request's padded (batch, seq); a serving loop that wants to
 trade accuracy for throughput under load drives a ``LoadAdaptivePolicy`` with its measured queue delay.
 """

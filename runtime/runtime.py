@@ -120,7 +120,8 @@ class Runtime:
         and rows x padded length (bounded memory per request; answers are per sample, so unchanged).
 
         ``device``: ``auto`` (CUDA when onnxruntime-gpu sees a GPU, else CPU), ``cpu`` or ``cuda``. ``backend``:
-        ``auto`` or ``ort`` (TensorRT engines come later). ``threads``: ORT intra-op threads (default: ORT's).
+        ``auto`` or ``ort`` (``Runtime`` does not pick TensorRT engines; ``TrtBackend`` runs one directly).
+        ``threads``: ORT intra-op threads (default: ORT's).
         ``precision``: ``auto`` (the bundle's default for the device where safe: fp16 on CUDA), ``fp32``,
         ``fp16``, ``fp16-all`` or ``int8`` (CPU; see ``acc.runtime.precision``).
         """
@@ -256,7 +257,7 @@ class Runtime:
         return self.manifest.path(adjustable.graph)
 
     def _adhoc_profile(self, speedup: float) -> Profile:
-        """Offline-tune (METHOD.md §5) with the reference length and min_keep of the shipped profiles; cached."""
+        """Offline-tune with the shipped profiles' reference length and min_keep (docs/METHOD.md#5-offline-tuning)."""
         with self._adhoc_lock:
             cached = self._adhoc.get(speedup)
             if cached is not None:

@@ -1,8 +1,8 @@
 """Backends that run one ONNX graph, and the lazy, thread-safe cache of them (one per graph file).
 
-``Backend`` is the protocol every engine runner follows (ORT today, TensorRT later): public ``infer()`` checks the
-feeds and calls ``_infer_impl()``. onnxruntime is imported inside the functions that need it, so importing
-``acc.runtime`` stays cheap and works where only the policy or the manifest is used.
+``Backend`` is the protocol every engine runner follows (``OrtBackend`` here, ``TrtBackend`` in ``trt_backend``): public
+``infer()`` checks the feeds and calls ``_infer_impl()``. onnxruntime is imported inside the functions that need it, so
+importing ``acc.runtime`` stays cheap and works where only the policy or the manifest is used.
 """
 
 from __future__ import annotations

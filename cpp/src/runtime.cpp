@@ -211,7 +211,7 @@ const Profile& Runtime::adhoc_profile(double speedup) const {
     std::lock_guard<std::mutex> lock(adhoc_mutex_);
     const auto cached = adhoc_.find(speedup);
     if (cached != adhoc_.end()) return cached->second;
-    // Offline-tune with the reference length and min_keep of the shipped profiles (METHOD.md §5).
+    // Offline-tune with the shipped profiles' reference length and min_keep (docs/METHOD.md#5-offline-tuning).
     const int reference = manifest_.profiles.empty() ? kDefaultReferenceLength
                                                      : manifest_.profiles[0].profile.reference_length;
     const int min_keep = manifest_.profiles.empty() ? 1 : manifest_.profiles[0].profile.min_keep;

@@ -10,7 +10,7 @@ The rewrite adds one int64 input ``keep_counts [num_layers]``: per layer, the nu
 this batch, i.e. ``max_b k_b``, computed on the host by :func:`keep_widths` with ``acc.profiles.keep_counts`` (the
 same float32 arithmetic as the graph, so the widths are the graph's own). TopK's K then comes from a network input
 that TensorRT treats as a shape tensor (min/opt/max values in the optimization profile). The per-sample counts
-``k_b`` are still computed in the graph from ``keep_ratios``, so per-sample semantics (METHOD.md §2) are
+``k_b`` are still computed in the graph from ``keep_ratios``, so per-sample semantics (docs/METHOD.md#2-selection) are
 unchanged and, fed :func:`keep_widths`, the outputs equal the ratios graph's exactly::
 
     keep_ratios ─► Gather ─► TokenSelect(h, m, p, score, n_valid, ratio, min_keep)                    before

@@ -1,6 +1,6 @@
 """``EngineRecord``: one prebuilt engine as the manifest lists it, and the file name that encodes its key.
 
-Engines are keyed by (profile, backend, compute capability, precision) (DESIGN.md: Bundle); the file name spells
+Engines are keyed by (profile, backend, compute capability, precision) (docs/DESIGN.md#bundle); the file name spells
 the key, so two engines of one bundle never collide and a file found alone still says what it is:
 ``engines/s3.0.tensorrt.sm87.fp16.engine``. Profile names may contain dots (``s1.5``); the other parts do not.
 """

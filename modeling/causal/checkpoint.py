@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
     from .model import AccGPT2LMHeadModel
 
-CAUSAL_SCORE = "acc-causal-column-mean-v1"  # METHOD.md §8: column sums over the queries that can see the token
+# Column sums over the queries that can see the token (docs/METHOD.md#8-other-families).
+CAUSAL_SCORE = "acc-causal-column-mean-v1"
 DEFAULT_EOS = "<|endoftext|>"
 
 

@@ -99,7 +99,7 @@ class AccGPT2LMHeadModel(nn.Module):
 
     @property
     def shape(self) -> EncoderShape:
-        """The FLOPs-model view: the prefill runs the same per-layer work as an encoder (METHOD.md §3)."""
+        """The FLOPs-model view: the prefill runs an encoder's per-layer work (docs/METHOD.md#3-flops-model)."""
         c = self.hf.config
         return EncoderShape(c.n_layer, c.n_embd, c.n_inner or 4 * c.n_embd, c.n_head)
 
@@ -189,7 +189,8 @@ class AccGPT2LMHeadModel(nn.Module):
         """Feed ``T`` new tokens after the cache: logits [B, T, V] and the caches with their keys/values appended.
 
         input_ids, position_ids: [B, T]. New token t attends to the layer's cache entries (by their mask) and to the
-        new tokens 0..t; nothing is eliminated here (METHOD.md §8: elimination is applied to the prompt only).
+        new tokens 0..t; nothing is eliminated here (elimination is applied to the prompt only:
+        docs/METHOD.md#8-other-families).
         """
         if len(cache) != self.num_layers:
             raise ModelError(f"cache has {len(cache)} layers, the model {self.num_layers}; pass a cache from prefill")

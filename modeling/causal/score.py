@@ -1,4 +1,5 @@
-"""The ACC score under causal attention (METHOD.md §8): normalised by how many queries can see each word-vector.
+"""The ACC score under causal attention: normalised by how many queries can see each word-vector
+(docs/METHOD.md#8-other-families).
 
 In causal attention word-vector j only receives attention from queries i ≥ j, so raw column sums favour early
 tokens (token 0 gets a share from every query). Dividing column j by the number of valid queries that can see it

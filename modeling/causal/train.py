@@ -4,11 +4,11 @@ Two phases, each on a wall-clock budget so a GPU run fits its slot:
 
 1. *Pre-training*: ordinary next-token loss on random windows of the corpus (Hugging Face forward, fused
    attention).
-2. *ACC fine-tuning* (METHOD.md §4 and §8, adapted to a causal LM): every step cuts windows into a prompt of ``P``
-   tokens and a continuation of ``C``; the dense model's loss over the whole window is kept, and the continuation is
-   also predicted after a *pruned* prefill of the prompt at ``s_max`` and at one random speedup in [1, s_max]
-   (sandwich rule), each with cross-entropy plus a KL term towards the dense model's continuation distribution
-   (in-place distillation). One model then serves every speedup by offline-tuning.
+2. *ACC fine-tuning* (docs/METHOD.md#4-sandwich-training and #8-other-families, adapted to a causal LM): every step cuts
+   windows into a prompt of ``P`` tokens and a continuation of ``C``; the dense model's loss over the whole window is
+   kept, and the continuation is also predicted after a *pruned* prefill of the prompt at ``s_max`` and at one random
+   speedup in [1, s_max] (sandwich rule), each with cross-entropy plus a KL term towards the dense model's continuation
+   distribution (in-place distillation). One model then serves every speedup by offline-tuning.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""SST-2 accuracy of an ACC T5 per prompt template and per speedup (offline-tuning curves, METHOD.md §5).
+"""SST-2 accuracy of an ACC T5 per prompt template and per speedup (offline-tuning curves,
+docs/METHOD.md#5-offline-tuning).
 
 The model *generates* its answer greedily; a row is correct when the generated tokens are exactly the label
 word and ``</s>``. Also reported: ``valid_fraction`` (the answer is one of the label words at all, which shows

@@ -1,8 +1,9 @@
 """ACC T5: a Hugging Face ``T5ForConditionalGeneration`` run block by block with elimination in the encoder.
 
-METHOD.md §8: word-vectors are dropped between encoder layers by their ACC score (the bidirectional column mean of
-§1); the decoder cross-attends to the *last* encoder layer's kept vectors with their mask. Nothing is pinned: T5
-has no [CLS] read by a head (the decoder reads every kept vector), so ``min_keep`` alone keeps at least one.
+docs/METHOD.md#8-other-families: word-vectors are dropped between encoder layers by their ACC score (the
+bidirectional column mean of docs/METHOD.md#1-acc-score); the decoder cross-attends to the *last* encoder layer's
+kept vectors with their mask. Nothing is pinned: T5 has no [CLS] read by a head (the decoder reads every kept
+vector), so ``min_keep`` alone keeps at least one.
 
 The decoder is split into a step function with an explicit self-attention cache (one key/value pair per layer), the
 same shape the exported decoder graph takes, so PyTorch and ONNX run the same computation.

@@ -1,9 +1,9 @@
 """Train a small ACC T5 from scratch: span-corruption pre-training, then instruction fine-tuning with elimination.
 
 No T5 weights can be downloaded here, so the model is trained on the GPU machine from the shared English corpus
-(``acc.modeling.corpus``) and SST-2. Fine-tuning follows METHOD.md §4 as ``acc.modeling.finetune`` does for BERT
-(same ``plan_training``: dense + s_max + a random speedup per step, in-place distillation), with the loss taken
-over the answer tokens. Both phases run under a wall-clock budget as well as a step cap, and the learning-rate
+(``acc.modeling.corpus``) and SST-2. Fine-tuning follows docs/METHOD.md#4-sandwich-training as ``acc.modeling.finetune``
+does for BERT (same ``plan_training``: dense + s_max + a random speedup per step, in-place distillation), with the loss
+taken over the answer tokens. Both phases run under a wall-clock budget as well as a step cap, and the learning-rate
 schedule follows whichever runs out first, so a run always fits its device slot.
 """
 

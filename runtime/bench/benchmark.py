@@ -2,7 +2,7 @@
 
 One process, one ORT version, one set of session options and the same inputs for every candidate: the optimized
 dense baseline, the bundle's own dense graph, each profile graph and the adjustable graph at each profile's
-ratios (DESIGN.md: Measuring). Speedups are computed inside the run, never across runs.
+ratios (docs/DESIGN.md#measuring). Speedups are computed inside the run, never across runs.
 """
 
 from __future__ import annotations

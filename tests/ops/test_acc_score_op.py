@@ -1,7 +1,7 @@
 """``ai.acc::AccScore``: the function body (no library) and our ORT kernel (library registered) against PyTorch.
 
 The reference is ``acc_score_reference`` (eager softmax with −FLT_MAX on padded keys, then ``acc_score``), the
-contract of METHOD.md §1 in fp32. Which implementation ran is read from ORT's profile, not assumed.
+contract of docs/METHOD.md#1-acc-score in fp32. Which implementation ran is read from ORT's profile, not assumed.
 """
 
 from __future__ import annotations

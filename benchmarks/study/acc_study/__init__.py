@@ -1,4 +1,4 @@
-"""The accuracy–speedup study (issue #8; docs/METHOD.md#baselines): ACC against its relatives on one budget.
+"""The accuracy–speedup study (issue #8; docs/METHOD.md#6-baselines): ACC against its relatives on one budget.
 
 A research recipe kept out of the installed ``acc`` package: it builds on ``acc.modeling`` and ``acc.profiles`` but
 nothing a user deploys imports it. Run it with ``benchmarks/study/run.sh`` (``python -m acc_study``).

@@ -1,4 +1,4 @@
-"""Drop-and-Restore (Length-Adaptive Transformer, METHOD.md §6): elimination for token-level outputs.
+"""Drop-and-Restore (Length-Adaptive Transformer, docs/METHOD.md#6-baselines): elimination for token-level outputs.
 
 Sequence classification only reads [CLS], so dropped word-vectors can be deleted. A tagger or a span head needs an
 output at *every* position: here a word-vector dropped before layer l is not deleted but carried unchanged (its

@@ -1,4 +1,5 @@
-"""Length-Adaptive Transformer's LengthDrop (Kim & Cho, arXiv 2010.07003; METHOD.md §6), as keep-ratio profiles.
+"""Length-Adaptive Transformer's LengthDrop (Kim & Cho, arXiv 2010.07003), as keep-ratio profiles
+(docs/METHOD.md#6-baselines).
 
 LengthDrop: after each layer, a sampled fraction ``p_l ~ U(0, p)`` of the surviving word-vectors is dropped (by the
 same attention significance as ACC), ``ℓ_{l+1} = (1 − p_l)·ℓ_l``. Sandwich rule: every step trains the full model,

@@ -1,4 +1,5 @@
-"""PoWER-BERT (Goyal et al., ICML 2020; METHOD.md §6): learn how many word-vectors each layer keeps, then re-train.
+"""PoWER-BERT (Goyal et al., ICML 2020): learn how many word-vectors each layer keeps, then re-train
+(docs/METHOD.md#6-baselines).
 
 Three steps: (1) a dense fine-tuned model; (2) *soft extraction*: before each later layer the j-th most significant
 word-vector is multiplied by a learnable retention value ``r_{l,j} ∈ [0, 1]`` (initialised to 1, clipped after every

@@ -169,7 +169,8 @@ def render_markdown(report: dict[str, Any], png_name: str | None = None) -> str:
               f"{opts['max_length']}, bf16 autocast {'on' if opts['amp'] else 'off'} |",
               f"| data | train {report['parts'][0]['data']['train_examples']} (SST-2 train minus held-out), held-out "
               f"{report['parts'][0]['data']['heldout_examples']} (searches rank on it), dev {n} (reported) |",
-              f"| x axis | theoretical encoder speedup at {opts['reference_length']} tokens (FLOPs model, METHOD.md §3) |",
+              f"| x axis | theoretical encoder speedup at {opts['reference_length']} tokens "
+              "(FLOPs model, docs/METHOD.md#3-flops-model) |",
               f"| dense | **{100 * dense:.2f}%**; one dev sentence = {100 / n:.2f} points, binomial SE ≈ {se:.1f} points |",
               ""]  # fmt: skip
     if png_name:
