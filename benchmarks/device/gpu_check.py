@@ -9,6 +9,7 @@ Run from the repo root on the GPU machine (after ``source benchmarks/device/env.
     accuracy on CUDA. (b) Latency on CUDA EP, fp32, round-robin per (batch, seq) cell over: the ORT-optimized dense
     baseline (fused Attention), the bundle's dense graph, every profile graph, the adjustable graph at each
     profile. Speedups are p50 ratios inside one cell of one run. Numbers only; pass/fail is the reader's call.
+The pass/fail verdict of (a) is a test: ``pytest -m gpu tests/gpu/test_gpu_agreement.py``.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ EP ran TokenSelect and whether any TopK remained is read from ORT's profile. The
 kernel vs body, and a whole exported fused-form graph (random 4-layer BERT, fixed profile and adjustable graph) run
 on the CUDA EP with the library vs without it vs the CPU EP: kept_index outputs equal, logits within 1e-4.
 Writes ops_check.json and ops_check.md; prints OPS CHECK PASSED/FAILED.
+The AccScore verdict is also a test: ``pytest -m gpu tests/gpu/test_gpu_acc_score.py``.
 """
 
 from __future__ import annotations
