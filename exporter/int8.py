@@ -8,7 +8,7 @@ constant input, so it is never quantised), the keep-count arithmetic and both To
 *number* of word-vectors per layer as fp32; only which ones can differ, when int8 rounding reorders near-equal scores.
 The pooler and classifier are ``Gemm`` nodes on one token, which ORT's dynamic mode does not quantise: they stay float.
 
-``Int8Options`` names the two knobs that were measured (``benchmarks/int8_study.py``): per-channel weight scales
+``Int8Options`` names the two knobs that were measured (``benchmarks/int8/int8_study.py``): per-channel weight scales
 (one scale per output column instead of one per matrix) and keeping chosen linear layers float. Layers are chosen by
 substrings of their *labels*, ``layer<i>/<role>`` (0-based ``i``; roles ``query``, ``key``, ``value``, ``attn_out``,
 ``ffn_in``, ``ffn_out``): ``ffn_out`` keeps every FFN down-projection float (its

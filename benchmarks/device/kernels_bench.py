@@ -15,7 +15,7 @@ rewritten atomically after every part, so a timeout keeps what finished):
   accuracy     shipped bert-sst2 on SST-2 dev: fast path (fused fp16/fp32, naive fp16) vs the reference model
   profile      torch.profiler kernel-time summary of eager passes at 32x512 and 1x128 (dense, naive/fused s4.8)
   pytest       ``pytest -m gpu tests/modeling/kernels`` when pytest is installed and time is left
-Numbers only; ``benchmarks/render_kernels.py`` renders them and checks the issue's goals.
+Numbers only; ``benchmarks/kernels/render_kernels.py`` renders them and checks the issue's goals.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 # $OUT/h100-kernels.json (rewritten after each part) and $OUT/kernels_bench.log. Needs, carried in .device/:
 # bert-sst2 only if modeling/zoo/bert-sst2/model.safetensors is not a real file here.
 # Triton comes with the device's torch. Render here afterwards:
-#   python benchmarks/render_kernels.py <files_at>/h100-kernels.json
+#   python benchmarks/kernels/render_kernels.py <files_at>/h100-kernels.json
 set -uo pipefail
 source benchmarks/device/env.sh
 MODEL="${KERNELS_MODEL:-bert-sst2}"

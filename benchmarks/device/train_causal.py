@@ -9,7 +9,7 @@ Steps: (1) pre-train a 6-layer, 176-wide GPT-2 (BPE 8192, 1024 positions) on the
 (3) ACC fine-tuning with prefill elimination (sandwich rule, ``acc.modeling.causal.train``); (4) the same curve
 after it; (5) TTFT and decode tokens/s at GPT-2-small shapes (random init) for dense and 1.5/3/3.72x
 (``causal_latency.py``; with ``--latency-only`` only this step, written to ``$OUT/causal-latency.{json,md}``). Writes ``$OUT/gpt2-mini.tar`` (fp16 checkpoint) and ``$OUT/causal-results.json``;
-``benchmarks/render_causal.py`` turns the JSON into ``benchmarks/results/causal-*``.
+``benchmarks/causal/render_causal.py`` turns the JSON into ``benchmarks/results/causal-*``.
 """
 
 from __future__ import annotations

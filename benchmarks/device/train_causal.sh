@@ -3,7 +3,7 @@
 # Carry: .device/corpus (12.4 MiB: tokenizer.json, train/heldout .u16.xz, meta.json; built here by
 # benchmarks/device/prepare_corpus.py) and .device/wheels. About 5 minutes wall. Writes to $OUT:
 #   gpt2-mini.tar (fp16 checkpoint, ~8 MB), causal-results.json, train_causal.log.
-# Then, here: tar -xf gpt2-mini.tar -C modeling/zoo && python benchmarks/render_causal.py causal-results.json
+# Then, here: tar -xf gpt2-mini.tar -C modeling/zoo && python benchmarks/causal/render_causal.py causal-results.json
 set -euo pipefail
 source benchmarks/device/env.sh
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader

@@ -6,7 +6,7 @@ Writes ``benchmarks/results/reliability-<model>_<UTC>.{json,md,png}``: the tampe
 manifest x flip/truncate/delete/unlist/symlink/FIFO), manifest mutations (plain and digest-pinned), the bad-input
 matrix, server probes under the default limits (oversize bodies, the biggest legal request, 200 slowloris heads,
 20 slow bodies, SIGINT with 20 slow clients) and memory per request (split vs one graph run). ``--quick`` skips the
-server and memory parts. Not run here: the 16 clients x 5,000 requests soak (benchmarks/load_test.py does load).
+server and memory parts. Not run here: the 16 clients x 5,000 requests soak (benchmarks/load/load_test.py does load).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Render an acc-bench results JSON as Markdown and PNG, from the JSON alone (so it can be re-run any time).
 
-``render_files(json_path)`` is what acc-bench calls after writing the JSON and what ``benchmarks/render.py`` calls
+``render_files(json_path)`` is what acc-bench calls after writing the JSON and what ``benchmarks/latency/render.py`` calls
 later; the derived ``.md`` and ``.png`` are replaced, the JSON is only read. matplotlib draws on the Agg canvas
 (a bare ``Figure``, no pyplot state) and is imported inside the function that draws.
 """

@@ -1,4 +1,4 @@
-"""benchmarks/load_test.py (+ load_report.py): checks count what they claim; a tiny run on a real acc-serve passes."""
+"""benchmarks/load/load_test.py (+ load_report.py): checks count what they claim; a tiny run on a real acc-serve passes."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("uvicorn", reason="the [serve] extra is not installed")
 pytest.importorskip("httpx", reason="the [serve] extra is not installed")
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "load_test.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "load" / "load_test.py"
 
 
 @pytest.fixture(scope="module")

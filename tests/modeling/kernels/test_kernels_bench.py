@@ -28,7 +28,7 @@ def test_smoke_run_writes_json_that_renders(tmp_path: Path, triton_cpu: None, mo
     assert data["correctness"]["passed"] is True, data["correctness"]
     assert all(check["failures"] == [] for check in data["correctness"]["kernel_checks"])
     assert "error" in data["nonexistent"]  # an unknown part is recorded, the run goes on
-    render = _load(ROOT / "benchmarks" / "render_kernels.py", "render_kernels_under_test")
+    render = _load(ROOT / "benchmarks" / "kernels" / "render_kernels.py", "render_kernels_under_test")
     assert render.main([str(out), "--results-dir", str(tmp_path / "results"), "--prefix", "smoke"]) == 0
     markdown = next((tmp_path / "results").glob("smoke-*.md")).read_text()
     assert "Kernels vs PyTorch references" in markdown and "| kernel vs reference checks pass | True | yes |" in markdown

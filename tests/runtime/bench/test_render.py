@@ -1,4 +1,4 @@
-"""runtime/bench/render.py and benchmarks/render.py: Markdown and PNG rendered from the results JSON alone."""
+"""runtime/bench/render.py and benchmarks/latency/render.py: Markdown and PNG rendered from the results JSON alone."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_latency_only_runs_are_labelled(tiny_bench) -> None:  # noqa: ANN001
 def test_renderer_script(tiny_bench, tmp_path: Path) -> None:  # noqa: ANN001
     json_copy = tmp_path / tiny_bench.files.json.name
     json_copy.write_bytes(tiny_bench.files.json.read_bytes())
-    script = [sys.executable, str(ROOT / "benchmarks" / "render.py")]
+    script = [sys.executable, str(ROOT / "benchmarks" / "latency" / "render.py")]
     done = subprocess.run(script + [str(json_copy)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json_copy.with_suffix(".md").is_file() and json_copy.with_suffix(".png").is_file()

@@ -1,6 +1,6 @@
 """Render ``benchmarks/device/train_causal.py``'s JSON: the offline-tuning curve and the GPU TTFT table.
 
-Usage: python benchmarks/render_causal.py causal-results.json [--out-dir benchmarks/results]
+Usage: python benchmarks/causal/render_causal.py causal-results.json [--out-dir benchmarks/results]
 
 Writes ``causal-<device>_<UTC>.json`` (a copy: the source of truth), ``.md`` and ``.png`` (rendered from the JSON
 only, so this script can be rerun later without measuring again).

@@ -1,6 +1,6 @@
 """Render a ``benchmarks/device/gpu_check.py`` JSON as Markdown + PNG (next to it), from the JSON alone.
 
-Usage: python benchmarks/render_gpu_check.py RESULT.json [...]
+Usage: python benchmarks/gpu_check/render_gpu_check.py RESULT.json [...]
 """
 
 from __future__ import annotations

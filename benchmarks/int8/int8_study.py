@@ -1,7 +1,7 @@
 """ACC x INT8 on CPU: which int8 recipe keeps >= 99% label agreement, and how fast it runs against dense fp32 and
 dense int8 (what a CPU user picks instead), side by side in one process.
 
-Usage: ``python benchmarks/int8_study.py BUNDLE [--batch 32 --seq 256 --rounds 8 --threads 2]``. For every recipe
+Usage: ``python benchmarks/int8/int8_study.py BUNDLE [--batch 32 --seq 256 --rounds 8 --threads 2]``. For every recipe
 (``RECIPES``: per-tensor, per-channel, per-channel with chosen layers float) every profile graph of the fp32 bundle is
 quantised with ``acc.exporter.int8`` into a scratch folder (the bundle is not touched), run on all SST-2 dev sentences
 through the bundle's tokenizer (batches of 32, padded as ``Runtime.predict`` pads) and compared with its fp32 graph:
@@ -35,7 +35,7 @@ from acc.runtime.bench.measure import (
     paired_speedup,
 )
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
 @dataclass(frozen=True)

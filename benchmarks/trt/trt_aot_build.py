@@ -1,6 +1,6 @@
 """Time TensorRT-RTX engine builds ahead of time on this machine (no GPU needed) for every graph of a bundle.
 
-Usage: ``python benchmarks/trt_aot_build.py BUNDLE [--target sm89] [--precisions fp32,fp16]``. Writes
+Usage: ``python benchmarks/trt/trt_aot_build.py BUNDLE [--target sm89] [--precisions fp32,fp16]``. Writes
 ``results/cpu-trt-aot-build_<UTC>.{json,md,png}``: per graph and precision, seconds for the whole chain (inline,
 fp16 conversion, parse, build; what ``acc-export --engine trt`` spends), TensorRT's build seconds alone, network
 layers and engine size. Engines go to a temp folder (the bundle is not touched). One build at a time, so the
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
 def measure(bundle: Path, target_name: str, precisions: tuple[str, ...]) -> dict[str, Any]:
@@ -65,7 +65,7 @@ def markdown(data: dict[str, Any]) -> str:
         f"{data['target_compute_capability']}, shapes batch {data['shapes']['batch']} seq {data['shapes']['seq']} "
         "(min/opt/max). Adjustable graph in its `keep_counts` form. `total s` is the whole chain per engine (inline, "
         "fp16 conversion, parse, build), `build s` TensorRT's build call alone. Recipe: "
-        "`python benchmarks/trt_aot_build.py BUNDLE`."), "",
+        "`python benchmarks/trt/trt_aot_build.py BUNDLE`."), "",
         "| graph | precision | total s | build s | network layers | engine MB |",
         "|---|---|---|---|---|---|",
     ]  # fmt: skip

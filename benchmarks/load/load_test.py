@@ -1,8 +1,8 @@
 """Load test of acc-serve: a real server on loopback, concurrent HTTP clients, every answer checked.
 
-    python benchmarks/load_test.py BUNDLE                       # 16 clients x 5,000 requests, mix auto,1.5,3,4.8
-    python benchmarks/load_test.py BUNDLE --clients 2 --requests-per-client 20 --output-dir /tmp/lt
-    python benchmarks/load_report.py benchmarks/results/load-cpu-bert-sst2_<UTC>.json   # re-render md/png only
+    python benchmarks/load/load_test.py BUNDLE                       # 16 clients x 5,000 requests, mix auto,1.5,3,4.8
+    python benchmarks/load/load_test.py BUNDLE --clients 2 --requests-per-client 20 --output-dir /tmp/lt
+    python benchmarks/load/load_report.py benchmarks/results/load-cpu-bert-sst2_<UTC>.json   # re-render md/png only
 
 Why a separate process and real sockets: what a user deploys is ``acc-serve`` under uvicorn, so lost or duplicated
 answers, batching mix-ups between requests with different constraints, and shutdown problems only show there.
@@ -380,7 +380,7 @@ def write_results(report: dict[str, Any], output_dir: Path, name: str) -> Path:
 
 
 def _load_report() -> ModuleType:
-    """benchmarks/load_report.py, the renderer, imported by path (benchmarks/ is a folder of scripts, not a package)."""
+    """benchmarks/load/load_report.py, the renderer, imported by path (benchmarks/ is a folder of scripts, not a package)."""
     path = Path(__file__).with_name("load_report.py")
     spec = importlib.util.spec_from_file_location("acc_load_report", path)
     if spec is None or spec.loader is None:

@@ -1,6 +1,6 @@
-"""Render a load-test results JSON (benchmarks/load_test.py) as Markdown and PNG, from the JSON alone.
+"""Render a load-test results JSON (benchmarks/load/load_test.py) as Markdown and PNG, from the JSON alone.
 
-    python benchmarks/load_report.py benchmarks/results/load-cpu-bert-sst2_<UTC>.json [more.json ...]
+    python benchmarks/load/load_report.py benchmarks/results/load-cpu-bert-sst2_<UTC>.json [more.json ...]
 
 The JSON is the source of truth and is only read; ``<stem>.md`` and ``<stem>.png`` are replaced (each written to a
 temporary file, then renamed). matplotlib draws on a bare Agg ``Figure`` (no pyplot state).

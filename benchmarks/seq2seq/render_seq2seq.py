@@ -1,6 +1,6 @@
 """Render ``benchmarks/device/train_seq2seq.py``'s JSON: T5 accuracy vs speedup per prompt template.
 
-Usage: python benchmarks/render_seq2seq.py seq2seq-train.json [--out-dir benchmarks/results]
+Usage: python benchmarks/seq2seq/render_seq2seq.py seq2seq-train.json [--out-dir benchmarks/results]
 
 Writes ``seq2seq-<device>_<UTC>.json`` (a copy: the source of truth), ``.md`` (tables) and ``.png`` (curves),
 the last two rendered from the JSON only, so this script can be rerun later without training again.

@@ -1,6 +1,6 @@
 """Render ``benchmarks/device/trt_build.sh``'s ``trt-build.json`` into ``results/h100-trt-build_<UTC>.{json,md,png}``.
 
-Usage: ``python benchmarks/render_trt_build.py <files_at>/trt-build.json``. The table is what each engine build
+Usage: ``python benchmarks/trt/render_trt_build.py <files_at>/trt-build.json``. The table is what each engine build
 reports (parsed + built, build seconds, network layers, engine size); the plot shows build time per graph.
 """
 
@@ -54,7 +54,7 @@ def plot(data: dict[str, Any], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("result", type=Path)
-    parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parents[1] / "results")
     args = parser.parse_args(argv)
     try:
         data = json.loads(args.result.read_text())
