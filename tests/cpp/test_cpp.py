@@ -220,7 +220,7 @@ def _serve(cpp_build: Path, bundle: Path, *swap: str | Path, strace_log: Path | 
     command = [str(cpp_build / "tests" / "acc_cpp_tests"), "serve", str(bundle), *map(str, swap)]
     if strace_log is not None:
         command = ["strace", "-f", "-qq", "-e", "trace=open,openat,openat2", "-o", str(strace_log), *command]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=300, check=False)
     assert done.returncode in (0, 3), done.stdout + done.stderr
     return done.returncode, done.stdout.strip()
 
@@ -263,3 +263,16 @@ def test_bundle_files_are_opened_only_by_the_checked_reader(cpp_build: Path, tin
         name = relative.rsplit("/", 1)[-1]
         reads = [line for line in opens if f', "{name}", ' in line]
         assert reads and all("O_NOFOLLOW" in line for line in reads), (relative, reads)
+
+
+def test_example_checks_the_digest_it_is_given(cpp_build: Path, tiny_export_bundle: Path) -> None:
+    """``classify --digest`` pins the bundle (the C++ runtime checks the digest; signatures are Python's to check)."""
+    classify = str(cpp_build / "examples" / "classify")
+    digest = _python_load(tiny_export_bundle).removeprefix("ok ")
+    done = _run([classify, str(tiny_export_bundle), "--digest", digest, "fine"], "classify --digest")
+    assert done.stdout.count("\n") == 1
+    wrong = "sha256:" + "0" * 64
+    done = subprocess.run([classify, str(tiny_export_bundle), "--digest", wrong, "fine"], check=False,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr == _python_load(tiny_export_bundle, wrong) + "\n"
