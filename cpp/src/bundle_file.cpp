@@ -22,6 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr std::size_t kChunkBytes = 1 << 20;
+constexpr std::int64_t kMaxManifestBytes = 16 << 20;  // a manifest is a few kB; this bounds the read of a hostile one
 
 /// Closes the descriptor it holds.
 class Descriptor {
@@ -95,8 +96,8 @@ int open_inside(const fs::path& bundle_dir, const std::string& relative) {
     throw BundleError(where + " names a path outside the bundle; paths must be relative, without '..'");
 }
 
-/// Exactly size bytes from fd into hasher (and into kept when not null); one more byte means the file grew.
-void read_bounded(int fd, std::int64_t size, Sha256& hasher, std::string* kept) {
+/// Exactly size bytes from fd into hasher (when not null) and kept (when not null); one more byte means it grew.
+void read_bounded(int fd, std::int64_t size, Sha256* hasher, std::string* kept) {
     std::vector<char> chunk(kChunkBytes);
     auto left = static_cast<std::uint64_t>(size);
     while (left > 0) {
@@ -104,7 +105,7 @@ void read_bounded(int fd, std::int64_t size, Sha256& hasher, std::string* kept) 
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) throw BundleError(std::string("read error in a bundle file (") + std::strerror(errno) + "); check the disk");
         if (got == 0) break;
-        hasher.update(chunk.data(), static_cast<std::size_t>(got));
+        if (hasher != nullptr) hasher->update(chunk.data(), static_cast<std::size_t>(got));
         if (kept != nullptr) kept->append(chunk.data(), static_cast<std::size_t>(got));
         left -= static_cast<std::uint64_t>(got);
     }
@@ -131,12 +132,26 @@ std::string check_listed_file(const fs::path& bundle_dir, const std::string& rel
     Sha256 hasher;
     std::string bytes;
     if (keep) bytes.reserve(static_cast<std::size_t>(entry.bytes));
-    read_bounded(fd.get(), entry.bytes, hasher, keep ? &bytes : nullptr);
+    read_bounded(fd.get(), entry.bytes, &hasher, keep ? &bytes : nullptr);
     const std::string actual = hasher.hex();
     if (actual != entry.sha256) {
         throw BundleError(relative + " in bundle " + bundle + " has sha256 " + actual.substr(0, 12) + "…, " +
                           kManifestName + " says " + entry.sha256.substr(0, 12) + "… (modified after export); " + again());
     }
+    return bytes;
+}
+
+std::string read_manifest_bytes(const fs::path& bundle_dir) {
+    const Descriptor fd(open_inside(bundle_dir, kManifestName));
+    struct stat info {};
+    ::fstat(fd.get(), &info);
+    if (info.st_size > kMaxManifestBytes) {
+        throw BundleError((bundle_dir / kManifestName).string() + " has " + std::to_string(info.st_size) +
+                          " bytes, more than the " + std::to_string(kMaxManifestBytes) + " a manifest may have; " +
+                          kReexport);
+    }
+    std::string bytes;
+    read_bounded(fd.get(), info.st_size, nullptr, &bytes);
     return bytes;
 }
 

@@ -105,7 +105,7 @@ Json load_manifest_json(const fs::path& root, std::string* digest) {
         throw BundleError(path.string() + " is not a regular file (a link or special file); copy the whole bundle "
                           "again or " + fix);
     }
-    const std::string text = detail::read_file(path, fix);
+    const std::string text = detail::read_manifest_bytes(root);  // the digest is taken on the bytes parsed
     *digest = "sha256:" + sha256_hex(text);
     Json data = parse_manifest_text(text, path.string());
     if (!data.is_object()) {
