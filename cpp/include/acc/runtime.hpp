@@ -29,7 +29,8 @@ namespace acc {
 struct RuntimeOptions {
     std::string backend = "auto";     // "auto"/"ort": ONNX Runtime (CPU); "trt": the bundle's TensorRT engines
                                       // (builds that found TensorRT, ACC_WITH_TENSORRT; shipped profiles only)
-    bool verify = true;               // re-hash every bundle file at load
+    bool verify = true;               // re-hash every bundle file at load (false: only the files a request uses
+                                      // are checked, on the bytes read when its session is made)
     std::optional<int> threads;       // ONNX Runtime intra-op threads (default: ONNX Runtime's)
     std::string digest;               // non-empty: refuse a bundle whose digest differs (acc-export prints it)
 };
