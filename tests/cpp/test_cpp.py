@@ -276,3 +276,33 @@ def test_example_checks_the_digest_it_is_given(cpp_build: Path, tiny_export_bund
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 1
     assert done.stderr == _python_load(tiny_export_bundle, wrong) + "\n"
+
+
+@pytest.mark.parametrize("location", ["../../outside.bin", "unlisted.bin"])
+def test_external_data_must_be_a_listed_file_inside_the_bundle(cpp_build: Path, tiny_export_bundle: Path,
+                                                               tmp_path: Path, location: str) -> None:  # fmt: skip
+    """A graph whose first weight names another external file: outside the bundle, or not listed (so it could not
+    be verified). C++ finds the location in the graph's protobuf and refuses it with the Python runtime's message."""
+    import hashlib
+
+    import onnx
+    from acc.profiles import BundleError
+    from onnx.external_data_helper import uses_external_data
+
+    bundle = Path(shutil.copytree(tiny_export_bundle, tmp_path / "bundle"))
+    relative = "graphs/dense.onnx"
+    model = onnx.load(bundle / relative, load_external_data=False)
+    tensor = next(tensor for tensor in model.graph.initializer if uses_external_data(tensor))
+    next(entry for entry in tensor.external_data if entry.key == "location").value = location
+    data = model.SerializeToString()
+    (bundle / relative).write_bytes(data)
+    (bundle / "graphs" / "unlisted.bin").write_bytes((bundle / "graphs" / "weights.bin").read_bytes())  # exists
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["files"][relative] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError) as python:
+        Runtime.load(bundle, device="cpu")
+    code, out = _serve(cpp_build, bundle)
+    assert code == 3 and out == f"error: {python.value}", out
+    assert (f"keeps tensor {tensor.name!r} in {location!r}, outside the bundle" in out if location.startswith("..")
+            else f"needs graphs/{location}, which manifest.json does not list" in out)  # fmt: skip
