@@ -83,19 +83,6 @@ std::string read_file(const std::filesystem::path& path, const std::string& fix)
     return text.str();
 }
 
-template <typename JsonType>
-JsonType load_json_file(const std::filesystem::path& path, const std::string& fix) {
-    const std::string text = read_file(path, fix);
-    try {
-        return JsonType::parse(text);
-    } catch (const nlohmann::json::parse_error& error) {
-        throw BundleError(path.string() + " is not valid JSON (" + error.what() + "); " + fix);
-    }
-}
-
-template Json load_json_file<Json>(const std::filesystem::path&, const std::string&);
-template nlohmann::json load_json_file<nlohmann::json>(const std::filesystem::path&, const std::string&);
-
 const Json& expect_object(const Json& value, const std::string& where) {
     if (!value.is_object()) {
         throw BundleError(where + " is a " + py_type_name(value) + ", expected a JSON dict; " + kReexport);

@@ -25,11 +25,6 @@ std::string py_str_json(const Json& value);
 /// The bytes of a file; BundleError naming the file and `fix` when it cannot be read.
 std::string read_file(const std::filesystem::path& path, const std::string& fix);
 
-/// Parse a JSON file; BundleError (read or syntax error) naming the file and `fix`. JsonType: Json (keeps key
-/// order, linear lookups) for small files, nlohmann::json (sorted, log lookups) for big ones like tokenizer.json.
-template <typename JsonType = Json>
-JsonType load_json_file(const std::filesystem::path& path, const std::string& fix);
-
 /// The object / array `value`, or BundleError "<where> is a <type>, expected a JSON dict|list; <reexport>".
 const Json& expect_object(const Json& value, const std::string& where);
 const Json& expect_array(const Json& value, const std::string& where);

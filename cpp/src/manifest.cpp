@@ -7,6 +7,7 @@
 
 #include "acc/errors.hpp"
 #include "acc/sha256.hpp"
+#include "bundle_file.hpp"
 #include "format.hpp"
 #include "json_util.hpp"
 #include "manifest_rules.hpp"
@@ -104,7 +105,7 @@ Json load_manifest_json(const fs::path& root, std::string* digest) {
         throw BundleError(path.string() + " is not a regular file (a link or special file); copy the whole bundle "
                           "again or " + fix);
     }
-    const std::string text = detail::read_file(path, fix);
+    const std::string text = detail::read_manifest_bytes(root);  // the digest is taken on the bytes parsed
     *digest = "sha256:" + sha256_hex(text);
     Json data = parse_manifest_text(text, path.string());
     if (!data.is_object()) {
@@ -295,46 +296,10 @@ void check_references(const Manifest& m) {
     }
 }
 
-/// Every listed file exists with its recorded size; with rehash also its sha256 (reads every byte).
+/// Every listed file is a regular file inside the bundle with its recorded size; with rehash also its sha256.
 void check_files(const Manifest& m, const std::vector<std::string>& order, bool rehash) {
-    const std::string again = "copy the whole bundle again or " + std::string(kReexport);
-    const std::string bundle = m.bundle_dir.string();
     for (const std::string& relative : order) {
-        const FileEntry& entry = m.files.at(relative);
-        const fs::path path = m.path(relative);
-        // Every component is lstat-ed: a link anywhere (graphs -> /elsewhere) or a FIFO/device is refused unread.
-        fs::path prefix = m.bundle_dir;
-        std::string shown;
-        for (const fs::path& part : fs::path(relative)) {
-            prefix /= part;
-            shown += (shown.empty() ? "" : "/") + part.string();
-            struct stat info {};
-            if (::lstat(prefix.c_str(), &info) != 0) {
-                throw BundleError("bundle " + bundle + " is missing file " + relative + " listed in " + kManifestName +
-                                  "; " + again);
-            }
-            if (S_ISLNK(info.st_mode)) {
-                throw BundleError(shown + " in bundle " + bundle + " is a symbolic link; a bundle holds regular files "
-                                  "only (cp -rL copies the targets), " + again);
-            }
-            if (shown == relative && !S_ISREG(info.st_mode)) {
-                throw BundleError(relative + " in bundle " + bundle + " is not a regular file; " + again);
-            }
-        }
-        const auto size = static_cast<std::int64_t>(fs::file_size(path));
-        if (size != entry.bytes) {
-            throw BundleError(relative + " in bundle " + bundle + " has " + std::to_string(size) + " bytes, " +
-                              kManifestName + " says " + std::to_string(entry.bytes) + " (truncated or modified); " +
-                              again);
-        }
-        if (rehash) {
-            const std::string actual = sha256_file(path);
-            if (actual != entry.sha256) {
-                throw BundleError(relative + " in bundle " + bundle + " has sha256 " + actual.substr(0, 12) + "…, " +
-                                  kManifestName + " says " + entry.sha256.substr(0, 12) + "… (modified after export); " +
-                                  again);
-            }
-        }
+        detail::check_listed_file(m.bundle_dir, relative, m.files.at(relative), rehash, false);
     }
 }
 
@@ -348,6 +313,15 @@ std::vector<std::string> Manifest::profile_names() const {
     std::vector<std::string> names;
     for (const ProfileEntry& entry : profiles) names.push_back(entry.name);
     return names;
+}
+
+std::string Manifest::read_file(const std::string& relative) const {
+    const auto entry = files.find(relative);
+    if (entry == files.end()) {
+        throw BundleError("bundle " + bundle_dir.string() + " needs " + relative + ", which " + kManifestName +
+                          " does not list (it would be read unverified); " + kReexport);
+    }
+    return detail::check_listed_file(bundle_dir, relative, entry->second, true, true);
 }
 
 const ProfileEntry& Manifest::profile(const std::string& name) const {

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include <onnxruntime_cxx_api.h>
 
@@ -32,7 +34,8 @@ struct OrtBackend::Impl {
     Ort::MemoryInfo memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
 };
 
-OrtBackend::OrtBackend(const std::filesystem::path& graph, std::optional<int> threads) : impl_(new Impl) {
+OrtBackend::OrtBackend(const VerifiedGraph& verified, std::optional<int> threads) : impl_(new Impl) {
+    const std::filesystem::path& graph = verified.path;
     impl_->graph = graph;
     try {
         Ort::SessionOptions options;
@@ -45,8 +48,21 @@ OrtBackend::OrtBackend(const std::filesystem::path& graph, std::optional<int> th
             options.SetIntraOpNumThreads(*threads);
             options.SetInterOpNumThreads(1);
         }
-        // By path, not bytes: external data (graphs/weights.bin) resolves relative to the graph's folder.
-        impl_->session = std::make_unique<Ort::Session>(environment(), graph.c_str(), options);
+        // Bytes, not paths: ONNX Runtime opens no bundle file, so what was checked is what runs. An external location
+        // missing here would be opened relative to the working directory; read_graph lists every one the graph names.
+        if (!verified.external.empty()) {
+            std::vector<std::string> names;
+            std::vector<char*> buffers;
+            std::vector<std::size_t> lengths;
+            for (const auto& [location, bytes] : verified.external) {
+                names.push_back(location);
+                buffers.push_back(const_cast<char*>(bytes.data()));  // read only: ONNX Runtime copies the tensors
+                lengths.push_back(bytes.size());
+            }
+            options.AddExternalInitializersFromFilesInMemory(names, buffers, lengths);
+        }
+        impl_->session = std::make_unique<Ort::Session>(environment(), verified.model.data(), verified.model.size(),
+                                                        options);
         Ort::AllocatorWithDefaultOptions allocator;
         for (std::size_t i = 0; i < impl_->session->GetInputCount(); ++i) {
             impl_->inputs.emplace_back(impl_->session->GetInputNameAllocated(i, allocator).get());

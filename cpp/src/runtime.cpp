@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <string>
 
 #include "acc/engine.hpp"
 #include "acc/ort_backend.hpp"
@@ -82,7 +83,8 @@ Runtime::Runtime(const std::filesystem::path& bundle, RuntimeOptions options)
     }
     manifest_ = read_manifest(bundle, options_.verify);
     if (!options_.digest.empty()) check_digest(manifest_, options_.digest);
-    tokenizer_ = WordPieceTokenizer::from_file(manifest_.path(manifest_.tokenizer) / "tokenizer.json");
+    const std::string tokenizer = manifest_.tokenizer + "/tokenizer.json";
+    tokenizer_ = WordPieceTokenizer::from_json(manifest_.read_file(tokenizer), manifest_.path(tokenizer).string());
     backend_name_ = "ort-cpu";
     device_name_ = cpu_name();
 #ifdef ACC_WITH_TENSORRT
@@ -223,7 +225,7 @@ const Profile& Runtime::adhoc_profile(double speedup) const {
 }
 
 Backend& Runtime::backend_for(const Choice& choice, std::vector<float>& keep_ratios) const {
-    std::filesystem::path file;
+    std::string file;  // bundle path of the graph or engine
     const EngineEntry* engine = nullptr;
     if (options_.backend == "trt") {  // a prebuilt engine of the shipped profile, for this flavour and GPU
         if (choice.adjustable) {
@@ -236,24 +238,24 @@ Backend& Runtime::backend_for(const Choice& choice, std::vector<float>& keep_rat
                                    " engine of profile " + py_repr(choice.profile) + " for " + device_cc_ +
                                    "; build one with `acc-export --engine trt` on this device or use backend \"ort\"");
         }
-        file = manifest_.path(engine->file);
+        file = engine->file;
     } else if (!choice.adjustable) {
-        file = manifest_.path(manifest_.profile(choice.profile).graph);
+        file = manifest_.profile(choice.profile).graph;
     } else {
         if (!manifest_.adjustable || !choice.speedup) {
             throw PolicyError("choice " + py_repr(choice.profile) +
                               " needs the adjustable graph, which this bundle lacks; pass a shipped speedup");
         }
         for (double ratio : adhoc_profile(*choice.speedup).keep_ratios) keep_ratios.push_back(static_cast<float>(ratio));
-        file = manifest_.path(manifest_.adjustable->graph);
+        file = manifest_.adjustable->graph;
     }
     std::lock_guard<std::mutex> lock(backends_mutex_);  // two threads asking for a new graph build it once
     std::unique_ptr<Backend>& slot = backends_[file];
-    if (!slot) {
+    if (!slot) {  // from verified bytes, read now: a file changed since the load-time check is refused here
 #ifdef ACC_WITH_TENSORRT
-        if (engine != nullptr) slot = std::make_unique<TrtBackend>(file, *engine);
+        if (engine != nullptr) slot = std::make_unique<TrtBackend>(manifest_, *engine);
 #endif
-        if (!slot) slot = std::make_unique<OrtBackend>(file, options_.threads);
+        if (!slot) slot = std::make_unique<OrtBackend>(read_graph(manifest_, file), options_.threads);
     }
     return *slot;
 }

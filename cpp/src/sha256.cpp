@@ -2,10 +2,6 @@
 #include "acc/sha256.hpp"
 
 #include <cstring>
-#include <fstream>
-#include <vector>
-
-#include "acc/errors.hpp"
 
 namespace acc {
 namespace {
@@ -96,19 +92,6 @@ std::string Sha256::hex() {
 std::string sha256_hex(std::string_view data) {
     Sha256 hasher;
     hasher.update(data);
-    return hasher.hex();
-}
-
-std::string sha256_file(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw BundleError("cannot read " + path.string() + " to hash it; check its permissions");
-    Sha256 hasher;
-    std::vector<char> chunk(1 << 20);
-    while (in) {
-        in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-        hasher.update(chunk.data(), static_cast<std::size_t>(in.gcount()));
-    }
-    if (in.bad()) throw BundleError("read error while hashing " + path.string() + "; check the disk");
     return hasher.hex();
 }
 

@@ -20,6 +20,7 @@ std::string text_of(const Json& value) {
     return value.is_string() ? value.get<std::string>() : value.dump();
 }
 
+constexpr const char* kResave = "the bundle needs a fast tokenizer saved with save_pretrained, re-export the bundle";
 constexpr const char* kRetokenize = "the C++ tokenizer reads BERT WordPiece tokenizers only; pass token ids instead";
 
 std::string type_of(const Json& config, const std::string& key) {
@@ -59,23 +60,29 @@ Added split_added(const std::u32string& text, const Added& tokens) {
 }  // namespace
 
 WordPieceTokenizer WordPieceTokenizer::from_file(const std::filesystem::path& tokenizer_json) {
+    if (!std::filesystem::is_regular_file(tokenizer_json)) {
+        throw BundleError("cannot load tokenizer " + tokenizer_json.string() + " (no such file); " + kResave);
+    }
+    return from_json(detail::read_file(tokenizer_json, kResave), tokenizer_json.string());
+}
+
+WordPieceTokenizer WordPieceTokenizer::from_json(std::string_view text, const std::string& where) {
     try {
-        return parse(tokenizer_json);
+        return parse(text, where);
     } catch (const nlohmann::json::exception& error) {  // a key of the wrong type, a missing id, ...
-        throw BundleError("cannot load tokenizer " + tokenizer_json.string() + " (" + error.what() +
-                          "); the bundle needs a fast tokenizer saved with save_pretrained, re-export the bundle");
+        throw BundleError("cannot load tokenizer " + where + " (" + error.what() + "); " + kResave);
     }
 }
 
-WordPieceTokenizer WordPieceTokenizer::parse(const std::filesystem::path& tokenizer_json) {
-    const std::string where = tokenizer_json.string();
-    const std::string fix = "the bundle needs a fast tokenizer saved with save_pretrained, re-export the bundle";
-    if (!std::filesystem::is_regular_file(tokenizer_json)) {
-        throw BundleError("cannot load tokenizer " + where + " (no such file); " + fix);
+WordPieceTokenizer WordPieceTokenizer::parse(std::string_view text, const std::string& where) {
+    Json config;
+    try {
+        config = Json::parse(text);
+    } catch (const nlohmann::json::parse_error& error) {
+        throw BundleError(where + " is not valid JSON (" + error.what() + "); " + kResave);
     }
-    const Json config = detail::load_json_file<Json>(tokenizer_json, fix);
     if (!config.is_object() || !config.contains("model") || !config["model"].is_object()) {
-        throw BundleError("cannot load tokenizer " + where + " (no model section); " + fix);
+        throw BundleError("cannot load tokenizer " + where + " (no model section); " + kResave);
     }
     auto unsupported = [&](const std::string& what) {
         return BundleError("tokenizer " + where + " uses " + what + "; " + kRetokenize);

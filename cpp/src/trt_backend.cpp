@@ -8,9 +8,7 @@
 
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 
 #include "acc/engine.hpp"
 #include "acc/errors.hpp"
@@ -115,14 +113,11 @@ std::string cuda_device_name() {
     return properties.name;
 }
 
-TrtBackend::TrtBackend(const std::filesystem::path& engine, const EngineEntry& record) : impl_(new Impl) {
+TrtBackend::TrtBackend(const Manifest& manifest, const EngineEntry& record) : impl_(new Impl) {
     check_engine_compatible(record, trt_backend_name(), trt_library_version(), cuda_device_cc());
+    const std::filesystem::path engine = manifest.path(record.file);
     impl_->path = engine;
-    std::ifstream in(engine, std::ios::binary);
-    if (!in) throw BundleError("engine file " + engine.string() + " is missing; copy the whole bundle again or " + kRebuild);
-    std::stringstream bytes;
-    bytes << in.rdbuf();
-    const std::string data = bytes.str();
+    const std::string data = manifest.read_file(record.file);  // the bytes checked are the bytes deserialized
     impl_->runtime.reset(nvinfer1::createInferRuntime(impl_->logger));
     if (impl_->runtime) impl_->engine.reset(impl_->runtime->deserializeCudaEngine(data.data(), data.size()));
     if (!impl_->engine) {

@@ -1,7 +1,7 @@
 // Classify sentences with an acc-deploy bundle from C++: the program to copy into your own application.
 //
 //   classify BUNDLE [--speedup S | --latency-budget-ms MS | --min-accuracy A] [--best-effort] [--threads N]
-//            [SENTENCE ...]            (no sentences: one per line on stdin)
+//            [--digest sha256:...] [SENTENCE ...]            (no sentences: one per line on stdin)
 //
 // Prints one line per sentence (label, probability, the profile the policy chose and the graph's latency),
 // e.g. `positive  0.9731  profile=s3  latency=1.84ms  a gorgeous, witty, seductive movie .`
@@ -21,7 +21,8 @@ namespace {
 int usage(const char* program, std::FILE* out, int status) {
     std::fprintf(out,
                  "usage: %s BUNDLE [--speedup S | --latency-budget-ms MS | --min-accuracy A] [--best-effort] "
-                 "[--threads N] [SENTENCE ...]\n(no sentences: one per line on stdin)\n",
+                 "[--threads N] [--digest sha256:...] [SENTENCE ...]\n(no sentences: one per line on stdin; --digest: "
+                 "refuse any bundle but the one acc-export printed)\n",
                  program);
     return status;
 }
@@ -86,6 +87,8 @@ int main(int argc, char** argv) {
                 request.min_accuracy = number("--min-accuracy", argv[++i]);
             } else if (arg == "--threads" && has_value) {
                 options.threads = static_cast<int>(number("--threads", argv[++i]));
+            } else if (arg == "--digest" && has_value) {
+                options.digest = argv[++i];
             } else if (arg == "--best-effort") {
                 request.best_effort = true;
             } else if (arg.rfind("--", 0) == 0) {

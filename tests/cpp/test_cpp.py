@@ -210,3 +210,99 @@ def test_cpp_checks_the_digest_and_refuses_links_and_unlisted_tokenizers(cpp_bui
     (bundle / "manifest.json").write_text(json.dumps(data))
     assert _cpp_load(cpp_build, bundle) == _python_load(bundle)
     assert "tokenizer/tokenizer.json is not listed" in _cpp_load(cpp_build, bundle)
+
+
+# ------------------------------------- what was checked is what runs (issue #20: no check-then-open-by-path gap)
+
+
+def _serve(cpp_build: Path, bundle: Path, *swap: str | Path, strace_log: Path | None = None) -> tuple[int, str]:
+    """``acc_cpp_tests serve BUNDLE [RELATIVE REPLACEMENT]`` (optionally under strace): its exit code and stdout."""
+    command = [str(cpp_build / "tests" / "acc_cpp_tests"), "serve", str(bundle), *map(str, swap)]
+    if strace_log is not None:
+        command = ["strace", "-f", "-qq", "-e", "trace=open,openat,openat2", "-o", str(strace_log), *command]
+    done = subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=300, check=False)
+    assert done.returncode in (0, 3), done.stdout + done.stderr
+    return done.returncode, done.stdout.strip()
+
+
+@pytest.mark.parametrize("relative", ["graphs/s1.5.onnx", "graphs/weights.bin", "graphs/adjustable.onnx"])
+def test_a_file_swapped_after_the_load_check_is_refused_not_run(cpp_build: Path, tiny_export_bundle: Path,
+                                                                tmp_path: Path, relative: str) -> None:  # fmt: skip
+    """Sessions are made on first use, after the load-time check: a graph or weights file renamed over the checked
+    one in between (same size, one byte changed) must be refused then, not run as before the fix."""
+    bundle = Path(shutil.copytree(tiny_export_bundle, tmp_path / "bundle"))
+    assert relative in json.loads((bundle / "manifest.json").read_text())["files"]
+    assert _serve(cpp_build, bundle)[0] == 0  # the untouched bundle serves every graph
+    data = bytearray((bundle / relative).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    replacement = tmp_path / "tampered"
+    replacement.write_bytes(bytes(data))
+    code, out = _serve(cpp_build, bundle, relative, replacement)
+    error = out.splitlines()[-1]  # graphs served before the swapped one's turn print their labels first
+    assert code == 3, out
+    assert error.startswith(f"error: {relative} in bundle {bundle} has sha256 ") and "(modified after export)" in error
+
+
+def test_bundle_files_are_opened_only_by_the_checked_reader(cpp_build: Path, tiny_export_bundle: Path,
+                                                            tmp_path: Path) -> None:  # fmt: skip
+    """Under strace, serving every graph: no bundle file is opened by its path (as ONNX Runtime and the tokenizer
+    did, after the hash check, before the fix); each open is the checked reader's (relative to its folder, no
+    links followed), whose bytes are the ones hashed and then used."""
+    if shutil.which("strace") is None:
+        pytest.skip("needs strace (apt-get install strace)")
+    if subprocess.run(["strace", "-qq", "-o", os.devnull, "true"], capture_output=True, check=False).returncode != 0:
+        pytest.skip("strace cannot trace here (ptrace not permitted)")
+    bundle = Path(shutil.copytree(tiny_export_bundle, tmp_path / "bundle"))
+    log = tmp_path / "opens.log"
+    assert _serve(cpp_build, bundle, strace_log=log)[0] == 0
+    opens = log.read_text().splitlines()
+    listed = ["manifest.json", *sorted(json.loads((bundle / "manifest.json").read_text())["files"])]
+    by_path = [line for line in opens if any(f'"{bundle}/{relative}"' in line for relative in listed)]
+    assert by_path == []
+    for relative in listed:
+        name = relative.rsplit("/", 1)[-1]
+        reads = [line for line in opens if f', "{name}", ' in line]
+        assert reads and all("O_NOFOLLOW" in line for line in reads), (relative, reads)
+
+
+def test_example_checks_the_digest_it_is_given(cpp_build: Path, tiny_export_bundle: Path) -> None:
+    """``classify --digest`` pins the bundle (the C++ runtime checks the digest; signatures are Python's to check)."""
+    classify = str(cpp_build / "examples" / "classify")
+    digest = _python_load(tiny_export_bundle).removeprefix("ok ")
+    done = _run([classify, str(tiny_export_bundle), "--digest", digest, "fine"], "classify --digest")
+    assert done.stdout.count("\n") == 1
+    wrong = "sha256:" + "0" * 64
+    done = subprocess.run([classify, str(tiny_export_bundle), "--digest", wrong, "fine"], check=False,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr == _python_load(tiny_export_bundle, wrong) + "\n"
+
+
+@pytest.mark.parametrize("location", ["../../outside.bin", "unlisted.bin"])
+def test_external_data_must_be_a_listed_file_inside_the_bundle(cpp_build: Path, tiny_export_bundle: Path,
+                                                               tmp_path: Path, location: str) -> None:  # fmt: skip
+    """A graph whose first weight names another external file: outside the bundle, or not listed (so it could not
+    be verified). C++ finds the location in the graph's protobuf and refuses it with the Python runtime's message."""
+    import hashlib
+
+    import onnx
+    from acc.profiles import BundleError
+    from onnx.external_data_helper import uses_external_data
+
+    bundle = Path(shutil.copytree(tiny_export_bundle, tmp_path / "bundle"))
+    relative = "graphs/dense.onnx"
+    model = onnx.load(bundle / relative, load_external_data=False)
+    tensor = next(tensor for tensor in model.graph.initializer if uses_external_data(tensor))
+    next(entry for entry in tensor.external_data if entry.key == "location").value = location
+    data = model.SerializeToString()
+    (bundle / relative).write_bytes(data)
+    (bundle / "graphs" / "unlisted.bin").write_bytes((bundle / "graphs" / "weights.bin").read_bytes())  # exists
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["files"][relative] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError) as python:
+        Runtime.load(bundle, device="cpu")
+    code, out = _serve(cpp_build, bundle)
+    assert code == 3 and out == f"error: {python.value}", out
+    assert (f"keeps tensor {tensor.name!r} in {location!r}, outside the bundle" in out if location.startswith("..")
+            else f"needs graphs/{location}, which manifest.json does not list" in out)  # fmt: skip

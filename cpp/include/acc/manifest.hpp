@@ -114,6 +114,10 @@ struct Manifest {
     const ProfileEntry& profile(const std::string& name) const;
     /// Absolute path of a file named relative to the bundle root.
     std::filesystem::path path(const std::string& relative) const { return bundle_dir / relative; }
+    /// The bytes of a listed file, read once and checked (size, sha256) on those very bytes: what ONNX Runtime and
+    /// the tokenizer are given, so a file changed on disk after the load-time check is refused, never used.
+    /// BundleError for an unlisted file (it is never read) or one that fails its check.
+    std::string read_file(const std::string& relative) const;
 };
 
 /// Parse and check bundle_dir/manifest.json. Always checked: directory, JSON, format and version, required keys,

@@ -1,5 +1,5 @@
-// ONNX Runtime backend: one Ort::Session per graph file, loaded by path so the shared external weights
-// (graphs/weights.bin) and the graph's local functions (ai.acc::TokenSelect) resolve as in the Python runtime.
+// ONNX Runtime backend: one Ort::Session per graph, made from the graph's verified bytes (read_graph), its external
+// weights (graphs/weights.bin) handed over as verified in-memory files, as the Python runtime does.
 #pragma once
 
 #include <filesystem>
@@ -7,13 +7,15 @@
 #include <optional>
 
 #include "acc/backend.hpp"
+#include "acc/verified_graph.hpp"
 
 namespace acc {
 
 class OrtBackend : public Backend {
 public:
-    /// threads: intra-op threads (default: ONNX Runtime's). BundleError when the graph cannot be loaded.
-    explicit OrtBackend(const std::filesystem::path& graph, std::optional<int> threads = std::nullopt);
+    /// threads: intra-op threads (default: ONNX Runtime's). BundleError when the graph cannot be loaded. The
+    /// buffers of graph are copied by ONNX Runtime; they need not outlive the constructor.
+    explicit OrtBackend(const VerifiedGraph& graph, std::optional<int> threads = std::nullopt);
     ~OrtBackend() override;
     std::string name() const override { return "ort-cpu"; }
     Logits run(const Batch& batch, const std::vector<float>* keep_ratios = nullptr,

@@ -1,6 +1,7 @@
-// acc::Runtime: load a bundle once (manifest checked, every file re-hashed, tokenizer loaded), then per request
-// encode, pick a profile with the same policy as the Python runtime, run that profile's graph and report.
-// Graph sessions are created on first use and cached; one Runtime serves many threads.
+// acc::Runtime: load a bundle once (manifest checked, every file re-hashed, tokenizer loaded from its verified
+// bytes), then per request encode, pick a profile with the same policy as the Python runtime, run that profile's
+// graph and report. Graph sessions are created on first use, from bytes re-read and re-checked then, and cached;
+// one Runtime serves many threads.
 //
 //   acc::Runtime rt("bundles/bert-sst2");
 //   acc::Prediction p = rt.predict({"a gorgeous, witty, seductive movie ."}, {.speedup = 3});
@@ -28,7 +29,8 @@ namespace acc {
 struct RuntimeOptions {
     std::string backend = "auto";     // "auto"/"ort": ONNX Runtime (CPU); "trt": the bundle's TensorRT engines
                                       // (builds that found TensorRT, ACC_WITH_TENSORRT; shipped profiles only)
-    bool verify = true;               // re-hash every bundle file at load
+    bool verify = true;               // re-hash every bundle file at load (false: only the files a request uses
+                                      // are checked, on the bytes read when its session is made)
     std::optional<int> threads;       // ONNX Runtime intra-op threads (default: ONNX Runtime's)
     std::string digest;               // non-empty: refuse a bundle whose digest differs (acc-export prints it)
 };
@@ -94,7 +96,7 @@ private:
     std::string device_name_;
     std::string device_cc_;  // TensorRT only: compute capability of GPU 0 ("sm90")
     mutable std::mutex backends_mutex_;
-    mutable std::map<std::filesystem::path, std::unique_ptr<Backend>> backends_;
+    mutable std::map<std::string, std::unique_ptr<Backend>> backends_;  // by the graph's (or engine's) bundle path
     mutable std::mutex adhoc_mutex_;
     mutable std::map<double, Profile> adhoc_;
 };

@@ -5,7 +5,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -31,8 +30,5 @@ private:
 
 /// Hex sha256 of a byte string.
 std::string sha256_hex(std::string_view data);
-
-/// Hex sha256 of a file, read in 1 MiB chunks; throws BundleError when it cannot be read.
-std::string sha256_file(const std::filesystem::path& path);
 
 }  // namespace acc

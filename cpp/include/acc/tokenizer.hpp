@@ -1,4 +1,4 @@
-// A WordPiece tokenizer that reads the bundle's tokenizer/tokenizer.json and gives the ids the Hugging Face
+// A WordPiece tokenizer that reads the bundle's tokenizer/tokenizer.json (its verified bytes) and gives the ids the Hugging Face
 // `tokenizers` library gives (the Python runtime's tokenizer): special tokens matched in the raw text,
 // BertNormalizer (clean text, CJK spacing, accent stripping, lowercase), BertPreTokenizer (whitespace and
 // punctuation), greedy longest-match WordPiece, then [CLS] ... [SEP]. Other tokenizer types are refused at load
@@ -18,8 +18,11 @@ namespace acc {
 
 class WordPieceTokenizer {
 public:
-    /// Load tokenizer.json; BundleError when it is unreadable or uses something this tokenizer does not implement.
+    /// Load a tokenizer.json file; BundleError when it is unreadable or uses something this tokenizer does not
+    /// implement. A bundle's tokenizer comes through from_json, from the bytes its manifest check verified.
     static WordPieceTokenizer from_file(const std::filesystem::path& tokenizer_json);
+    /// Load tokenizer.json's text; where names it in errors (its path). BundleError as from_file.
+    static WordPieceTokenizer from_json(std::string_view text, const std::string& where);
 
     /// Ids of one text with [CLS]/[SEP]. max_length: keep the first max_length - 2 word pieces (as the Hugging Face
     /// tokenizer truncates). DataError when the text is not valid UTF-8.
@@ -37,7 +40,7 @@ public:
     std::int64_t token_to_id(const std::string& token) const;
 
 private:
-    static WordPieceTokenizer parse(const std::filesystem::path& tokenizer_json);
+    static WordPieceTokenizer parse(std::string_view text, const std::string& where);
     void encode_segment(const std::u32string& text, std::vector<std::int64_t>& ids,
                         std::vector<std::string>* tokens) const;
     void word_pieces(const std::u32string& word, std::vector<std::int64_t>& ids,

@@ -14,8 +14,9 @@ namespace acc {
 
 class TrtBackend : public Backend {
 public:
-    /// Checks the record against this build's TensorRT and GPU 0, then deserializes the engine.
-    TrtBackend(const std::filesystem::path& engine, const EngineEntry& record);
+    /// Checks the record against this build's TensorRT and GPU 0, then deserializes the engine file's verified bytes
+    /// (Manifest::read_file).
+    TrtBackend(const Manifest& manifest, const EngineEntry& record);
     ~TrtBackend() override;
     std::string name() const override;
     Logits run(const Batch& batch, const std::vector<float>* keep_ratios = nullptr,
