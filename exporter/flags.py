@@ -104,11 +104,6 @@ def changed_flags(options: Any, names: Iterable[str], prefix: str = "") -> list[
     return changed
 
 
-def defaults(cls: type) -> dict[str, Any]:
-    """Every field's default value (default factories called)."""
-    return {field.name: _default(field) for field in dataclasses.fields(cls)}
-
-
 def _default(field: dataclasses.Field) -> Any:
     if field.default_factory is not dataclasses.MISSING:
         return field.default_factory()
