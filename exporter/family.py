@@ -45,6 +45,9 @@ class ExportFamily:
     label: ClassVar[str]  # how errors name the family, e.g. "gpt2 (causal)"
     unsupported: ClassVar[tuple[str, ...]] = ()  # ExportOptions fields the family cannot honour
     step_graphs: ClassVar[tuple[str, ...]] = ()  # graphs exported once besides the per-profile ones
+    # Token inputs of the per-profile graphs and their dynamic axes; encoders read theirs off the architecture
+    # (``config.config_for``: no token_type_ids for RoBERTa, DistilBERT, MPNet).
+    inputs: ClassVar[dict[str, dict[int, str]]] = {}
 
     tokenizer: Any  # set by load: saved into the bundle
     max_length: int  # set by load: the bundle's token limit (manifest, tokenizer.json)

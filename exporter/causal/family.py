@@ -9,16 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from acc.modeling.checkpoint import CAUSAL_LM
 from acc.profiles import Profile
 
+from ..config import AXES_BS
 from ..family import DENSE_NAME, GRAPHS_DIR, BuiltGraph, ExportFamily, ort_session, profiles_of
 from ..tokenizer_file import resolve_max_length
 from .export import CausalGraph, export_decode, export_prefill
 from .latency import CausalLatencyRow, measure_causal_latency
-from .names import ADJUSTABLE_NAME, DECODE_NAME
+from .names import ADJUSTABLE_NAME, DECODE_NAME, PREFILL_INPUTS
 from .validate import (
     CAUSAL_FAST_GRID,
     CAUSAL_SLOW_GRID,
@@ -67,6 +68,7 @@ class CausalExport(ExportFamily):
     unsupported = ("inline", "precision", "int8", "attention", "engine", "engine_precision", "engine_batch",
                    "engine_seq", "engine_target", "triton", "triton_options")  # fmt: skip
     step_graphs = (DECODE_NAME,)
+    inputs: ClassVar[dict[str, dict[int, str]]] = {name: AXES_BS for name in PREFILL_INPUTS}  # left-padded prompts; the decode step has its own
 
     def load(self) -> Any:
         from acc.modeling.causal.checkpoint import load_causal_model
@@ -138,7 +140,7 @@ class CausalExport(ExportFamily):
         return {
             "architecture": "gpt2", "family": CAUSAL_LM, "num_layers": model.num_layers, "hidden_size": config.n_embd,
             "num_heads": config.n_head, "intermediate_size": config.n_inner or 4 * config.n_embd, "labels": [],
-            "max_length": config.n_positions, "inputs": ["input_ids", "attention_mask"],
+            "max_length": config.n_positions, "inputs": list(self.inputs),
             "vocab_size": config.vocab_size, "min_keep": model.min_keep,
             "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id, "padding_side": "left",
             "checkpoint_training": {k: v for k, v in self.loaded.acc_config.training.items()

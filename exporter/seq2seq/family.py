@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from acc.modeling.checkpoint import SEQ2SEQ
 from acc.profiles import Profile
@@ -23,7 +23,7 @@ from ..tokenizer_file import resolve_max_length
 from ..validate import FAST_GRID, SLOW_GRID, GraphReport, check_reports
 from .export import DecoderGraph, export_decoder, export_encoder
 from .latency import GenerationCell, measure_seq2seq_latency
-from .names import DECODER_NAME
+from .names import DECODER_NAME, ENCODER_HIDDEN, ENCODER_INPUTS, ENCODER_MASK
 from .validate import measure_seq2seq, prompt_batches, synthetic_prompts
 
 FAMILY = SEQ2SEQ
@@ -66,6 +66,7 @@ class Seq2SeqExport(ExportFamily):
     unsupported = ("validation_data", "precision", "int8", "attention", "engine", "engine_precision", "engine_batch",
                    "engine_seq", "engine_target", "triton", "triton_options")  # fmt: skip
     step_graphs = (DECODER_NAME,)
+    inputs: ClassVar[dict[str, dict[int, str]]] = {name: AXES_BS for name in ENCODER_INPUTS}
 
     def load(self) -> Any:
         from acc.modeling.seq2seq.checkpoint import load_seq2seq
@@ -74,7 +75,7 @@ class Seq2SeqExport(ExportFamily):
         options = self.options
         self.loaded = loaded = load_seq2seq(options.model)
         atol = {"logits": options.atol, "": options.atol} if options.atol is not None else {"logits": 1e-4, "": 1e-5}
-        self.config = AccOnnxConfig("t5", {"input_ids": AXES_BS, "attention_mask": AXES_BS}, atol=atol,
+        self.config = AccOnnxConfig("t5", self.inputs, atol=atol,
                                     vocab_size=int(loaded.model.config.vocab_size),
                                     max_length=resolve_max_length(options.max_length, None, SEQ2SEQ_MAX_LENGTH))  # fmt: skip
         self.template = templates_from_json(loaded.prompts)[0][0]  # validated under the first training template
@@ -143,7 +144,7 @@ class Seq2SeqExport(ExportFamily):
             "architecture": "t5", "family": FAMILY, "num_layers": model.num_layers, "hidden_size": int(hf.d_model),
             "num_heads": int(hf.num_heads), "intermediate_size": int(hf.d_ff),
             "labels": list(self.loaded.acc_config.labels), "max_length": self.config.max_length,
-            "inputs": ["input_ids", "attention_mask"], "min_keep": model.min_keep,
+            "inputs": list(self.inputs), "min_keep": model.min_keep,
             "checkpoint_accuracy": self.loaded.acc_config.accuracy,
             "num_decoder_layers": model.num_decoder_layers, "vocab_size": int(hf.vocab_size),
         }  # fmt: skip
@@ -160,7 +161,7 @@ class Seq2SeqExport(ExportFamily):
             "family": FAMILY,
             "seq2seq": {
                 "decoder": asdict(self.spec),
-                "encoder_outputs": ["encoder_hidden", "encoder_mask"],
+                "encoder_outputs": [ENCODER_HIDDEN, ENCODER_MASK],
                 "encoder_shape": asdict(self.loaded.model.shape),
                 "prompts": self.loaded.prompts,
                 "validation_template": self.template.name,

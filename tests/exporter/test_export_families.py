@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from acc.exporter.families import FAMILIES, family_for_model
+from acc.exporter.family import ExportFamily
 from acc.exporter.int8 import Int8Options
 from acc.exporter.options import ExportOptions
 from acc.exporter.pipeline import main_export
@@ -62,7 +63,7 @@ def test_every_refused_option_is_a_flagged_field_with_a_test_value() -> None:
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES.values(), key=lambda f: f.name), ids=lambda f: f.name)
-def test_unsupported_option_is_one_line_naming_option_and_family(family) -> None:  # noqa: ANN001
+def test_unsupported_option_is_one_line_naming_option_and_family(family: type[ExportFamily]) -> None:
     for name in family.unsupported:
         value, setting = NON_DEFAULT[name]
         options = ExportOptions(**{name: value})
