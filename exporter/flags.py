@@ -97,7 +97,10 @@ def changed_flags(options: Any, names: Iterable[str], prefix: str = "") -> list[
             group = [f.name for f in dataclasses.fields(value)]
             changed += changed_flags(value, group, prefix + field.metadata[_GROUP])
             continue
-        spec: Flag = field.metadata[_FLAG]
+        spec: Flag | None = field.metadata.get(_FLAG)
+        if spec is None:  # an API-only field: named as the keyword argument it is
+            changed.append((name, f"{name}={value!r}"))
+            continue
         flag_name = spec.metavar if spec.positional else _names(spec, prefix, name, _default(field))[-1]
         shown = flag_name if isinstance(value, bool) or spec.positional else f"{flag_name} {show_default(value)}"
         changed.append((flag_name, shown))

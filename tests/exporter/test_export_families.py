@@ -110,3 +110,10 @@ def test_flags_and_deprecated_spellings_reach_the_options() -> None:
     assert options.triton_options == TritonOptions(max_batch=8)
     renamed = cli.parse_args(build_parser(), ["--from-bundle", "b", "--triton", "r", "--no-progress"], RENAMED)
     assert ExportOptions.from_args(renamed).from_bundle == Path("b") and not ExportOptions.from_args(renamed).progress
+
+
+def test_api_only_settings_are_refused_by_their_keyword() -> None:
+    options = ExportOptions(int8=Int8Options(reduce_range=True))
+    with pytest.raises(ExportError, match=r"^reduce_range=True is not supported for t5 \(seq2seq\) models; "
+                                          r"drop reduce_range$"):  # fmt: skip
+        FAMILIES["seq2seq"].check_options(options)
