@@ -68,10 +68,8 @@ class EncoderExport(ExportFamily):
         options = self.options
         self.loaded = loaded = load_model(options.model)
         config = config_for(loaded.model.config)
-        config = replace(config, max_length=resolve_max_length(options.max_length, config.max_length))
-        if options.atol is not None:
-            config = replace(config, atol={"logits": options.atol, "": options.atol})
-        self.config: AccOnnxConfig = config
+        max_length = resolve_max_length(options.max_length, config.max_length)
+        self.config: AccOnnxConfig = replace(config, max_length=max_length).with_atol(options.atol)
         self.tokenizer, self.max_length = loaded.tokenizer, config.max_length
         self.data: ValidationSet = choose_validation_set(options, loaded.acc_config, loaded.model.config.num_labels)
         self.latency: list[LatencyCell] = []

@@ -30,6 +30,8 @@ def main_export(options: ExportOptions, progress: Callable[[str], None] | None =
     """Export, validate, time and bundle every profile of ``options.model``; returns its family's result."""
     from .families import family_for_model
 
+    if options.from_bundle is not None:
+        raise ExportError("from_bundle converts an existing bundle; call write_triton_repository(bundle, dir) for it")
     say = progress or (lambda message: None)
     family_class = family_for_model(options.model)
     family_class.check_options(options)
@@ -129,8 +131,6 @@ def manifest_fields(options: ExportOptions, family: ExportFamily, profiles: list
 
 def _check_targets(options: ExportOptions) -> Path:
     """The bundle directory, refused before minutes of export if it cannot be written."""
-    if options.from_bundle is not None:
-        raise ExportError("from_bundle converts an existing bundle; call write_triton_repository(bundle, dir) for it")
     target = options.bundle_dir()
     if target.exists() and not options.overwrite:
         raise ExportError(f"bundle {target} already exists; pass --overwrite or choose another --output")

@@ -74,10 +74,9 @@ class Seq2SeqExport(ExportFamily):
 
         options = self.options
         self.loaded = loaded = load_seq2seq(options.model)
-        atol = {"logits": options.atol, "": options.atol} if options.atol is not None else {"logits": 1e-4, "": 1e-5}
-        self.config = AccOnnxConfig("t5", self.inputs, atol=atol,
-                                    vocab_size=int(loaded.model.config.vocab_size),
-                                    max_length=resolve_max_length(options.max_length, None, SEQ2SEQ_MAX_LENGTH))  # fmt: skip
+        max_length = resolve_max_length(options.max_length, None, SEQ2SEQ_MAX_LENGTH)
+        self.config = AccOnnxConfig("t5", self.inputs, vocab_size=int(loaded.model.config.vocab_size),
+                                    max_length=max_length).with_atol(options.atol)  # the encoders' default tolerances
         self.template = templates_from_json(loaded.prompts)[0][0]  # validated under the first training template
         self.tokenizer, self.max_length = loaded.tokenizer, self.config.max_length
         self.latency: list[LatencyCell] = []
