@@ -13,7 +13,7 @@ _PUBLIC = {
     "AccOnnxConfig": ".config",
     "config_for": ".config",
     "ExportOptions": ".options",
-    "ExportResult": ".pipeline",
+    "ExportResult": ".encoder",
     "main_export": ".pipeline",
     "ExportedGraph": ".export",
     "GraphSpec": ".export",

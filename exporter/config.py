@@ -6,7 +6,7 @@ validation tolerances that belong to the architecture; callers may override the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from acc.profiles import ExportError
@@ -27,6 +27,10 @@ class AccOnnxConfig:
     min_label_agreement: float = 0.999
     vocab_size: int = 30522
     max_length: int = 512
+
+    def with_atol(self, atol: float | None) -> AccOnnxConfig:
+        """This config with ``--atol`` as every output's tolerance (itself when None)."""
+        return self if atol is None else replace(self, atol={"logits": atol, "": atol})
 
     def atol_for(self, output: str) -> float:
         return self.atol.get(output, self.atol[""])

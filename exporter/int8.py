@@ -22,11 +22,13 @@ import logging
 import re
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from acc.profiles import ExportError
+
+from .flags import flag
 
 if TYPE_CHECKING:
     import onnx
@@ -48,8 +50,11 @@ class Int8Options:
     whose int8 dot products can saturate (ORT's advice for older x86).
     """
 
-    per_channel: bool = True
-    float_nodes: tuple[str, ...] = ("layer0/",)
+    per_channel: bool = field(default=True, metadata=flag(
+        "int8: one weight scale per matrix instead of per output channel", names=("--int8-per-tensor",)))
+    float_nodes: tuple[str, ...] = field(default=("layer0/",), metadata=flag(
+        "int8: comma-separated layer labels whose matmuls stay float (the measured best; '' quantises every layer; "
+        "e.g. ffn_out or layer0/,layer1/query)", parse=lambda text, _: tuple(p.strip() for p in text.split(",") if p.strip())))
     reduce_range: bool = False
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from .pipeline import ExportResult
+    from .encoder import ExportResult
 
 
 def render_summary(result: ExportResult) -> Table:

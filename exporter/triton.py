@@ -31,13 +31,12 @@ NGC); the tests load every ``1/model.onnx`` in ONNX Runtime and compare logits w
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +45,7 @@ from acc.profiles import ExportError
 from ._triton_readme import render_readme
 from ._triton_schema import parse_model_config
 from .bundle import _move_into_place, new_staging_dir
+from .flags import flag
 from .triton_text import TEXT, check_text_model, is_text_model, write_text_models
 
 if TYPE_CHECKING:
@@ -69,10 +69,16 @@ TRITON_TYPES = {1: "TYPE_FP32", 2: "TYPE_UINT8", 3: "TYPE_INT8", 4: "TYPE_UINT16
 class TritonOptions:
     """How Triton serves the generated models. Flags: ``--triton-<field>`` in kebab-case."""
 
-    max_batch: int = 32  # max_batch_size of the fixed-profile models
-    max_queue_delay_us: int = 5000  # dynamic_batching: longest a request waits for others (microseconds)
-    kind: str = "auto"  # instance_group kind: auto (GPU when Triton has one), cpu or gpu
-    count: int = 1  # model instances per device
+    max_batch: int = field(default=32, metadata=flag("Triton max_batch_size of the fixed-profile models"))
+    max_queue_delay_us: int = field(default=5000, metadata=flag(
+        "Triton dynamic batching: longest wait for a fuller batch, in us"))
+    kind: str = field(default="auto", metadata=flag(
+        "Triton instance kind: auto (GPU if present), cpu or gpu", choices=tuple(KINDS)))
+    count: int = field(default=1, metadata=flag("Triton instances per device"))
+
+    def __post_init__(self) -> None:
+        """Bad values fail where the options are made (flags or API), with one line."""
+        self.check()
 
     def check(self) -> TritonOptions:
         if self.max_batch < 1 or self.count < 1 or self.max_queue_delay_us < 0:
@@ -81,21 +87,6 @@ class TritonOptions:
         if self.kind not in KINDS:
             raise ExportError(f"--triton-kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         return self
-
-    @staticmethod
-    def add_arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--triton-max-batch", type=int, default=32,
-                            help="Triton max_batch_size of the fixed-profile models (default 32)")
-        parser.add_argument("--triton-max-queue-delay-us", type=int, default=5000,
-                            help="Triton dynamic batching: longest wait for a fuller batch, in us (default 5000)")
-        parser.add_argument("--triton-kind", choices=tuple(KINDS), default="auto",
-                            help="Triton instance kind: auto (GPU if present), cpu or gpu (default auto)")
-        parser.add_argument("--triton-count", type=int, default=1, help="Triton instances per device (default 1)")
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> TritonOptions:
-        values = {f.name: getattr(args, f"triton_{f.name}") for f in fields(cls) if hasattr(args, f"triton_{f.name}")}
-        return cls(**values).check()
 
 
 @dataclass(frozen=True)
@@ -320,7 +311,7 @@ def _index(manifest: Manifest, models: Sequence[TritonModel], text_models: Seque
         "tokenizer": "tokenizer.json",
         "adjustable_input": None if manifest.adjustable is None else manifest.adjustable.input,
         "models": [{**asdict(m), "inputs": [asdict(t) for t in m.inputs], "outputs": [asdict(t) for t in m.outputs]}
-                   for m in models],  # fmt: skip
+                   for m in models],
         "text": {"input": TEXT, "tokenizer": text_models[0] if text_models else None,
                  "ensembles": dict(zip((m.profile for m in models), text_models[1:]))},
     }

@@ -102,13 +102,12 @@ def tiny_t5_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_t5_bundle(tiny_t5_checkpoint: Path, sst2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real T5 bundle of ``tiny_t5_checkpoint`` (dense, s1.5, s2, adjustable + decoder), validated on the fast grid."""
-    from acc.exporter import ExportOptions
-    from acc.exporter.seq2seq.pipeline import main_export_seq2seq
+    from acc.exporter import ExportOptions, main_export
 
     options = ExportOptions(model=str(tiny_t5_checkpoint), speedups=(1.5, 2.0), output=tmp_path_factory.mktemp("t5") / "t5",
                             data_dir=sst2_dir, max_examples=16, bench_batches=(1,), bench_seqs=(16,), bench_iters=2,
                             threads=1, progress=False)  # fmt: skip
-    return main_export_seq2seq(options).bundle
+    return main_export(options).bundle
 
 
 @pytest.fixture(scope="session")

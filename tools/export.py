@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with _sigterm_as_interrupt():
             return _export(args)
-    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the pipelines removed their staging directory already
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the pipeline removed its staging directory already
         signal_name = "SIGTERM" if isinstance(exc, _Terminated) else "SIGINT"
         print(f"error: export interrupted ({signal_name}); no bundle was written and the staging directory was "
               "removed; run acc-export again", file=sys.stderr)  # fmt: skip

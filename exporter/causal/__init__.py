@@ -1,7 +1,7 @@
 """Causal LM (GPT-2) export: prefill graphs per profile with per-layer pruned KV outputs, one decode-step graph.
 
-Reached through ``acc.exporter.main_export`` (dispatch in ``acc.exporter.families``). Names are imported on first
-use (PEP 562), so the runtime can import the torch-free ``names`` and ``step`` modules without loading torch.
+Exported through ``acc.exporter.main_export`` (``CausalExport`` in ``acc.exporter.families``). Names are imported
+on first use (PEP 562), so the runtime can import the torch-free ``names`` and ``step`` modules without loading torch.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import importlib
 from typing import Any
 
 _PUBLIC = {
-    "CausalExportResult": ".pipeline",
-    "main_export_causal": ".pipeline",
+    "CausalExportResult": ".family",
+    "CausalExport": ".family",
     "CausalGraph": ".export",
     "export_decode": ".export",
     "export_prefill": ".export",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from .pipeline import CausalExportResult
+    from .family import CausalExportResult
 
 
 def render_causal_summary(result: CausalExportResult) -> Table:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from .pipeline import Seq2SeqExportResult
+    from .family import Seq2SeqExportResult
 
 
 def render_seq2seq_summary(result: Seq2SeqExportResult) -> Table:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -76,12 +77,14 @@ def test_bert_pipeline_dispatches_t5_checkpoints(tiny_t5_checkpoint, tiny_t5_bun
 
 
 def test_unsupported_options_fail_fast_with_one_line(tiny_t5_checkpoint, tmp_path) -> None:
-    from acc.exporter.seq2seq.pipeline import main_export_seq2seq
+    from acc.exporter.pipeline import main_export
 
     for options, message in [
-        (ExportOptions(model=str(tiny_t5_checkpoint), output=tmp_path / "b", precision=("fp32", "fp16")), "fp32 only"),
-        (ExportOptions(model=str(tiny_t5_checkpoint), output=tmp_path / "b", engine="trt"), "--engine"),
-    ]:
-        with pytest.raises(ExportError, match=message):
-            main_export_seq2seq(options)
+        (ExportOptions(model=str(tiny_t5_checkpoint), output=tmp_path / "b", precision=("fp32", "fp16")),
+         "--precision fp32,fp16 is not supported for t5 (seq2seq) models; drop --precision"),
+        (ExportOptions(model=str(tiny_t5_checkpoint), output=tmp_path / "b", engine="trt"), "--engine trt"),
+        (ExportOptions(model=str(tiny_t5_checkpoint), output=tmp_path / "b", attention="fused"), "--attention fused"),
+    ]:  # fmt: skip
+        with pytest.raises(ExportError, match=re.escape(message)):
+            main_export(options)
     assert not (tmp_path / "b").exists()

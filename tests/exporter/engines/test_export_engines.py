@@ -1,4 +1,4 @@
-"""``acc-export --engine trt`` (exporter/options.py flags, exporter/pipeline.py engine step), in process.
+"""``acc-export --engine trt`` (exporter/options.py flags, exporter/encoder.py engine step), in process.
 
 Without TensorRT the command must fail up front: exit 2, one line, no bundle, the model never loaded. The real
 export with engines (TensorRT-RTX, ahead of time on CPU) is in test_rtx_aot.py; ``fake_trt`` (NOT TensorRT) stays
