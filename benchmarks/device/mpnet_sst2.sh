@@ -57,10 +57,16 @@ save_checkpoint(LoadedModel(AccEncoderForSequenceClassification(hf), tokenizer, 
 PY
   common+=(--model "$BASE" --device cpu --no-amp --epochs 1 --batch-size 16 --max-train-examples 48 --max-eval-examples 32)
 else
-  common+=(--model mpnet-base --device cuda --epochs "$EPOCHS" --batch-size 32)
+  # BASE_MODEL: a carried copy of the base checkpoint (e.g. its weights rounded to fp16 to travel in 4 pieces instead
+  # of 7; load_model upcasts to fp32) instead of the verified mpnet-base alias. env.log records which was used.
+  common+=(--model "${BASE_MODEL:-mpnet-base}" --device cuda --epochs "$EPOCHS" --batch-size 32)
   [ "${AMP:-1}" = 1 ] && common+=(--amp) || common+=(--no-amp)
-  # Join and verify the checkpoint once, before two runs would race to do it.
-  python -m acc.modeling.mpnet_base path >>"$OUT/env.log" 2>&1 || { echo "mpnet-base not available" >>"$OUT/env.log"; exit 2; }
+  if [ -z "${BASE_MODEL:-}" ]; then
+    # Join and verify the checkpoint once, before two runs would race to do it.
+    python -m acc.modeling.mpnet_base path >>"$OUT/env.log" 2>&1 || { echo "mpnet-base not available" >>"$OUT/env.log"; exit 2; }
+  else
+    { echo "BASE_MODEL=$BASE_MODEL"; (cd "$BASE_MODEL" && sha256sum -- *); } >>"$OUT/env.log"
+  fi
 fi
 
 train() {  # name, extra flags...

@@ -23,7 +23,7 @@ status=0
 for pct in $PERCENTAGES; do
   echo "== MPS ${pct}%"
   CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=$pct timeout 280 python benchmarks/edge/mps_sim.py run --label "mps${pct}" \
-    --out "$OUT/edge-sim-mps${pct}.json" --budget-s 200 2>&1 | tee "$OUT/edge-sim-mps${pct}.log" || status=1
+    --out "$OUT/edge-sim-mps${pct}.json" --budget-s "${MPS_BUDGET_S:-200}" 2>&1 | tee "$OUT/edge-sim-mps${pct}.log" || status=1
   if [ -n "${ORT_BUNDLE:-}" ]; then
     CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=$pct timeout 280 python benchmarks/device/gpu_check.py --bundle "$ORT_BUNDLE" \
       --latency-only --batches 1,4 --seqs 64,128,256 --iters 20 --out "$OUT/edge-sim-ort-mps${pct}.json" \
