@@ -6,13 +6,15 @@ Rows are full-length inputs (every token valid) so a profile's cost at a length 
 from __future__ import annotations
 
 import os
-import platform
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from acc.runtime.device_names import cpu_name
+from acc.runtime.timing import full_length_feeds
 
 from .latency import measure_latency
 
@@ -35,23 +37,6 @@ class LatencyCell:
 
     def to_manifest_row(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def cpu_name() -> str:
-    """A readable CPU model name (``/proc/cpuinfo`` on Linux), for keying latency tables by device."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown-cpu"
-
-
-def full_length_feeds(batch: int, seq: int, vocab_size: int, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(1000, min(vocab_size, 30000), size=(batch, seq)).astype(np.int64)
-    return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
 
 
 def measure_latency_table(

@@ -35,7 +35,8 @@ from .policy import (
 )
 from .request import RequestOptionError, RequestOptions
 from .runtime import Prediction, Runtime
-from .session import Backend, BackendError, OrtBackend, SessionCache, cpu_name, device_name, gpu_name, resolve_device
+from .device_names import cpu_name, device_name, gpu_name
+from .session import Backend, BackendError, OrtBackend, SessionCache, resolve_device
 
 __all__ = [
     "AccuracyRow",

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from acc.exporter.causal.names import DECODE_NAME
-from acc.exporter.causal.step import OrtCausalStep, PromptBatch, left_pad
+from .causal_names import DECODE_NAME
+from .causal_step import OrtCausalStep, PromptBatch, left_pad
 from acc.profiles import (
     BundleError,
     DataError,

@@ -35,8 +35,9 @@ from .manifest import Manifest, check_digest, read_manifest
 from .policy import Choice, _latency_rows, choose_profile, interpolate_p99_ms
 from .precision import graphs_of, resolve_precision
 from .request import RequestOptions
-from .session import BackendError, SessionCache, cpu_name, ort_factory, resolve_device
-from .session import device_name as name_of_device
+from .device_names import cpu_name
+from .device_names import device_name as name_of_device
+from .session import BackendError, SessionCache, ort_factory, resolve_device
 
 BACKENDS = ("auto", "ort")
 # One graph run holds at most this many rows and rows x padded tokens: a request of 256 texts x 512 tokens runs as

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from acc.exporter.seq2seq.step import DecoderSpec, GraphSeq2SeqStep
+from .seq2seq_step import DecoderSpec, GraphSeq2SeqStep
 from acc.profiles import (
     DEFAULT_REFERENCE_LENGTH,
     BundleError,

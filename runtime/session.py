@@ -8,21 +8,19 @@ feeds and calls ``_infer_impl()``. onnxruntime is imported inside the functions 
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from acc.exporter.latency_table import (
-    cpu_name,  # one definition: export-time and runtime tables must match
-)
+
 from acc.profiles import AccError, BundleError, DataError
 
 from .buckets import Buckets
 from .custom_ops import register as register_custom_ops
 from .graph_widths import data_dependent_widths
+from .keep_widths import KEEP_COUNTS_INPUT, KEEP_RATIOS_INPUT, bucket_widths, keep_widths
 from .ort_binding import LOGITS, BucketRunner, run_bound, run_plain
 
 if TYPE_CHECKING:
@@ -32,7 +30,6 @@ if TYPE_CHECKING:
     from .verified_graphs import VerifiedGraph
 
 DEVICES = ("cpu", "cuda")
-KEEP_COUNTS_INPUT = "keep_counts"  # the keep-counts adjustable graph's input (acc.exporter.engines.keep_counts)
 _PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 BATCH_AXIS, SEQUENCE_AXIS = "batch", "sequence"  # the exporter's dynamic axis names of every input
 
@@ -72,32 +69,6 @@ def resolve_device(device: str) -> str:
     if device not in DEVICES:
         raise BackendError(f"unknown device {device!r}; pass one of 'auto', {', '.join(repr(d) for d in DEVICES)}")
     return device
-
-
-def gpu_name() -> str:
-    """Name of the GPU ORT's CUDA EP uses (the first visible one), as ``nvidia-smi`` and ``torch`` spell it.
-
-    Asked of ``nvidia-smi`` rather than torch so the runtime never imports torch; ``CUDA_VISIBLE_DEVICES`` is read
-    now, at call time, because it decides which physical GPU is device 0. When nothing answers, ``"cuda"``: rows
-    of unnamed GPUs then share one key instead of failing a load that would otherwise run.
-    """
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
-    command = ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "-i", visible or "0"]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=20, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return "cuda"
-    lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
-    return lines[0] if lines else "cuda"
-
-
-def device_name(device: str) -> str:
-    """The ``device`` key of latency rows for a resolved device: the CPU model, or the GPU name on ``cuda``."""
-    if device == "cpu":
-        return cpu_name()
-    if device == "cuda":
-        return gpu_name()
-    raise BackendError(f"unknown device {device!r}; pass one of {', '.join(repr(d) for d in DEVICES)}")
 
 
 def _ort_errors() -> tuple[type[BaseException], ...]:
@@ -250,12 +221,6 @@ class OrtBackend(Backend):
         return Backend.infer(self, feeds)
 
     def _widths(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
-        from acc.exporter.engines.keep_counts import (
-            KEEP_RATIOS_INPUT,
-            bucket_widths,
-            keep_widths,
-        )
-
         if KEEP_RATIOS_INPUT not in feeds or "attention_mask" not in feeds:
             raise DataError(f"graph {self.graph_path.name} needs keep_ratios and attention_mask to compute "
                             "keep_counts; pass both")  # fmt: skip

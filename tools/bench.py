@@ -24,7 +24,7 @@ RENAMED = {"--output-dir": "--output", "--no-progress": "--quiet"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from acc.runtime.bench.options import BenchOptions
+    from acc.tools.timing_options import BenchOptions
 
     BenchOptions.add_arguments(parser)
 
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from acc.runtime.bench import BenchOptions, render_table, run_benchmark
+    from acc.exporter.bench import BenchOptions, render_table, run_benchmark
 
     try:
         options = BenchOptions.from_args(args)

@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from acc.runtime.device_names import cpu_name
+
 from ..latency import measure_latency
-from ..latency_table import cpu_name
 from .export import CausalGraph
-from .names import past_names, present_names
+from acc.runtime.causal_names import past_names, present_names
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from ..tokenizer_file import resolve_max_length, save_bundle_tokenizer
 from ..weights import WEIGHTS_FILE, SharedWeights
 from .export import CausalGraph, export_decode, export_prefill
 from .latency import CausalLatencyRow, measure_causal_latency
-from .names import ADJUSTABLE_NAME, DECODE_NAME, KEEP_RATIOS_INPUT
+from acc.runtime.causal_names import ADJUSTABLE_NAME, DECODE_NAME, KEEP_RATIOS_INPUT
 from .validate import (
     CAUSAL_FAST_GRID,
     CAUSAL_SLOW_GRID,

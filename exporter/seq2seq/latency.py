@@ -14,8 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from acc.runtime.device_names import cpu_name
+from acc.runtime.timing import full_length_feeds
+
 from ..latency import measure_latency
-from ..latency_table import LatencyCell, cpu_name, full_length_feeds
+from ..latency_table import LatencyCell
 from .validate import session_runner
 
 GENERATION_NEW_TOKENS = 8
@@ -57,7 +60,7 @@ def measure_seq2seq_latency(
 
     from acc.runtime.generate import GenerationConfig, generate
 
-    from .step import GraphSeq2SeqStep
+    from acc.runtime.seq2seq_step import GraphSeq2SeqStep
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or 0

@@ -33,7 +33,7 @@ from ..validate import FAST_GRID, SLOW_GRID, GraphReport, check_reports
 from ..weights import WEIGHTS_FILE, SharedWeights
 from .export import DecoderGraph, export_decoder, export_encoder
 from .latency import GenerationCell, measure_seq2seq_latency
-from .names import DECODER_NAME
+from acc.runtime.seq2seq_names import DECODER_NAME
 from .validate import measure_seq2seq, prompt_batches, synthetic_prompts
 
 FAMILY = "seq2seq"
@@ -159,7 +159,7 @@ def _export_all(model, profiles, options, staging: Path, say) -> tuple[list[Expo
 
 
 def _decoder_spec(model, decoder: DecoderGraph, staging: Path):  # noqa: ANN001, ANN202
-    from .step import DecoderSpec
+    from acc.runtime.seq2seq_step import DecoderSpec
 
     config = model.config
     return DecoderSpec(

@@ -291,7 +291,7 @@ def profiles() -> dict[str, Any]:
 
 def engines() -> dict[str, Any]:
     """``parse_cc`` and ``check_engine_compatible`` (acc.runtime.trt_backend) over records and machines."""
-    from acc.exporter.engines.flavour import parse_cc
+    from acc.runtime.trt_flavour import parse_cc
     from acc.runtime import EngineEntry
     from acc.runtime.trt_backend import check_engine_compatible
 

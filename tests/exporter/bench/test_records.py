@@ -15,7 +15,7 @@ import pytest
 
 from acc.profiles import DataError, theoretical_speedup
 from acc.runtime import read_manifest
-from acc.runtime.bench import (
+from acc.exporter.bench import (
     ADJUSTABLE,
     BASELINE,
     BUNDLE_DENSE,
