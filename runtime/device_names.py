@@ -11,7 +11,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-from .session import DEVICES, BackendError
+from .ort_session import DEVICES, BackendError
 
 
 def cpu_name() -> str:

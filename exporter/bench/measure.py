@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from acc.profiles import BundleError, DataError, EncoderShape, theoretical_speedup
+from acc.runtime.ort_session import create_session
 from acc.runtime.session import BackendError
 from acc.runtime.timing import full_length_feeds, measure_interleaved
 
@@ -192,19 +193,13 @@ def _cell_rows(candidates, samples, warmup, shape, batch, seq, settings, context
 
 
 def _sessions(candidates: Sequence[Candidate], settings: SessionSettings) -> dict[Path, Any]:
-    import onnxruntime as ort
-
+    """One session per graph file, made by the runtime's session factory with the run's recorded options."""
+    device = "cuda" if settings.provider == "CUDAExecutionProvider" else "cpu"
     sessions: dict[Path, Any] = {}
     for candidate in candidates:
-        if candidate.graph in sessions:
-            continue
-        try:
-            sessions[candidate.graph] = ort.InferenceSession(
-                str(candidate.graph), settings.session_options(), providers=[settings.provider])
-        except Exception as exc:  # noqa: BLE001 - ORT's pybind errors do not share a useful base class
-            line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:240]
-            raise BundleError(f"cannot load graph {candidate.graph} for {candidate.label!r} ({line}); "
-                              "re-export the bundle with acc-export") from exc
+        if candidate.graph not in sessions:
+            sessions[candidate.graph] = create_session(candidate.graph, device=device,
+                                                       options=settings.session_options())  # fmt: skip
     return sessions
 
 
