@@ -14,6 +14,7 @@ from acc.profiles import AccError
 
 from . import cli
 from ._console import table_console
+from .export_extra import needs_export_extra
 
 EXAMPLES = (
     "acc-bench bundles/bert-sst2",
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+@needs_export_extra("acc-bench")
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if any(arg == "--calibrate" or arg.startswith("--calibrate=") for arg in args):

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from acc.profiles import AccError
 
 from . import cli
+from .export_extra import needs_export_extra
 
 EXAMPLES = tuple(line.strip() for line in __doc__.splitlines() if line.startswith("    acc-study"))
 RENAMED = {"--out": "--output", "--output-dir": "--output", "--no-progress": "--quiet"}
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@needs_export_extra("acc-study")
 def main(argv: Sequence[str] | None = None) -> int:
     return run(cli.parse_args(build_parser(), argv, RENAMED))
 
