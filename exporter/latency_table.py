@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from acc.runtime.device_names import cpu_name
+from acc.runtime.ort_session import create_session, session_options
 from acc.runtime.timing import full_length_feeds
 
 from .latency import measure_latency
@@ -50,10 +51,7 @@ def measure_latency_table(
     max_seconds_per_cell: float = 2.0,
 ) -> list[LatencyCell]:
     """Time each ``(graph, profile, label)`` on ORT CPU at every (batch, seq); one session per graph file."""
-    import onnxruntime as ort
-
-    session_options = ort.SessionOptions()
-    session_options.intra_op_num_threads = threads or 0
+    options = session_options("cpu", threads)
     effective_threads = threads or os.cpu_count() or 1
     sessions: dict[Path, Any] = {}
     cells: list[LatencyCell] = []
@@ -66,7 +64,7 @@ def measure_latency_table(
         bar = tqdm(total=total, desc="latency", unit="cell", leave=False)
     for graph, _, _ in runs:
         if graph.path not in sessions:
-            sessions[graph.path] = ort.InferenceSession(str(graph.path), session_options, providers=["CPUExecutionProvider"])
+            sessions[graph.path] = create_session(graph.path, options=options)
     # Cell by cell, every graph in turn: the graphs of one cell are timed moments apart, so machine drift (another
     # job starting) moves them together and the speedup ratios within a cell stay meaningful.
     for batch in batches:

@@ -24,9 +24,9 @@ import numpy as np
 
 from acc.profiles import BundleError, DataError
 
+from .device_names import device_name
 from .inputs import TextEncoder
 from .manifest import LatencyRow, Manifest, read_manifest, update_manifest_tables
-from .device_names import device_name
 from .session import Backend, BackendError, OrtBackend, resolve_device
 from .timing import full_length_feeds, measure_interleaved
 

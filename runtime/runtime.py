@@ -21,14 +21,14 @@ import numpy as np
 from acc.profiles import BundleError, DataError
 
 from .adhoc import AdhocProfiles
+from .device_names import cpu_name
+from .device_names import device_name as name_of_device
 from .inputs import Batch, Inputs, TextEncoder
 from .length_groups import length_groups
 from .manifest import Manifest, check_digest, read_manifest
 from .policy import Choice, _latency_rows, choose_profile, interpolate_p99_ms
 from .precision import graphs_of, resolve_precision
 from .request import RequestOptions
-from .device_names import cpu_name
-from .device_names import device_name as name_of_device
 from .session import BackendError, SessionCache, ort_factory, resolve_device
 
 BACKENDS = ("auto", "ort")

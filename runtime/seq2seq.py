@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .seq2seq_step import DecoderSpec, GraphSeq2SeqStep
 from acc.profiles import BundleError, DataError, EncoderShape
 
 from .adhoc import AdhocProfiles
@@ -25,6 +24,7 @@ from .inputs import TextEncoder
 from .integrity import MANIFEST_NAME, REEXPORT
 from .manifest import Manifest, read_manifest
 from .policy import choose_profile
+from .seq2seq_step import DecoderSpec, GraphSeq2SeqStep
 from .session import SessionCache, ort_factory, resolve_device
 
 SEQ2SEQ_FAMILY = "seq2seq"

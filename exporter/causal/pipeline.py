@@ -15,6 +15,7 @@ from typing import Any
 
 from acc.modeling.checkpoint import CAUSAL_LM
 from acc.profiles import ExportError, Profile, pruned_layers
+from acc.runtime.causal_names import ADJUSTABLE_NAME, DECODE_NAME, KEEP_RATIOS_INPUT
 
 from ..bundle import new_staging_dir, write_bundle
 from ..export import count_token_select
@@ -24,7 +25,6 @@ from ..tokenizer_file import resolve_max_length, save_bundle_tokenizer
 from ..weights import WEIGHTS_FILE, SharedWeights
 from .export import CausalGraph, export_decode, export_prefill
 from .latency import CausalLatencyRow, measure_causal_latency
-from acc.runtime.causal_names import ADJUSTABLE_NAME, DECODE_NAME, KEEP_RATIOS_INPUT
 from .validate import (
     CAUSAL_FAST_GRID,
     CAUSAL_SLOW_GRID,

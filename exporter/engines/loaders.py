@@ -29,12 +29,11 @@ from types import ModuleType
 from typing import Any
 
 from acc.profiles import EngineBuildError
-
 from acc.runtime import trt_flavour
+from acc.runtime.keep_widths import KEEP_COUNTS_INPUT
 from acc.runtime.trt_flavour import backend_name, parse_cc, trt_module, trt_version
 
 from . import flavour
-from acc.runtime.keep_widths import KEEP_COUNTS_INPUT
 from .onnx_prep import OnnxGraph, resolve
 from .record import PRECISIONS
 from .shapes import TOKEN_INPUTS, ShapeRanges

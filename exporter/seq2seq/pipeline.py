@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from acc.profiles import ExportError, Profile, pruned_layers
+from acc.runtime.seq2seq_names import DECODER_NAME
 
 from ..bundle import new_staging_dir, write_bundle
 from ..config import AXES_BS, AccOnnxConfig
@@ -33,7 +34,6 @@ from ..validate import FAST_GRID, SLOW_GRID, GraphReport, check_reports
 from ..weights import WEIGHTS_FILE, SharedWeights
 from .export import DecoderGraph, export_decoder, export_encoder
 from .latency import GenerationCell, measure_seq2seq_latency
-from acc.runtime.seq2seq_names import DECODER_NAME
 from .validate import measure_seq2seq, prompt_batches, synthetic_prompts
 
 FAMILY = "seq2seq"

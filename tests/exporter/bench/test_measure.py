@@ -1,4 +1,4 @@
-"""runtime/bench/measure.py: interleaved round-robin timing, time budget, candidates of a bundle, session options."""
+"""exporter/bench/measure.py, runtime/timing.py: interleaved timing, time budget, candidates, session options."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""runtime/bench/render.py and benchmarks/render.py: Markdown and PNG rendered from the results JSON alone."""
+"""exporter/bench/render.py and benchmarks/render.py: Markdown and PNG rendered from the results JSON alone."""
 
 from __future__ import annotations
 
