@@ -78,8 +78,8 @@ def create_session(
 ) -> onnxruntime.InferenceSession:
     """A session for ``model`` (a graph path, or verified graph bytes with their ``external`` weights in memory).
 
-    ``options``: session options to use as they are (``acc-bench`` records its own); default :func:`session_options`
-    for ``device`` and ``threads``. ``name`` names the graph in errors (default the path).
+    ``options``: session options to use as they are (``acc-bench`` records its own; ``external`` is added to them);
+    default :func:`session_options` for ``device`` and ``threads``. ``name`` names the graph in errors.
     """
     import onnxruntime
 
