@@ -17,6 +17,7 @@ import threading
 import time
 import tomllib
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -95,12 +96,7 @@ def test_core_install_loads_predicts_and_serves_a_bundle(core_venv: Path, bert_s
         url = _listening_url(process, lines)
         body = json.dumps({"texts": ["flat and boring ."], "speedup": 3.0}).encode()
         request = urllib.request.Request(f"{url}/predict", data=body, headers={"content-type": "application/json"})
-        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through a proxy
-        try:
-            with direct.open(request, timeout=60) as response:
-                answer = json.loads(response.read())
-        except OSError as exc:
-            raise AssertionError(f"POST {url}/predict failed ({exc}); acc-serve ({process.poll()}): {''.join(lines)}")
+        answer = _post(request, lambda exc: f"POST {url}/predict failed ({exc}); acc-serve: {''.join(lines)}")
         assert answer["labels"] == ["negative"] and answer["profile"] == "s3"
     finally:
         process.terminate()
@@ -123,3 +119,19 @@ def _listening_url(process: subprocess.Popen[str], lines: list[str]) -> str:
         assert process.poll() is None, f"acc-serve exited with {process.returncode}: {''.join(lines)}"
         assert time.monotonic() < deadline, f"acc-serve did not start in {STARTUP_S} s: {''.join(lines)}"
     return next(line for line in lines if "listening on http://" in line).rsplit("listening on ", 1)[1].strip()
+
+
+def _post(request: urllib.request.Request, message: Callable[[OSError], str]) -> dict:
+    """The JSON answer; a refused connection is retried for a few seconds (once, on this machine, the first request
+    after uvicorn's 'startup complete' line was refused), any other failure is reported with the server's log."""
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through a proxy
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            with direct.open(request, timeout=60) as response:
+                return json.loads(response.read())
+        except OSError as exc:
+            refused = isinstance(getattr(exc, "reason", exc), ConnectionRefusedError)
+            if not refused or time.monotonic() > deadline:
+                raise AssertionError(message(exc)) from exc
+            time.sleep(0.5)
