@@ -6,13 +6,16 @@ Rows are full-length inputs (every token valid) so a profile's cost at a length 
 from __future__ import annotations
 
 import os
-import platform
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from acc.runtime.device_names import cpu_name
+from acc.runtime.ort_session import create_session, session_options
+from acc.runtime.timing import full_length_feeds
 
 from .latency import measure_latency
 
@@ -37,23 +40,6 @@ class LatencyCell:
         return asdict(self)
 
 
-def cpu_name() -> str:
-    """A readable CPU model name (``/proc/cpuinfo`` on Linux), for keying latency tables by device."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown-cpu"
-
-
-def full_length_feeds(batch: int, seq: int, vocab_size: int, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(1000, min(vocab_size, 30000), size=(batch, seq)).astype(np.int64)
-    return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
-
-
 def measure_latency_table(
     runs: Sequence[tuple[Any, Any, str]],
     config: Any,
@@ -65,10 +51,7 @@ def measure_latency_table(
     max_seconds_per_cell: float = 2.0,
 ) -> list[LatencyCell]:
     """Time each ``(graph, profile, label)`` on ORT CPU at every (batch, seq); one session per graph file."""
-    import onnxruntime as ort
-
-    session_options = ort.SessionOptions()
-    session_options.intra_op_num_threads = threads or 0
+    options = session_options("cpu", threads)
     effective_threads = threads or os.cpu_count() or 1
     sessions: dict[Path, Any] = {}
     cells: list[LatencyCell] = []
@@ -81,7 +64,7 @@ def measure_latency_table(
         bar = tqdm(total=total, desc="latency", unit="cell", leave=False)
     for graph, _, _ in runs:
         if graph.path not in sessions:
-            sessions[graph.path] = ort.InferenceSession(str(graph.path), session_options, providers=["CPUExecutionProvider"])
+            sessions[graph.path] = create_session(graph.path, options=options)
     # Cell by cell, every graph in turn: the graphs of one cell are timed moments apart, so machine drift (another
     # job starting) moves them together and the speedup ratios within a cell stay meaningful.
     for batch in batches:

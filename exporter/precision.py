@@ -32,17 +32,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from acc.profiles import ExportError
+from acc.runtime.precision import FP16, FP16_ALL, FP32, GRAPH_PRECISIONS, INT8, variant_path
 
 if TYPE_CHECKING:
     import onnx
 
     from .int8 import Int8Options
 
-FP32 = "fp32"
-FP16 = "fp16"
-FP16_ALL = "fp16-all"
-INT8 = "int8"  # CPU: weight MatMul/Gemm in int8, everything else float (acc.exporter.int8)
-GRAPH_PRECISIONS = (FP32, FP16, FP16_ALL, INT8)
 # fp16 graphs are checked against the fp32 PyTorch model with these bounds (fp32 graphs: the config's 1e-4):
 # logits of unflipped samples within 5e-2 (fp16 has ~3 significant digits; bert-sst2 logits are within ±6),
 # and at least 99% of labels equal. ``fp16-all`` is measured, never gated: its flips are what it is there to show.
@@ -75,21 +71,6 @@ def parse_graph_precisions(text: str | Iterable[str]) -> tuple[str, ...]:
     if len(set(items)) != len(items):
         raise ExportError(f"--precision names a precision twice ({text!r}); list each once")
     return (FP32, *(p for p in GRAPH_PRECISIONS[1:] if p in items))
-
-
-def variant_path(graph: str, precision: str) -> str:
-    """File of a graph's variant, relative like the graph: ``graphs/s3.onnx`` → ``graphs/s3.fp16.onnx``.
-
-    The naming is the contract between exporter and runtime (the runtime finds a variant by this name in the
-    manifest's file table), so it lives in one function.
-    """
-    if precision not in GRAPH_PRECISIONS:
-        raise ExportError(f"precision {precision!r} is not one of {', '.join(GRAPH_PRECISIONS)}")
-    if precision == FP32:
-        return graph
-    if not graph.endswith(".onnx"):
-        raise ExportError(f"graph {graph!r} does not end in .onnx; name graphs <profile>.onnx")
-    return f"{graph[: -len('.onnx')]}.{precision}.onnx"
 
 
 def fp32_nodes(model: onnx.ModelProto, precision: str) -> set[str]:

@@ -8,6 +8,7 @@ table on this machine), ``acc.runtime.server.create_app`` and ``acc.runtime.serv
 from __future__ import annotations
 
 from .batching import BatcherClosedError, BatcherStats, DynamicBatcher, merge_batches
+from .device_names import cpu_name, device_name, gpu_name
 from .inputs import Batch, TextEncoder, pad_batch
 from .manifest import (
     BUNDLE_FORMAT,
@@ -35,7 +36,7 @@ from .policy import (
 )
 from .request import RequestOptionError, RequestOptions
 from .runtime import Prediction, Runtime
-from .session import Backend, BackendError, OrtBackend, SessionCache, cpu_name, device_name, gpu_name, resolve_device
+from .session import Backend, BackendError, OrtBackend, SessionCache, resolve_device
 
 __all__ = [
     "AccuracyRow",

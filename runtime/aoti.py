@@ -12,6 +12,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -77,8 +78,7 @@ class PackageInfo:
 
 def check_compatible(info: PackageInfo, path: str | os.PathLike[str], device: str | None = None) -> str:
     """The device to run on; ``AotiPackageError`` when this torch or machine cannot run the package."""
-    import torch
-
+    torch = _torch()
     built, running = _release(info.torch), _release(torch.__version__)
     if built != running:
         raise AotiPackageError(f"{path} was compiled with torch {info.torch}, this is torch {torch.__version__}; "
@@ -97,6 +97,18 @@ def check_compatible(info: PackageInfo, path: str | os.PathLike[str], device: st
     return wanted
 
 
+def _torch() -> ModuleType:
+    """torch, which an AOTInductor package is a program of; one line naming the install when it is missing."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise AotiPackageError(
+            'AOTInductor packages run on torch, which is not installed; pip install "acc-deploy[export]", or serve '
+            "the bundle's ONNX graphs (acc.runtime.Runtime)"
+        ) from exc
+    return torch
+
+
 def _release(version: str) -> tuple[str, ...]:
     """``2.11.0+cu130`` → ``("2", "11")``: the part AOTInductor's generated code and C shims are tied to."""
     return tuple(version.split("+")[0].split(".")[:2])
@@ -106,8 +118,7 @@ class AotiRunner:
     """Logits from one AOTInductor package: inputs are padded to its sequence bucket and split into allowed batches."""
 
     def __init__(self, package_path: str | os.PathLike[str], device: str | None = None) -> None:
-        import torch
-
+        torch = _torch()
         self.path = Path(package_path)
         self.info = PackageInfo.read(self.path)
         self.device = torch.device(check_compatible(self.info, self.path, device))

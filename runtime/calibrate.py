@@ -24,15 +24,15 @@ import numpy as np
 
 from acc.profiles import BundleError, DataError
 
-from .bench.measure import measure_interleaved
+from .device_names import device_name
 from .inputs import TextEncoder
 from .manifest import LatencyRow, Manifest, read_manifest, update_manifest_tables
-from .session import Backend, BackendError, OrtBackend, device_name, resolve_device
+from .session import Backend, BackendError, OrtBackend, resolve_device
+from .timing import full_length_feeds, measure_interleaved
 
 DEFAULT_BATCHES = (1, 8, 32)
 DEFAULT_SEQS = (32, 64, 128, 256)
 BACKENDS = ("auto", "ort")
-_ID_LOW, _ID_HIGH = 1000, 30000  # token ids of ordinary WordPiece words, as the export-time table uses
 
 
 def calibrate(
@@ -80,14 +80,6 @@ def calibrate(
     update_manifest_tables(manifest.bundle_dir, latency_rows=rows, backend=key[0], device=key[1])
     say(f"wrote {len(rows)} latency rows for {key[0]} / {key[1]} into {Path(manifest.bundle_dir) / 'manifest.json'}")
     return rows
-
-
-def full_length_feeds(batch: int, seq: int, vocab_size: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """int64 ``[batch, seq]`` feeds with every token valid; same recipe as the export-time table, without torch."""
-    rng = np.random.default_rng(seed)
-    low, high = (_ID_LOW, min(vocab_size, _ID_HIGH)) if vocab_size > _ID_LOW + 1 else (0, vocab_size)
-    ids = rng.integers(low, high, size=(batch, seq)).astype(np.int64)
-    return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
 
 
 def _check(

@@ -15,18 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from acc.exporter.causal.names import DECODE_NAME
-from acc.exporter.causal.step import OrtCausalStep, PromptBatch, left_pad
-from acc.profiles import (
-    BundleError,
-    DataError,
-    PolicyError,
-    ProfileError,
-    profile_for_speedup,
-)
+from acc.profiles import BundleError, DataError
 
+from .adhoc import AdhocProfiles
+from .causal_names import DECODE_NAME
+from .causal_step import OrtCausalStep, PromptBatch, left_pad
 from .generate import GenerationConfig, generate
 from .manifest import MANIFEST_NAME, Manifest, read_manifest
+from .ort_session import create_session
+from .policy import choose_profile
+from .verified_graphs import read_graph
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -66,6 +64,7 @@ class CausalRuntime:
         self.pad_token_id = self.model_card.get("pad_token_id")
         if self.pad_token_id is None:
             self.pad_token_id = self.eos_token_id if self.eos_token_id is not None else 0
+        self.adhoc = AdhocProfiles(manifest, min_keep=int(self.model_card.get("min_keep", 1)))
         self._sessions: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -114,26 +113,20 @@ class CausalRuntime:
                 raise DataError(f"prompt {i} has {len(row)} tokens; the model has {limit} positions, shorten it")
         return left_pad(rows, self.pad_token_id)
 
-    def resolve_profile(self, speedup: float | None = None, profile: str | None = None) -> tuple[str, str, tuple[float, ...]]:
-        """(name, graph, keep ratios): a shipped profile by name or target speedup, else the adjustable graph."""
-        entries = self.manifest.profiles
+    def resolve_profile(
+        self, speedup: float | None = None, profile: str | None = None
+    ) -> tuple[str, str, tuple[float, ...]]:
+        """(name, graph, keep ratios): a shipped profile by name, else the runtime's profile policy for ``speedup``
+        (``choose_profile``: a shipped profile, else the adjustable graph tuned to it; none: the dense profile)."""
         if profile is not None:
             entry = self.manifest.profile(profile)
             return entry.name, entry.graph, entry.profile.keep_ratios
-        target = 1.0 if speedup is None else float(speedup)
-        for entry in entries:
-            if abs(entry.target_speedup - target) < 1e-9:
-                return entry.name, entry.graph, entry.profile.keep_ratios
-        if self.manifest.adjustable is None:
-            shipped = ", ".join(f"{e.target_speedup:g}" for e in entries)
-            raise PolicyError(f"bundle has no profile for speedup {target:g} (has {shipped}) and no adjustable graph; "
-                              "ask for a shipped speedup or re-export with it")  # fmt: skip
-        reference = entries[0].profile.reference_length if entries else 128
-        try:
-            tuned = profile_for_speedup(self.manifest.model.shape, target, reference, self.model_card.get("min_keep", 1))
-        except ProfileError as exc:
-            raise PolicyError(str(exc)) from exc
-        return tuned.name, self.manifest.adjustable.graph, tuned.keep_ratios
+        choice = choose_profile(self.manifest, speedup=speedup)
+        if not choice.adjustable:
+            entry = self.manifest.profile(choice.profile)
+            return entry.name, entry.graph, entry.profile.keep_ratios
+        adjustable = self.adhoc.graph_for(choice, {}).relative_to(self.manifest.bundle_dir).as_posix()
+        return choice.profile, adjustable, self.adhoc.get(choice.speedup).keep_ratios
 
     def generate(
         self,
@@ -169,35 +162,15 @@ class CausalRuntime:
         )  # fmt: skip
 
     def _session(self, graph: str) -> Any:
+        """The graph's session, built once from its verified bytes and external data (``verified_graphs``)."""
         with self._lock:
             if graph not in self._sessions:
-                self._sessions[graph] = _ort_session(self.manifest, graph, self.device, self.threads)
+                verified = read_graph(self.manifest, graph)
+                self._sessions[graph] = create_session(
+                    verified.model, device=self.device, threads=self.threads, external=verified.external,
+                    name=self.manifest.path(graph),
+                )
             return self._sessions[graph]
-
-
-def _ort_session(manifest: Manifest, graph: str, device: str, threads: int | None) -> Any:
-    """A session built from the graph's verified bytes and external data (``acc.runtime.verified_graphs``)."""
-    import onnxruntime as ort
-
-    from .verified_graphs import read_graph
-
-    path = manifest.path(graph)
-    verified = read_graph(manifest, graph)
-
-    provider = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}[device]
-    if provider not in ort.get_available_providers():
-        raise BundleError(f"onnxruntime here has no {provider}; pip install 'acc-deploy[gpu]' or use device='cpu'")
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    if verified.external:
-        names = list(verified.external)
-        buffers = [verified.external[name] for name in names]
-        options.add_external_initializers_from_files_in_memory(names, buffers, [len(b) for b in buffers])
-    try:
-        return ort.InferenceSession(verified.model, options, providers=[provider])
-    except Exception as exc:
-        raise BundleError(f"cannot load graph {path} ({str(exc).splitlines()[0]}); re-export the bundle with acc-export") from exc
 
 
 __all__ = ["CAUSAL_FAMILY", "DECODE_NAME", "CausalGeneration", "CausalRuntime"]

@@ -9,7 +9,7 @@ Per-call ACC options: ``model(**inputs, speedup=3)``, or through the pipeline wi
 ``pipeline_class=AccTextClassificationPipeline`` (``clf(texts, speedup=3)``, also ``latency_budget_ms``,
 ``min_accuracy``, ``best_effort``). The stock pipeline passes unknown call keywords to the tokenizer, which ignores
 them, so there the options fixed at ``from_pretrained`` apply. Importing this module imports torch and
-transformers, which is why ``acc.runtime`` does not import it.
+transformers (the ``[export]`` extra), which is why ``acc.runtime`` does not import it.
 """
 
 from __future__ import annotations
@@ -18,15 +18,23 @@ import os
 from typing import Any
 
 import numpy as np
-import torch
+
 from acc.profiles import DataError
-from transformers import (
-    AutoTokenizer,
-    PretrainedConfig,
-    PreTrainedModel,
-    TextClassificationPipeline,
-)
-from transformers.modeling_outputs import SequenceClassifierOutput
+
+try:
+    import torch
+    from transformers import (
+        AutoTokenizer,
+        PretrainedConfig,
+        PreTrainedModel,
+        TextClassificationPipeline,
+    )
+    from transformers.modeling_outputs import SequenceClassifierOutput
+except ImportError as exc:  # the runtime's own install has neither: this adapter is the export extra's
+    raise ImportError(
+        f"acc.runtime.hf needs torch and transformers ({exc.name or exc} is missing); "
+        'pip install "acc-deploy[export]"'
+    ) from exc
 
 from .inputs import Batch
 from .request import OPTION_NAMES, RequestOptions

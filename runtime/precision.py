@@ -1,7 +1,7 @@
 """Which graph precision a runtime runs: the bundle's own default for the device, fp32 where in doubt.
 
-The bundle names variants by the exporter's contract (``acc.exporter.precision.variant_path``: ``graphs/s3.onnx``
-→ ``graphs/s3.fp16.onnx``); a variant exists when that file is in the manifest's file table (so it is hashed and
+The bundle names variants by ``variant_path`` (``graphs/s3.onnx`` → ``graphs/s3.fp16.onnx``), the contract the
+exporter writes by; a variant exists when that file is in the manifest's file table (so it is hashed and
 verified like every other file). ``auto`` takes the manifest's ``precisions.default[device]`` (fp16 on CUDA when
 the export wrote and gated fp16 graphs) only if every graph has that variant, its export-time validation passed, and
 the bundle's TokenSelect body is version 2 or later: version-1 bodies gathered hidden states with GatherElements,
@@ -16,18 +16,36 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from acc.profiles import BundleError
+from acc.profiles import BundleError, DataError
 
 from .manifest import Manifest
 from .session import BackendError
 
-PRECISIONS = ("auto", "fp32", "fp16", "fp16-all", "int8")
+FP32 = "fp32"
+FP16 = "fp16"
+FP16_ALL = "fp16-all"
+INT8 = "int8"  # CPU: weight MatMul/Gemm in int8, everything else float (acc.exporter.int8)
+GRAPH_PRECISIONS = (FP32, FP16, FP16_ALL, INT8)
+PRECISIONS = ("auto", *GRAPH_PRECISIONS)
+
+
+def variant_path(graph: str, precision: str) -> str:
+    """File of a graph's variant, relative like the graph: ``graphs/s3.onnx`` → ``graphs/s3.fp16.onnx``.
+
+    The naming is the contract between exporter and runtime (the runtime finds a variant by this name in the
+    manifest's file table), so it lives in one function.
+    """
+    if precision not in GRAPH_PRECISIONS:
+        raise DataError(f"precision {precision!r} is not one of {', '.join(GRAPH_PRECISIONS)}")
+    if precision == FP32:
+        return graph
+    if not graph.endswith(".onnx"):
+        raise DataError(f"graph {graph!r} does not end in .onnx; name graphs <profile>.onnx")
+    return f"{graph[: -len('.onnx')]}.{precision}.onnx"
 
 
 def variant_file(graph_path: str | Path, precision: str) -> Path:
     """Path of ``graph_path``'s variant in ``precision`` (the graph itself for fp32)."""
-    from acc.exporter.precision import variant_path
-
     path = Path(graph_path)
     return path.with_name(variant_path(path.name, precision))
 
@@ -40,8 +58,6 @@ def graphs_of(manifest: Manifest) -> list[str]:
 
 def available_precisions(manifest: Manifest) -> list[str]:
     """Precisions in which *every* graph of the bundle exists (a partial set would fail mid-serving)."""
-    from acc.exporter.precision import GRAPH_PRECISIONS, variant_path
-
     graphs = graphs_of(manifest)
     return [p for p in GRAPH_PRECISIONS if all(variant_path(g, p) in manifest.files for g in graphs)]
 

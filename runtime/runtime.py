@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,24 +18,18 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
-from acc.profiles import (
-    DEFAULT_REFERENCE_LENGTH,
-    BundleError,
-    DataError,
-    PolicyError,
-    Profile,
-    ProfileError,
-    profile_for_speedup,
-)
+from acc.profiles import BundleError, DataError
 
+from .adhoc import AdhocProfiles
+from .device_names import cpu_name
+from .device_names import device_name as name_of_device
 from .inputs import Batch, Inputs, TextEncoder
 from .length_groups import length_groups
 from .manifest import Manifest, check_digest, read_manifest
 from .policy import Choice, _latency_rows, choose_profile, interpolate_p99_ms
 from .precision import graphs_of, resolve_precision
 from .request import RequestOptions
-from .session import BackendError, SessionCache, cpu_name, ort_factory, resolve_device
-from .session import device_name as name_of_device
+from .session import BackendError, SessionCache, ort_factory, resolve_device
 
 BACKENDS = ("auto", "ort")
 # One graph run holds at most this many rows and rows x padded tokens: a request of 256 texts x 512 tokens runs as
@@ -91,8 +84,7 @@ class Runtime:
         self._sessions = sessions
         # The latency rows of this device win in the policy (calibration keys rows by the same name).
         self._device_name = device_name or (cpu_name() if backend.endswith("cpu") else None)
-        self._adhoc: dict[float, Profile] = {}
-        self._adhoc_lock = threading.Lock()
+        self.adhoc = AdhocProfiles(manifest)
 
     @classmethod
     def load(
@@ -230,7 +222,7 @@ class Runtime:
         once. ``latency_ms`` is the wall time of the graph run only.
         """
         extra: dict[str, np.ndarray] = {}  # feeds beside the tokens (the adjustable graph's keep_ratios)
-        graph = self._graph_for(choice, extra)
+        graph = self.adhoc.graph_for(choice, extra)
         backend = self._sessions.get(graph)
         logits = np.empty((batch.size, len(self.labels)), dtype=np.float32)
         latency_ms = 0.0
@@ -243,34 +235,6 @@ class Runtime:
                 parts.append(self._logits(outputs, graph))
             logits[rows] = np.concatenate(parts, axis=0)
         return self._prediction(logits, choice, latency_ms)
-
-    def _graph_for(self, choice: Choice, feeds: dict[str, np.ndarray]) -> Path:
-        """Graph file of the choice; for an ad-hoc speedup also adds the keep-ratio feed of the adjustable graph."""
-        if not choice.adjustable:
-            return self.manifest.path(self.manifest.profile(choice.profile).graph)
-        adjustable = self.manifest.adjustable
-        if adjustable is None or choice.speedup is None:
-            raise PolicyError(
-                f"choice {choice.profile!r} needs the adjustable graph, which this bundle lacks; pass a shipped speedup"
-            )
-        feeds[adjustable.input] = np.asarray(self._adhoc_profile(choice.speedup).keep_ratios, dtype=np.float32)
-        return self.manifest.path(adjustable.graph)
-
-    def _adhoc_profile(self, speedup: float) -> Profile:
-        """Offline-tune with the shipped profiles' reference length and min_keep (docs/METHOD.md#5-offline-tuning)."""
-        with self._adhoc_lock:
-            cached = self._adhoc.get(speedup)
-            if cached is not None:
-                return cached
-            shipped = [entry.profile for entry in self.manifest.profiles]
-            reference = shipped[0].reference_length if shipped else DEFAULT_REFERENCE_LENGTH
-            min_keep = shipped[0].min_keep if shipped else 1
-            try:
-                profile = profile_for_speedup(self.manifest.model.shape, speedup, reference, min_keep)
-            except ProfileError as exc:
-                raise PolicyError(f"adjustable graph cannot run speedup {speedup:g}: {exc}") from exc
-            self._adhoc[speedup] = profile
-            return profile
 
     def _logits(self, outputs: dict[str, np.ndarray], graph: Path) -> np.ndarray:
         logits = outputs.get("logits")

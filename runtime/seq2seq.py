@@ -11,29 +11,20 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from acc.exporter.seq2seq.step import DecoderSpec, GraphSeq2SeqStep
-from acc.profiles import (
-    DEFAULT_REFERENCE_LENGTH,
-    BundleError,
-    DataError,
-    EncoderShape,
-    PolicyError,
-    Profile,
-    ProfileError,
-)
+from acc.profiles import BundleError, DataError, EncoderShape
 
+from .adhoc import AdhocProfiles
 from .generate import Generation, GenerationConfig, generate
 from .inputs import TextEncoder
 from .integrity import MANIFEST_NAME, REEXPORT
 from .manifest import Manifest, read_manifest
-from .policy import Choice, choose_profile
+from .policy import choose_profile
+from .seq2seq_step import DecoderSpec, GraphSeq2SeqStep
 from .session import SessionCache, ort_factory, resolve_device
 
 SEQ2SEQ_FAMILY = "seq2seq"
@@ -80,8 +71,7 @@ class Seq2SeqRuntime:
         self.encoder = TextEncoder.from_manifest(manifest)
         self._sessions = sessions
         self._detokenizer = _load_detokenizer(manifest)
-        self._adhoc: dict[float, Profile] = {}
-        self._lock = threading.Lock()
+        self.adhoc = AdhocProfiles(manifest, self.encoder_shape)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str = "auto", verify: bool = True,
@@ -123,7 +113,7 @@ class Seq2SeqRuntime:
         choice = choose_profile(self.manifest, speedup=speedup, min_accuracy=min_accuracy,
                                 batch=batch.size, seq_len=batch.seq_len, backend=self.backend)  # fmt: skip
         feeds = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
-        graph = self._encoder_graph(choice, feeds)
+        graph = self.adhoc.graph_for(choice, feeds)
         encoder = self._sessions.get(graph)
         decoder = self._sessions.get(self.manifest.path(self.decoder.graph))
         defaults = {"eos_token_id": self.decoder.eos_token_id, "pad_token_id": self.decoder.pad_token_id}
@@ -145,29 +135,6 @@ class Seq2SeqRuntime:
             kept_tokens=[int(n) for n in step.encoder_outputs["encoder_mask"].sum(axis=1)],
             generation=generation,
         )
-
-    def _encoder_graph(self, choice: Choice, feeds: dict[str, np.ndarray]) -> Any:
-        if not choice.adjustable:
-            return self.manifest.path(self.manifest.profile(choice.profile).graph)
-        adjustable = self.manifest.adjustable
-        if adjustable is None or choice.speedup is None:
-            raise PolicyError(f"choice {choice.profile!r} needs the adjustable encoder graph, which this bundle lacks")
-        feeds[adjustable.input] = np.asarray(self._adhoc_profile(choice.speedup).keep_ratios, dtype=np.float32)
-        return self.manifest.path(adjustable.graph)
-
-    def _adhoc_profile(self, speedup: float) -> Profile:
-        from acc.profiles import profile_for_speedup
-
-        with self._lock:
-            if speedup not in self._adhoc:
-                shipped = [entry.profile for entry in self.manifest.profiles]
-                reference = shipped[0].reference_length if shipped else DEFAULT_REFERENCE_LENGTH
-                try:
-                    self._adhoc[speedup] = profile_for_speedup(self.encoder_shape, speedup, reference,
-                                                               shipped[0].min_keep if shipped else 1)  # fmt: skip
-                except ProfileError as exc:
-                    raise PolicyError(f"adjustable encoder graph cannot run speedup {speedup:g}: {exc}") from exc
-            return self._adhoc[speedup]
 
     def close(self) -> None:
         self._sessions.clear()

@@ -8,22 +8,28 @@ importing ``acc.runtime`` stays cheap and works where only the policy or the man
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from acc.exporter.latency_table import (
-    cpu_name,  # one definition: export-time and runtime tables must match
-)
-from acc.profiles import AccError, BundleError, DataError
+
+from acc.profiles import DataError
 
 from .buckets import Buckets
-from .custom_ops import register as register_custom_ops
 from .graph_widths import data_dependent_widths
+from .keep_widths import KEEP_COUNTS_INPUT, KEEP_RATIOS_INPUT, bucket_widths, keep_widths
 from .ort_binding import LOGITS, BucketRunner, run_bound, run_plain
+from .ort_session import (
+    DEVICES,
+    PROVIDERS,
+    BackendError,
+    create_session,
+    first_line,
+    ort_errors,
+    session_options,
+)
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -31,14 +37,7 @@ if TYPE_CHECKING:
     from .manifest import Manifest
     from .verified_graphs import VerifiedGraph
 
-DEVICES = ("cpu", "cuda")
-KEEP_COUNTS_INPUT = "keep_counts"  # the keep-counts adjustable graph's input (acc.exporter.engines.keep_counts)
-_PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 BATCH_AXIS, SEQUENCE_AXIS = "batch", "sequence"  # the exporter's dynamic axis names of every input
-
-
-class BackendError(AccError):
-    """A backend or device that is not available in this environment (e.g. CUDA without onnxruntime-gpu)."""
 
 
 class Backend(Protocol):
@@ -68,70 +67,10 @@ def available_ort_providers() -> list[str]:
 def resolve_device(device: str) -> str:
     """``auto`` → ``cuda`` when the installed onnxruntime has the CUDA EP, else ``cpu``; others are checked."""
     if device == "auto":
-        return "cuda" if _PROVIDERS["cuda"] in available_ort_providers() else "cpu"
+        return "cuda" if PROVIDERS["cuda"] in available_ort_providers() else "cpu"
     if device not in DEVICES:
         raise BackendError(f"unknown device {device!r}; pass one of 'auto', {', '.join(repr(d) for d in DEVICES)}")
     return device
-
-
-def gpu_name() -> str:
-    """Name of the GPU ORT's CUDA EP uses (the first visible one), as ``nvidia-smi`` and ``torch`` spell it.
-
-    Asked of ``nvidia-smi`` rather than torch so the runtime never imports torch; ``CUDA_VISIBLE_DEVICES`` is read
-    now, at call time, because it decides which physical GPU is device 0. When nothing answers, ``"cuda"``: rows
-    of unnamed GPUs then share one key instead of failing a load that would otherwise run.
-    """
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
-    command = ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "-i", visible or "0"]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=20, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return "cuda"
-    lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
-    return lines[0] if lines else "cuda"
-
-
-def device_name(device: str) -> str:
-    """The ``device`` key of latency rows for a resolved device: the CPU model, or the GPU name on ``cuda``."""
-    if device == "cpu":
-        return cpu_name()
-    if device == "cuda":
-        return gpu_name()
-    raise BackendError(f"unknown device {device!r}; pass one of {', '.join(repr(d) for d in DEVICES)}")
-
-
-def _ort_errors() -> tuple[type[BaseException], ...]:
-    """onnxruntime's own exception classes (they derive from Exception, not RuntimeError) plus OS errors."""
-    from onnxruntime.capi import onnxruntime_pybind11_state as state
-
-    own = tuple(obj for obj in vars(state).values() if isinstance(obj, type) and issubclass(obj, Exception))
-    return (*own, OSError, RuntimeError)
-
-
-def _first_line(exc: BaseException, limit: int = 240) -> str:
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _providers(device: str, cuda_graph: bool = False) -> list[Any]:
-    """Provider list for a device; for CUDA, preload the CUDA/cuDNN libraries of the pip wheels first."""
-    import onnxruntime
-
-    if device == "cpu":
-        return [_PROVIDERS["cpu"]]
-    if device != "cuda":
-        raise BackendError(f"unknown device {device!r}; pass one of {', '.join(repr(d) for d in DEVICES)}")
-    available = list(onnxruntime.get_available_providers())
-    if _PROVIDERS["cuda"] not in available:
-        raise BackendError(
-            f"device='cuda' needs onnxruntime-gpu, but onnxruntime {onnxruntime.__version__} here has only "
-            f"{available}; pip install 'acc-deploy[gpu]' (it replaces onnxruntime) or pass device='cpu'"
-        )
-    if hasattr(onnxruntime, "preload_dlls"):
-        onnxruntime.preload_dlls()
-    cuda = (_PROVIDERS["cuda"], {"enable_cuda_graph": "1"}) if cuda_graph else _PROVIDERS["cuda"]
-    return [cuda, _PROVIDERS["cpu"]]
 
 
 class OrtBackend(Backend):
@@ -177,14 +116,9 @@ class OrtBackend(Backend):
             buckets = buckets or Buckets()
         if fixed_shapes and buckets is None:
             raise BackendError("fixed_shapes=True needs buckets (the shapes to fix); pass buckets=Buckets(...)")
-        self._providers = _providers(device, cuda_graph)
+        self._cuda_graph = cuda_graph
         self._threads = threads
-        self._session = self._create_session(self._providers, threads)
-        if device == "cuda" and _PROVIDERS["cuda"] not in self._session.get_providers():
-            raise BackendError(
-                f"onnxruntime fell back to CPU for {self.graph_path.name} (CUDA EP failed to initialise: driver, CUDA "
-                "or cuDNN libraries missing); check `nvidia-smi` and the CUDA 12 libraries, or pass device='cpu'"
-            )
+        self._session = self._create_session(threads)
         self.input_names = tuple(node.name for node in self._session.get_inputs())
         all_outputs = tuple(node.name for node in self._session.get_outputs())
         self.output_names = tuple(outputs) if outputs is not None else all_outputs
@@ -200,48 +134,20 @@ class OrtBackend(Backend):
 
     def _fixed_session(self, shape: tuple[int, int]) -> onnxruntime.InferenceSession:
         """A session with ``batch`` and ``sequence`` fixed to ``shape`` (ORT folds every Shape-derived value)."""
-        return self._create_session(self._providers, self._threads, {BATCH_AXIS: shape[0], SEQUENCE_AXIS: shape[1]})
+        return self._create_session(self._threads, {BATCH_AXIS: shape[0], SEQUENCE_AXIS: shape[1]})
 
     def _create_session(
-        self, providers: list[Any], threads: int | None, fixed_dims: Mapping[str, int] | None = None
+        self, threads: int | None, fixed_dims: Mapping[str, int] | None = None
     ) -> onnxruntime.InferenceSession:
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        for axis, size in (fixed_dims or {}).items():
-            options.add_free_dimension_override_by_name(axis, size)
-        if threads is not None:
-            if threads < 1:
-                raise BackendError(f"threads must be >= 1, got {threads}; pass None for onnxruntime's default")
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        if self.device == "cuda":  # fused-form graphs: our AccScore kernel instead of its function body
-            register_custom_ops(options, device="cuda")  # (on CPU ORT's own ops run the body faster than our loop)
-        model: str | bytes = str(self.graph_path)
-        if self._verified is not None:
-            model = self._verified.model
-            if self._verified.external:
-                names = list(self._verified.external)
-                buffers = [self._verified.external[name] for name in names]
-                options.add_external_initializers_from_files_in_memory(names, buffers, [len(b) for b in buffers])
-        try:
-            return onnxruntime.InferenceSession(model, options, providers=providers)
-        except _ort_errors() as exc:
-            if "NOT_IMPLEMENTED" in str(exc) or type(exc).__name__ == "NotImplemented":
-                raise BackendError(
-                    f"onnxruntime {onnxruntime.__version__} has no kernel for a node of {self.graph_path.name} on "
-                    f"{providers[0] if isinstance(providers[0], str) else providers[0][0]} ({_first_line(exc)}); "
-                    "fp16 graphs need kernels some CPU builds lack: pass precision='fp32' here, or run on CUDA"
-                ) from exc
-            if "CUDA Graph" in str(exc) or "cuda graph" in str(exc).lower():
-                raise BackendError(
-                    f"onnxruntime cannot capture {self.graph_path.name} as a CUDA graph ({_first_line(exc)}); pass "
-                    "cuda_graph=False (IO binding still applies)"
-                ) from exc
-            raise BundleError(
-                f"cannot load graph {self.graph_path} ({_first_line(exc)}); the graph or its weights are corrupted or "
-                "incomplete, re-export the bundle with acc-export"
-            ) from exc
+        verified = self._verified
+        return create_session(
+            self.graph_path if verified is None else verified.model,
+            device=self.device,
+            options=session_options(self.device, threads, fixed_dims),
+            cuda_graph=self._cuda_graph,
+            external=None if verified is None else verified.external,
+            name=self.graph_path,
+        )
 
     def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``Backend.infer``; for the keep-counts graph, ``keep_counts`` is computed here from ``keep_ratios``."""
@@ -250,12 +156,6 @@ class OrtBackend(Backend):
         return Backend.infer(self, feeds)
 
     def _widths(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
-        from acc.exporter.engines.keep_counts import (
-            KEEP_RATIOS_INPUT,
-            bucket_widths,
-            keep_widths,
-        )
-
         if KEEP_RATIOS_INPUT not in feeds or "attention_mask" not in feeds:
             raise DataError(f"graph {self.graph_path.name} needs keep_ratios and attention_mask to compute "
                             "keep_counts; pass both")  # fmt: skip
@@ -273,10 +173,10 @@ class OrtBackend(Backend):
                 outputs = run_bound(self._session, feeds, self.output_names, self.device)
             else:
                 outputs = run_plain(self._session, feeds, self.output_names)
-        except _ort_errors() as exc:
+        except ort_errors() as exc:
             shapes = {name: (tuple(value.shape), str(value.dtype)) for name, value in feeds.items()}
             raise BackendError(
-                f"graph {self.graph_path.name} failed on inputs {shapes} ({_first_line(exc)}); check the input "
+                f"graph {self.graph_path.name} failed on inputs {shapes} ({first_line(exc)}); check the input "
                 "shapes and dtypes (int64 [batch, seq]) or re-export the bundle"
             ) from exc
         return dict(zip(self.output_names, outputs))

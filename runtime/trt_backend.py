@@ -27,7 +27,9 @@ import numpy as np
 
 from acc.profiles import BundleError, DataError, EngineBuildError
 
+from .keep_widths import KEEP_COUNTS_INPUT, KEEP_RATIOS_INPUT, keep_widths
 from .session import Backend, BackendError
+from .trt_flavour import backend_name, parse_cc, trt_module, trt_version, visible_compute_capability
 
 REBUILD = "rebuild it with `acc-export --engine trt` on this device"
 
@@ -100,8 +102,6 @@ def check_input_shape(name: str, shape: Sequence[int], low: Sequence[int], high:
 
 
 def _cc(text: str) -> str:
-    from acc.exporter.engines.flavour import parse_cc
-
     try:
         return parse_cc(text)
     except EngineBuildError:
@@ -129,8 +129,6 @@ class TrtBackend(Backend):
         trt: ModuleType | None = None,
         min_keep: int = 1,
     ) -> None:
-        from acc.exporter.engines.flavour import backend_name, trt_module, trt_version, visible_compute_capability
-
         trt = trt or trt_module()
         device_cc = device_cc or visible_compute_capability()
         if device_cc is None:  # e.g. CI, where TensorRT-RTX builds engines ahead of time but nothing can run them
@@ -150,8 +148,6 @@ class TrtBackend(Backend):
         self.output_names = self._runner.output_names
 
     def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from acc.exporter.engines.keep_counts import KEEP_COUNTS_INPUT, KEEP_RATIOS_INPUT, keep_widths
-
         if KEEP_COUNTS_INPUT in self.input_names and KEEP_COUNTS_INPUT not in feeds:
             if KEEP_RATIOS_INPUT not in feeds or "attention_mask" not in feeds:
                 raise DataError(f"engine {self.engine_path.name} needs keep_ratios and attention_mask; pass both")
@@ -183,8 +179,11 @@ class _EngineRunner:
     """
 
     def __init__(self, trt: ModuleType, path: Path) -> None:
-        import torch
-
+        try:
+            import torch
+        except ImportError as exc:
+            raise BackendError(f"engine {path.name} runs on torch CUDA buffers and torch is not installed; pip install "
+                               "torch (a CUDA build), or use the ORT backend (the bundle's graphs)") from exc
         if not torch.cuda.is_available():
             raise BackendError(f"engine {path.name} needs a CUDA GPU that torch can see; use the ORT backend here")
         self._torch = torch

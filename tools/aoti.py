@@ -10,6 +10,7 @@ from acc.profiles import AccError
 
 from . import cli
 from ._console import table_console
+from .export_extra import needs_export_extra
 
 EXAMPLES = (
     "acc-aoti bundles/bert-sst2 --device cpu",
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@needs_export_extra("acc-aoti")
 def main(argv: Sequence[str] | None = None) -> int:
     return run(cli.parse_args(build_parser(), argv, RENAMED))
 

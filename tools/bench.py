@@ -14,6 +14,7 @@ from acc.profiles import AccError
 
 from . import cli
 from ._console import table_console
+from .export_extra import needs_export_extra
 
 EXAMPLES = (
     "acc-bench bundles/bert-sst2",
@@ -24,7 +25,7 @@ RENAMED = {"--output-dir": "--output", "--no-progress": "--quiet"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from acc.runtime.bench.options import BenchOptions
+    from acc.tools.timing_options import BenchOptions
 
     BenchOptions.add_arguments(parser)
 
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from acc.runtime.bench import BenchOptions, render_table, run_benchmark
+    from acc.exporter.bench import BenchOptions, render_table, run_benchmark
 
     try:
         options = BenchOptions.from_args(args)
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+@needs_export_extra("acc-bench")
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if any(arg == "--calibrate" or arg.startswith("--calibrate=") for arg in args):

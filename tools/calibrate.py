@@ -24,7 +24,7 @@ RENAMED = {"--no-progress": "--quiet"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from acc.runtime.bench.options import CalibrateOptions
+    from acc.tools.timing_options import CalibrateOptions
 
     parser = cli.make_parser("acc-calibrate", __doc__.split("\n\n")[0].split(": ", 1)[1], EXAMPLES)
     CalibrateOptions.add_arguments(parser)
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """One call of ``acc.runtime.calibrate.calibrate``, then the rows it wrote."""
-    from acc.runtime.bench.options import CalibrateOptions
+    from acc.tools.timing_options import CalibrateOptions
     from acc.runtime.calibrate import calibrate
     from rich.table import Table
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from acc.profiles import AccError, parse_speedups
 
 from . import cli
+from .export_extra import needs_export_extra
 
 EXAMPLES = (
     "acc-eval --model bert-sst2 --speedups 1.5,3,4.8",
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@needs_export_extra("acc-eval")
 def main(argv: Sequence[str] | None = None) -> int:
     return run(cli.parse_args(build_parser(), argv, RENAMED))
 

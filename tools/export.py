@@ -14,6 +14,7 @@ from acc.profiles import AccError
 
 from . import cli
 from ._console import table_console
+from .export_extra import needs_export_extra
 
 EXAMPLES = (
     "acc-export --model bert-sst2 --speedups 1.5,3,4.8",
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@needs_export_extra("acc-export")
 def main(argv: Sequence[str] | None = None) -> int:
     return run(cli.parse_args(build_parser(), argv, RENAMED))
 

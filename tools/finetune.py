@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from acc.profiles import AccError
 
 from . import cli
+from .export_extra import needs_export_extra
 
 EXAMPLES = (
     "acc-finetune --model minilm-l6 -o ckpt/",
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@needs_export_extra("acc-finetune")
 def main(argv: Sequence[str] | None = None) -> int:
     return run(cli.parse_args(build_parser(), argv, RENAMED))
 

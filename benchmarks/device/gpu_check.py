@@ -77,7 +77,7 @@ def latency(bundle: Path, batches: list[int], seqs: list[int], iters: int, basel
             device: str = "cuda") -> tuple[list[dict], dict]:
     from acc.exporter.dense_baseline import export_dense_baseline
     from acc.exporter.latency import measure_latency
-    from acc.exporter.latency_table import full_length_feeds
+    from acc.runtime.timing import full_length_feeds
     from acc.profiles import EncoderShape, theoretical_speedup
     from acc.runtime import read_manifest
 

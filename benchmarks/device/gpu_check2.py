@@ -217,10 +217,11 @@ def latency(bundle: Path, device: str, batches: list[int], seqs: list[int], iter
             max_seconds: float, counts: Path | None, model: str,
             precisions: tuple[str, ...] = PRECISIONS) -> tuple[list[dict], dict, dict]:  # fmt: skip
     from acc.exporter.dense_baseline import export_dense_baseline
-    from acc.exporter.latency_table import full_length_feeds
+    from acc.runtime.timing import full_length_feeds
     from acc.profiles import EncoderShape, theoretical_speedup
     from acc.runtime import read_manifest
-    from acc.runtime.bench.measure import measure_interleaved, paired_speedup
+    from acc.exporter.bench.measure import paired_speedup
+    from acc.runtime.timing import measure_interleaved
     from acc.runtime.buckets import Buckets
 
     manifest = read_manifest(bundle, verify=False)

@@ -6,7 +6,7 @@ Usage: ``python benchmarks/int8/int8_study.py BUNDLE [--batch 32 --seq 256 --rou
 quantised with ``acc.exporter.int8`` into a scratch folder (the bundle is not touched), run on all SST-2 dev sentences
 through the bundle's tokenizer (batches of 32, padded as ``Runtime.predict`` pads) and compared with its fp32 graph:
 accuracy, label agreement. Then every graph of every recipe and the fp32 graphs are timed interleaved at one
-(batch, seq) with full-length random tokens (``acc.runtime.bench.measure_interleaved``, paired ratios). Writes
+(batch, seq) with full-length random tokens (``acc.runtime.timing.measure_interleaved``, paired ratios). Writes
 ``benchmarks/results/int8-cpu-<model>_<UTC>.{json,md,png}``.
 """
 
@@ -28,12 +28,8 @@ import numpy as np
 from acc.exporter.int8 import Int8Options
 from acc.exporter.precision import INT8, write_variant
 from acc.runtime import TextEncoder, read_manifest
-from acc.runtime.bench.measure import (
-    SessionSettings,
-    latency_stats,
-    measure_interleaved,
-    paired_speedup,
-)
+from acc.exporter.bench.measure import SessionSettings, latency_stats, paired_speedup
+from acc.runtime.timing import measure_interleaved
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -133,7 +129,7 @@ def _accuracy_row(recipe: str, profile: str, predicted: np.ndarray, fp32: np.nda
 def _time(graphs: dict[tuple[str, str], Path], settings: SessionSettings, batch: int, seq: int, rounds: int,
           vocab: int) -> dict[str, Any]:  # fmt: skip
     import onnxruntime as ort
-    from acc.exporter.latency_table import full_length_feeds
+    from acc.runtime.timing import full_length_feeds
 
     feeds = full_length_feeds(batch, seq, vocab)
     sessions = {key: ort.InferenceSession(str(path), settings.session_options(), providers=["CPUExecutionProvider"])

@@ -32,7 +32,7 @@ def rerender_main(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from acc.runtime.bench import render_files
+    from acc.exporter.bench import render_files
 
     return rerender_main(
         render_files,

@@ -32,10 +32,17 @@ import torch
 from torch import nn
 
 from acc.profiles import ExportError, Profile, pruned_layers
+from acc.runtime.causal_names import (
+    DECODE_NAME,
+    KEEP_RATIOS_INPUT,
+    PREFILL_INPUTS,
+    kept_index_name,
+    past_names,
+    present_names,
+)
 
 from ..export import MAX_IR_VERSION, attach_token_select
 from ..token_select import DOMAIN, DOMAIN_VERSION, OPSET, traceable_select
-from .names import DECODE_NAME, KEEP_RATIOS_INPUT, PREFILL_INPUTS, kept_index_name, past_names, present_names
 
 if TYPE_CHECKING:
     from acc.modeling.causal.model import AccGPT2LMHeadModel

@@ -15,10 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from acc.runtime.device_names import cpu_name
+from acc.runtime.ort_session import create_session, session_options
+from acc.runtime.causal_names import past_names, present_names
+
 from ..latency import measure_latency
-from ..latency_table import cpu_name
 from .export import CausalGraph
-from .names import past_names, present_names
 
 
 @dataclass(frozen=True)
@@ -61,17 +63,13 @@ def measure_causal_latency(
     max_seconds: float = 5.0,
 ) -> list[CausalLatencyRow]:
     """Every (prefill graph at its profile) × batch × seq: TTFT and the first decode step's latency."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
+    options = session_options("cpu", threads or None)
     used_threads = threads or os.cpu_count() or 1
-    decode_session = ort.InferenceSession(str(decode.path), options, providers=["CPUExecutionProvider"])
+    decode_session = create_session(decode.path, options=options)
     layers = sum(1 for n in decode.output_names if n.startswith("present_key_"))
     rows: list[CausalLatencyRow] = []
     for graph, profile in runs:
-        session = ort.InferenceSession(str(graph.path), options, providers=["CPUExecutionProvider"])
+        session = create_session(graph.path, options=options)
         names = ["logits"] + [n for layer in range(layers) for n in present_names(layer)]
         for batch in batches:
             for seq in seqs:

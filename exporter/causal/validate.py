@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from acc.profiles import ToleranceError, keep_counts
+from acc.runtime.causal_names import KEEP_RATIOS_INPUT, kept_index_name, present_names
+from acc.runtime.causal_step import OrtCausalStep, PromptBatch, left_pad
 
 from ..validate import _kept_sets_differ
 from .export import CausalGraph
-from .names import KEEP_RATIOS_INPUT, kept_index_name, present_names
-from .step import OrtCausalStep, PromptBatch, left_pad
 
 if TYPE_CHECKING:
     from acc.modeling.causal.model import AccGPT2LMHeadModel

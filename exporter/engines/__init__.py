@@ -1,7 +1,8 @@
 """TensorRT / TensorRT-RTX engines for a bundle's graphs: lazy loaders, the engine record, ``build_engines``.
 
 Importing this package imports neither TensorRT nor onnx; ``trt_module()`` finds the installed flavour when a
-loader runs. Names are imported on first use (PEP 562), like ``acc.exporter``.
+loader runs. Names are imported on first use (PEP 562), like ``acc.exporter``; finding TensorRT and the
+``keep_counts`` widths come from the runtime (``acc.runtime.trt_flavour``, ``acc.runtime.keep_widths``).
 
     engine = SaveEngine(EngineFromNetwork(NetworkFromOnnx(Fp16Onnx(InlinedOnnx("graphs/s3.0.onnx"))), "fp16",
                                           ShapeRanges(batch=(1, 8, 32), seq=(16, 128, 512))), "s3.0.engine")
@@ -16,21 +17,21 @@ from typing import Any
 _PUBLIC = {
     "BACKENDS": ".flavour",
     "EngineTarget": ".flavour",
-    "device_compute_capability": ".flavour",
+    "device_compute_capability": "acc.runtime.trt_flavour",
     "engine_target": ".flavour",
-    "parse_cc": ".flavour",
+    "parse_cc": "acc.runtime.trt_flavour",
     "resolve_target": ".flavour",
-    "backend_name": ".flavour",
-    "trt_module": ".flavour",
+    "backend_name": "acc.runtime.trt_flavour",
+    "trt_module": "acc.runtime.trt_flavour",
     "ShapeRanges": ".shapes",
     "parse_range": ".shapes",
     "OnnxGraph": ".onnx_prep",
     "InlinedOnnx": ".onnx_prep",
     "Fp16Onnx": ".onnx_prep",
-    "KEEP_COUNTS_INPUT": ".keep_counts",
+    "KEEP_COUNTS_INPUT": "acc.runtime.keep_widths",
     "KeepCountsOnnx": ".keep_counts",
-    "bucket_widths": ".keep_counts",
-    "keep_widths": ".keep_counts",
+    "bucket_widths": "acc.runtime.keep_widths",
+    "keep_widths": "acc.runtime.keep_widths",
     "ParsedNetwork": ".loaders",
     "BuiltEngine": ".loaders",
     "NetworkFromOnnx": ".loaders",

@@ -9,113 +9,33 @@ Two flavours share one Python API (Builder, NetworkDefinition, OnnxParser, Build
   ``CURRENT``) and has no sm90 target, so on an H100 it must be told a target (the engine then runs only there).
   Told a target, it also builds on a machine with no GPU at all (ahead of time, CPU only: CI does this).
 
-Nothing here imports TensorRT at import time; ``trt_module()`` does, when called.
+Finding the installed flavour and the GPU's compute capability is the runtime's (``acc.runtime.trt_flavour``: it
+checks an engine before loading it); choosing a build target is here. Nothing imports TensorRT at import time.
 """
 
 from __future__ import annotations
 
-import importlib
-import re
-import subprocess
 from dataclasses import dataclass
 from types import ModuleType
 
 from acc.profiles import EngineBuildError
-
-# Import names tried in order: full TensorRT first (it can also run engines on every NVIDIA GPU it supports),
-# then TensorRT-RTX (the meta package's name, then the bindings wheel's name).
-TENSORRT = "tensorrt"
-RTX_MODULES = ("tensorrt_rtx", "tensorrt_rtx_bindings")
-NO_TENSORRT = (
-    "no TensorRT found: install tensorrt (JetPack/NGC) or pip install 'acc-deploy[trt]' (TensorRT-RTX); "
-    "ONNX-only bundles still work"
+from acc.runtime.trt_flavour import (
+    CC_PATTERN,
+    backend_name,
+    parse_cc,
+    trt_module,
+    trt_version,
+    visible_compute_capability,
 )
+
 BACKENDS = ("tensorrt", "tensorrt-rtx")
-_CC = re.compile(r"^(?:sm_?)?(\d+)(?:\.(\d+))?$", re.IGNORECASE)
-
-
-def trt_module() -> ModuleType:
-    """The importable TensorRT flavour: ``tensorrt`` when it is real (has ``Builder``), else TensorRT-RTX.
-
-    PyPI's ``tensorrt`` can install as a stub without the library, so importing is not enough: a module without
-    ``Builder`` counts as absent. A flavour that is installed but fails to import (missing shared libraries) is
-    named in the error, because "not found" would send the user to install what they already have.
-    """
-    broken: list[str] = []
-    for name in (TENSORRT, *RTX_MODULES):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # the package is there but one of its own imports is not
-                broken.append(f"{name}: {_first_line(exc)}")
-            continue
-        except (ImportError, OSError) as exc:
-            broken.append(f"{name}: {_first_line(exc)}")
-            continue
-        if hasattr(module, "Builder"):
-            return module
-    if broken:
-        raise EngineBuildError(f"{NO_TENSORRT} (installed but failed to import: {'; '.join(broken)})")
-    raise EngineBuildError(NO_TENSORRT)
-
-
-def backend_name(trt: ModuleType) -> str:
-    """``tensorrt-rtx`` for TensorRT-RTX, ``tensorrt`` otherwise: the ``backend`` of engine records."""
-    return "tensorrt-rtx" if trt.__name__.split(".")[0].startswith("tensorrt_rtx") else "tensorrt"
-
-
-def trt_version(trt: ModuleType) -> str:
-    return str(getattr(trt, "__version__", "unknown"))
 
 
 def rtx_targets(trt: ModuleType) -> tuple[str, ...]:
     """Compute capabilities a TensorRT-RTX builder can target (``sm75``, ...); empty for full TensorRT."""
     enum = getattr(trt, "ComputeCapability", None)
     members = getattr(enum, "__members__", {}) if enum is not None else {}
-    return tuple(parse_cc(name) for name in members if _CC.match(name))
-
-
-def parse_cc(text: str) -> str:
-    """Normalise a compute capability: ``9.0``, ``90``, ``sm_90``, ``SM90`` → ``sm90``; ``8.7`` → ``sm87``."""
-    match = _CC.match(str(text).strip())
-    if not match:
-        raise EngineBuildError(f"compute capability {text!r} is not like 'sm90' or '9.0'; pass e.g. sm89")
-    major, minor = match.groups()
-    if minor is None:
-        if len(major) < 2:
-            raise EngineBuildError(f"compute capability {text!r} lacks its minor version; pass e.g. sm89 or 8.9")
-        major, minor = major[:-1], major[-1]
-    return f"sm{int(major)}{int(minor)}"
-
-
-def cc_name(major: int, minor: int) -> str:
-    return f"sm{major}{minor}"
-
-
-def device_compute_capability(index: int = 0) -> str:
-    """Compute capability of CUDA device ``index`` (``sm90`` on an H100, ``sm87`` on a Jetson Orin).
-
-    Asked of torch when it sees CUDA, else of ``nvidia-smi`` (Jetsons have no nvidia-smi before JetPack 6, but
-    their torch wheels see CUDA). Raises when neither answers: there is nothing to build for.
-    """
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return cc_name(*torch.cuda.get_device_capability(index))
-    except (ImportError, RuntimeError, AssertionError):
-        pass
-    command = ["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader", "-i", str(index)]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=20, check=True)
-        line = next(line.strip() for line in done.stdout.splitlines() if line.strip())
-        return parse_cc(line)
-    except (OSError, subprocess.SubprocessError, StopIteration, EngineBuildError):
-        pass
-    raise EngineBuildError(
-        f"no CUDA GPU visible (device {index}) to build TensorRT engines for; run acc-export --engine trt on the GPU "
-        "that will run the engines, or drop --engine"
-    )
+    return tuple(parse_cc(name) for name in members if CC_PATTERN.match(name))
 
 
 @dataclass(frozen=True)
@@ -185,22 +105,8 @@ def _cpu_only_target(trt: ModuleType, backend: str, version: str, wanted: str | 
     return EngineTarget(backend, version, wanted, None, wanted)
 
 
-def visible_compute_capability() -> str | None:
-    """This machine's GPU compute capability, or ``None`` when no CUDA GPU is visible."""
-    try:
-        return device_compute_capability()
-    except EngineBuildError:
-        return None
-
-
 def engine_target(requested: str | None = None) -> EngineTarget:
     """``resolve_target`` for the installed TensorRT and this machine's GPU, if any (imports TensorRT, asks the
     device). Without a GPU, TensorRT-RTX with ``requested`` builds ahead of time (CPU only)."""
     trt = trt_module()
     return resolve_target(trt, visible_compute_capability(), requested)
-
-
-def _first_line(exc: BaseException, limit: int = 200) -> str:
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"

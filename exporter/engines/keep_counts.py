@@ -7,62 +7,36 @@ float network input is neither, so its ONNX parser rejects the first TopK ("Inva
 copies K to the host instead, one device→host sync per pruned layer.
 
 The rewrite adds one int64 input ``keep_counts [num_layers]``: per layer, the number of slots that layer keeps for
-this batch, i.e. ``max_b k_b``, computed on the host by :func:`keep_widths` with ``acc.profiles.keep_counts`` (the
+this batch, i.e. ``max_b k_b``, computed on the host by ``acc.runtime.keep_widths.keep_widths`` with ``acc.profiles.keep_counts`` (the
 same float32 arithmetic as the graph, so the widths are the graph's own). TopK's K then comes from a network input
 that TensorRT treats as a shape tensor (min/opt/max values in the optimization profile). The per-sample counts
 ``k_b`` are still computed in the graph from ``keep_ratios``, so per-sample semantics (docs/METHOD.md#2-selection) are
-unchanged and, fed :func:`keep_widths`, the outputs equal the ratios graph's exactly::
+unchanged and, fed ``acc.runtime.keep_widths.keep_widths``, the outputs equal the ratios graph's exactly::
 
     keep_ratios ─► Gather ─► TokenSelect(h, m, p, score, n_valid, ratio, min_keep)                    before
     keep_ratios ─► Gather ─► TokenSelectK(h, m, p, score, n_valid, ratio, min_keep, width)            after
     keep_counts ─► Gather[l] ─────────────────────────────────────────────┘   (body: k_max = width)
 
 A width larger than ``max_b k_b`` is also correct (extra slots are masked filler): that is what lets one CUDA graph
-per (batch, seq) bucket replay with the widths of the bucket's full length (:func:`bucket_widths`).
+per (batch, seq) bucket replay with the widths of the bucket's full length (``bucket_widths``).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
-from acc.profiles import EngineBuildError, keep_counts
+from acc.profiles import EngineBuildError
+from acc.runtime.keep_widths import KEEP_COUNTS_INPUT, KEEP_RATIOS_INPUT
 
 from .onnx_prep import OnnxGraph
 
-KEEP_COUNTS_INPUT = "keep_counts"
-KEEP_RATIOS_INPUT = "keep_ratios"
 DOMAIN = "ai.acc"
 SOURCE_FUNCTION = "TokenSelect"
 FUNCTION = "TokenSelectK"
 WIDTH_VALUE = "k_max"  # the body's TopK width (static: from ratio and the padded length)
-
-
-def keep_widths(keep_ratios: Sequence[float], attention_mask: np.ndarray, min_keep: int = 1) -> np.ndarray:
-    """``keep_counts`` feed for a batch: per layer, the largest count any sample keeps (int64 ``[num_layers]``).
-
-    Layer 0 (no selection before it) gets the longest valid length. Rows are counted from their own valid length,
-    exactly as the graph counts them.
-    """
-    mask = np.asarray(attention_mask)
-    if mask.ndim != 2:
-        raise EngineBuildError(f"attention_mask must be [batch, seq], got shape {list(mask.shape)}")
-    lengths = sorted({int(n) for n in mask.astype(bool).sum(axis=1)})
-    counts = np.asarray([keep_counts(keep_ratios, n, min_keep) for n in lengths], dtype=np.int64)
-    return counts.max(axis=0) if len(counts) else np.zeros(len(keep_ratios), dtype=np.int64)
-
-
-def bucket_widths(keep_ratios: Sequence[float], seq_len: int, min_keep: int = 1) -> np.ndarray:
-    """Widths of a full-length ``seq_len`` batch: ≥ :func:`keep_widths` of any batch padded to ``seq_len``.
-
-    Counts grow with the valid length (ceil and clamp are monotone), so these widths cover every batch of the
-    bucket, and a CUDA graph captured with them replays correctly for all of them.
-    """
-    return np.asarray(keep_counts(keep_ratios, int(seq_len), min_keep), dtype=np.int64)
 
 
 def token_select_k(source: Any) -> Any:

@@ -29,10 +29,11 @@ from types import ModuleType
 from typing import Any
 
 from acc.profiles import EngineBuildError
+from acc.runtime import trt_flavour
+from acc.runtime.keep_widths import KEEP_COUNTS_INPUT
+from acc.runtime.trt_flavour import backend_name, parse_cc, trt_module, trt_version
 
 from . import flavour
-from .flavour import backend_name, parse_cc, trt_module, trt_version
-from .keep_counts import KEEP_COUNTS_INPUT
 from .onnx_prep import OnnxGraph, resolve
 from .record import PRECISIONS
 from .shapes import TOKEN_INPUTS, ShapeRanges
@@ -243,13 +244,13 @@ class EngineFromNetwork:
         """The GPU is asked only when no target is given (or full TensorRT): an explicit TensorRT-RTX target
         builds ahead of time, with or without a GPU here."""
         if not hasattr(config, "set_compute_capability"):  # full TensorRT: always this GPU
-            device = flavour.device_compute_capability()  # via the module: tests replace it there
+            device = trt_flavour.device_compute_capability()  # via the module: tests replace it there
             if self.compute_capability not in (None, device):
                 raise EngineBuildError(f"TensorRT builds only for this GPU ({device}), not {self.compute_capability}; "
                                        "drop the target")  # fmt: skip
             return device
         targets = flavour.rtx_targets(trt)
-        target = self.compute_capability or flavour.visible_compute_capability()
+        target = self.compute_capability or trt_flavour.visible_compute_capability()
         if target is None:
             raise EngineBuildError(f"no CUDA GPU visible for TensorRT-RTX to build for; pass a target, e.g. "
                                    f"compute_capability='sm89' (--engine-target), one of {', '.join(targets)}")  # fmt: skip

@@ -22,6 +22,16 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from acc.runtime.seq2seq_names import (
+    DECODER_INPUT_IDS,
+    DECODER_NAME,
+    ENCODER_HIDDEN,
+    ENCODER_INPUTS,
+    ENCODER_MASK,
+    LOGITS,
+    past_names,
+)
+
 from ..export import (
     KEEP_RATIOS_INPUT,
     ExportedGraph,
@@ -33,7 +43,6 @@ from ..export import (
     used_domains,
 )
 from ..token_select import traceable_select
-from .names import DECODER_INPUT_IDS, DECODER_NAME, ENCODER_HIDDEN, ENCODER_INPUTS, ENCODER_MASK, LOGITS, past_names
 
 if TYPE_CHECKING:
     from acc.modeling.seq2seq.model import AccT5ForConditionalGeneration

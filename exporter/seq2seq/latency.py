@@ -14,8 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from acc.runtime.device_names import cpu_name
+from acc.runtime.ort_session import create_session, session_options
+from acc.runtime.timing import full_length_feeds
+
 from ..latency import measure_latency
-from ..latency_table import LatencyCell, cpu_name, full_length_feeds
+from ..latency_table import LatencyCell
 from .validate import session_runner
 
 GENERATION_NEW_TOKENS = 8
@@ -53,19 +57,14 @@ def measure_seq2seq_latency(
     max_seconds_per_cell: float = 2.0,
 ) -> tuple[list[LatencyCell], list[GenerationCell]]:
     """Encoder cells for every ``(graph, profile, label)``; generation cells for the fixed-profile graphs."""
-    import onnxruntime as ort
-
     from acc.runtime.generate import GenerationConfig, generate
+    from acc.runtime.seq2seq_step import GraphSeq2SeqStep
 
-    from .step import GraphSeq2SeqStep
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or 0
+    options = session_options("cpu", threads)
     effective_threads = threads or os.cpu_count() or 1
     device = cpu_name()
-    sessions = {graph.path: ort.InferenceSession(str(graph.path), options, providers=["CPUExecutionProvider"])
-                for graph, _, _ in runs}  # fmt: skip
-    decoder_session = ort.InferenceSession(str(decoder_path), options, providers=["CPUExecutionProvider"])
+    sessions = {graph.path: create_session(graph.path, options=options) for graph, _, _ in runs}
+    decoder_session = create_session(decoder_path, options=options)
     run_decoder = session_runner(decoder_session)
     config = GenerationConfig(max_new_tokens=GENERATION_NEW_TOKENS, eos_token_id=None, pad_token_id=decoder.pad_token_id)
     encoder_cells: list[LatencyCell] = []

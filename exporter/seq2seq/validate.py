@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from acc.modeling.seq2seq.model import AccT5ForConditionalGeneration
     from acc.modeling.seq2seq.prompts import PromptTemplate
 
-    from .step import DecoderSpec
+    from acc.runtime.seq2seq_step import DecoderSpec
 
 SYNTHETIC_NEW_TOKENS = 6
 
@@ -71,7 +71,7 @@ def measure_seq2seq(
     from acc.modeling.seq2seq.decoding import TorchSeq2SeqStep
     from acc.runtime.generate import GenerationConfig, generate
 
-    from .step import GraphSeq2SeqStep
+    from acc.runtime.seq2seq_step import GraphSeq2SeqStep
 
     ratios = [float(r) for r in keep_ratios]
     config = GenerationConfig(max_new_tokens=max_new_tokens, eos_token_id=decoder.eos_token_id,

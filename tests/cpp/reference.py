@@ -151,7 +151,7 @@ def predict(bundle: Path, texts: list[str]) -> dict[str, Any]:
             choice = out
         assert choice is not None
         adjustable = request.get("speedup") is not None and request["speedup"] not in shipped
-        ratios = list(runtime._adhoc_profile(request["speedup"]).keep_ratios) if adjustable else None
+        ratios = list(runtime.adhoc.get(request["speedup"]).keep_ratios) if adjustable else None
         results.append({"request": request, "texts": count, "profile": choice.profile, "reason": choice.reason,
                         "keep_ratios": ratios, "labels": labels, "logits": logits})  # fmt: skip
     batch = runtime.encoder.encode(texts[:BATCH_SIZE])
@@ -291,7 +291,7 @@ def profiles() -> dict[str, Any]:
 
 def engines() -> dict[str, Any]:
     """``parse_cc`` and ``check_engine_compatible`` (acc.runtime.trt_backend) over records and machines."""
-    from acc.exporter.engines.flavour import parse_cc
+    from acc.runtime.trt_flavour import parse_cc
     from acc.runtime import EngineEntry
     from acc.runtime.trt_backend import check_engine_compatible
 

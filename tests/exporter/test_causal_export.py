@@ -11,8 +11,8 @@ import onnxruntime as ort
 import pytest
 import torch
 from acc.exporter.causal.export import export_decode, export_prefill
-from acc.exporter.causal.names import past_names, present_names
-from acc.exporter.causal.step import left_pad
+from acc.runtime.causal_names import past_names, present_names
+from acc.runtime.causal_step import left_pad
 from acc.exporter.families import CAUSAL_LM, ENCODER_CLASSIFIER, family_for_model
 from acc.exporter.token_select import DOMAIN
 from acc.modeling.causal.checkpoint import load_causal_model

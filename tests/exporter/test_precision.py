@@ -14,7 +14,7 @@ import pytest
 from tiny_graphs import FLAT_RATIOS, ort_session, random_feeds
 
 from acc.exporter.precision import FP16, FP16_ALL, fp32_nodes, parse_graph_precisions, variant_path, write_variant
-from acc.profiles import ExportError
+from acc.profiles import DataError, ExportError
 
 
 def test_parse_graph_precisions_always_includes_fp32_first() -> None:
@@ -31,7 +31,7 @@ def test_variant_path_is_the_naming_contract() -> None:
     assert variant_path("graphs/s1.5.onnx", "fp16") == "graphs/s1.5.fp16.onnx"
     assert variant_path("graphs/adjustable.onnx", "fp16-all") == "graphs/adjustable.fp16-all.onnx"
     assert variant_path("graphs/s3.onnx", "fp32") == "graphs/s3.onnx"
-    with pytest.raises(ExportError, match="not one of"):
+    with pytest.raises(DataError, match="not one of"):
         variant_path("graphs/s3.onnx", "int4")
 
 

@@ -110,7 +110,7 @@ def test_every_model_runs_from_its_version_folder_like_the_runtime(
         session = ort.InferenceSession(str(moved / name / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
         feeds = batch.feeds()
         if ratios is not None:
-            feeds["keep_ratios"] = np.asarray(runtime._adhoc_profile(speedup).keep_ratios, dtype=np.float32)
+            feeds["keep_ratios"] = np.asarray(runtime.adhoc.get(speedup).keep_ratios, dtype=np.float32)
         logits = session.run(["logits"], feeds)[0]
         np.testing.assert_allclose(logits, runtime.predict(TEXTS, speedup=speedup).logits, atol=1e-5, rtol=0)
 

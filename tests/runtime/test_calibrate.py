@@ -13,7 +13,8 @@ import pytest
 from acc.profiles import BundleError, DataError, PolicyError
 from acc.runtime import BackendError, Runtime, cpu_name, read_manifest, update_manifest_tables
 from acc.runtime import calibrate as calibrate_module
-from acc.runtime.calibrate import calibrate, full_length_feeds
+from acc.runtime.calibrate import calibrate
+from acc.runtime.timing import full_length_feeds
 from acc.runtime.session import available_ort_providers
 
 SMALL = {"batches": (1, 2), "seqs": (8, 16), "iters": 3, "warmup": 1, "threads": 1}

@@ -60,7 +60,7 @@ def test_pruned_generation_equals_pytorch_and_keeps_profile_counts(runtime, torc
         profile = Profile.load(tiny_t5_bundle / "profiles" / "s2.json")
         assert result.profile == "s2"
     else:
-        profile = runtime._adhoc_profile(speedup)
+        profile = runtime.adhoc.get(speedup)
         assert "adjustable" in result.reason
     assert result.token_ids == _torch_tokens(torch_model, runtime, prompts, profile.keep_ratios, 5)
     lengths = runtime.encoder.encode(prompts).attention_mask.sum(axis=1)

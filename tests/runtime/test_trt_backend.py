@@ -99,7 +99,7 @@ def test_backend_refuses_a_foreign_engine_before_reading_it(tmp_path: Path) -> N
 def _no_trt_reason() -> str | None:
     """Why engines cannot be built and run here (no TensorRT, no GPU, TensorRT-RTX on an sm90 GPU), or None."""
     from acc.exporter.engines import engine_target
-    from acc.exporter.engines.flavour import visible_compute_capability
+    from acc.runtime.trt_flavour import visible_compute_capability
 
     if visible_compute_capability() is None:
         return "needs a CUDA GPU to run engines on (none visible here)"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from acc.profiles import EncoderShape
-from acc.runtime.bench import random_bert_checkpoint
+from acc.exporter.bench import random_bert_checkpoint
 from acc.tools import bench as bench_tool
 
 SCRIPT = Path(sys.executable).parent / "acc-bench"

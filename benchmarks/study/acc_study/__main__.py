@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from acc.profiles import AccError
 from acc.tools import cli
+from acc.tools.export_extra import needs_export_extra
 
 EXAMPLES = tuple(line.strip() for line in __doc__.splitlines() if line.startswith("    run.sh"))
 RENAMED = {"--out": "--output", "--output-dir": "--output", "--no-progress": "--quiet"}
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@needs_export_extra("acc-study")
 def main(argv: Sequence[str] | None = None) -> int:
     return run(cli.parse_args(build_parser(), argv, RENAMED))
 

@@ -16,7 +16,7 @@ from types import ModuleType
 import pytest
 from fake_trt import make_fake_trt
 
-from acc.exporter.engines import flavour
+from acc.runtime import trt_flavour as flavour  # finding TensorRT and the GPU is the runtime's
 
 TRT_NAMES = (flavour.TENSORRT, *flavour.RTX_MODULES)
 

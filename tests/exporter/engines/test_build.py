@@ -69,7 +69,7 @@ def test_without_tensorrt_nothing_is_built(no_trt: None, staged: Path) -> None:
 
 
 def _no_builder_reason() -> str | None:
-    from acc.exporter.engines.flavour import visible_compute_capability
+    from acc.runtime.trt_flavour import visible_compute_capability
     from acc.profiles import AccError
 
     if visible_compute_capability() is None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from acc.exporter.engines import trt_module
-from acc.exporter.engines.flavour import NO_TENSORRT
+from acc.runtime.trt_flavour import NO_TENSORRT
 from acc.profiles import AccError
 from acc.tools import export as export_tool
 

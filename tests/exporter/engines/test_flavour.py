@@ -1,4 +1,4 @@
-"""exporter/engines/flavour.py: finding TensorRT (or failing in one line), compute capabilities, build targets."""
+"""runtime/trt_flavour.py and exporter/engines/flavour.py: finding TensorRT, compute capabilities, build targets."""
 
 from __future__ import annotations
 
@@ -10,16 +10,10 @@ from collections.abc import Callable
 import pytest
 from fake_trt import make_fake_trt
 
-from acc.exporter.engines import flavour
-from acc.exporter.engines.flavour import (
-    NO_TENSORRT,
-    backend_name,
-    parse_cc,
-    resolve_target,
-    rtx_targets,
-    trt_module,
-)
+from acc.exporter.engines.flavour import resolve_target, rtx_targets
 from acc.profiles import EngineBuildError
+from acc.runtime import trt_flavour as flavour
+from acc.runtime.trt_flavour import NO_TENSORRT, backend_name, parse_cc, trt_module
 
 
 def test_no_tensorrt_is_one_line_with_the_fix(no_trt: None) -> None:

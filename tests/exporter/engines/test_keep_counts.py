@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from tiny_graphs import ort_session, random_feeds
 
 from acc.exporter.engines import EngineFromNetwork, InlinedOnnx, NetworkFromOnnx, ShapeRanges
-from acc.exporter.engines.keep_counts import KeepCountsOnnx, bucket_widths, keep_widths, save_beside
+from acc.exporter.engines.keep_counts import KeepCountsOnnx, save_beside
+from acc.runtime.keep_widths import bucket_widths, keep_widths
 from acc.profiles import DataError, EngineBuildError, keep_counts
 
 

@@ -25,7 +25,7 @@ from acc.exporter.engines import (
     engine_target,
     trt_module,
 )
-from acc.exporter.engines.flavour import backend_name, visible_compute_capability
+from acc.runtime.trt_flavour import backend_name, visible_compute_capability
 from acc.profiles import AccError, EngineBuildError
 
 TARGET = "sm89"

@@ -1,6 +1,6 @@
 """Left-padded prompt batches and the ONNX Runtime decoding step, shared by export-time validation and the runtime.
 
-Torch-free (numpy only) so ``acc.runtime.causal`` can import it without the exporter's heavy dependencies.
+Lives in the runtime (numpy only); export-time validation (``acc.exporter.causal.validate``) imports it from here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .names import DECODE_INPUTS, KEEP_RATIOS_INPUT, LOGITS, past_names, present_names
+from .causal_names import DECODE_INPUTS, KEEP_RATIOS_INPUT, LOGITS, past_names, present_names
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,4 +1,7 @@
-"""acc-bench's flags, defaults and API kwargs in one place (they cannot drift).
+"""acc-bench's and acc-calibrate's flags, defaults and API kwargs in one place (they cannot drift).
+
+Here in tools/ because one command is exporter-side (acc-bench, ``acc.exporter.bench``) and one runtime-side
+(acc-calibrate, ``acc.runtime.calibrate``), and the runtime must not import the exporter.
 
 ``BenchOptions``: the benchmark against the dense baseline (``acc-bench``). ``CalibrateOptions``: ``acc-calibrate
 BUNDLE``, which measures the bundle's latency table on this machine and writes it into the manifest; it shares the

@@ -24,7 +24,7 @@ from typing import Any
 from acc.profiles import BundleError
 
 from .measure import SessionSettings, bundle_candidates, measure_grid
-from .options import BenchOptions
+from acc.tools.timing_options import BenchOptions
 from .random_model import RANDOM_BERT_BASE_NAME, random_bert_checkpoint
 from .records import BenchReport, ResultFiles, iso_utc, results_stem, utc_now, write_json_new
 

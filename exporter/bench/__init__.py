@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from .benchmark import BenchResult, benchmark_bundle, results_name, run_benchmark, write_results
 from .console import render_table
-from .measure import Candidate, SessionSettings, bundle_candidates, measure_grid, measure_interleaved
-from .options import BenchOptions
+from .measure import Candidate, SessionSettings, bundle_candidates, measure_grid
+from acc.tools.timing_options import BenchOptions
 from .random_model import RANDOM_BERT_BASE_NAME, random_bert_checkpoint
 from .records import (
     ADJUSTABLE,
@@ -44,7 +44,6 @@ __all__ = [
     "benchmark_bundle",
     "bundle_candidates",
     "measure_grid",
-    "measure_interleaved",
     "random_bert_checkpoint",
     "render_files",
     "render_markdown",

@@ -1,8 +1,7 @@
 """The ``step`` contract of ``acc.runtime.generate`` over an exported T5 encoder graph and decoder-step graph.
 
-Lives with the exporter because validation drives the graphs exactly as the runtime does (``acc.runtime.seq2seq``
-imports it): one implementation of "encode once, then feed the decoder its growing self-attention cache". Imports
-numpy only, so the runtime stays free of torch.
+Lives in the runtime and export-time validation imports it, so both drive the graphs the same way: one
+implementation of "encode once, then feed the decoder its growing self-attention cache". Imports numpy only.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import numpy as np
 
 from acc.profiles import DataError
 
-from .names import DECODER_INPUT_IDS, ENCODER_HIDDEN, ENCODER_MASK, LOGITS, past_names
+from .seq2seq_names import DECODER_INPUT_IDS, ENCODER_HIDDEN, ENCODER_MASK, LOGITS, past_names
 
 GraphRunner = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from acc.runtime.bench import BenchOptions, BenchResult, run_benchmark
+from acc.exporter.bench import BenchOptions, BenchResult, run_benchmark
 
 TINY_GRID = {"batches": (1,), "seqs": (16,), "iters": 3, "warmup": 1}
 

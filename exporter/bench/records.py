@@ -2,7 +2,7 @@
 
 The JSON file is the source of truth (docs/DESIGN.md#measuring): numbers are stored as numbers, every row carries its
 context (versions, device, backend, precision, threads, warmup, iters), and ``schema_version`` says how to read it.
-The Markdown and PNG beside it are rendered only from this file (``acc.runtime.bench.render``). Files are created
+The Markdown and PNG beside it are rendered only from this file (``acc.exporter.bench.render``). Files are created
 new for every run (exclusive create), never appended to or overwritten.
 """
 

@@ -1,4 +1,4 @@
-"""runtime/bench/render.py and benchmarks/latency/render.py: Markdown and PNG rendered from the results JSON alone."""
+"""exporter/bench/render.py and benchmarks/latency/render.py: Markdown and PNG rendered from the results JSON alone."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from acc.runtime.bench import BenchReport, render_files, render_markdown
+from acc.exporter.bench import BenchReport, render_files, render_markdown
 
 ROOT = Path(__file__).resolve().parents[3]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -13,7 +13,6 @@ with several sessions taking turns, the previous session's spinning threads stea
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,18 +21,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from acc.profiles import BundleError, DataError, EncoderShape, theoretical_speedup
+from acc.runtime.ort_session import create_session
+from acc.runtime.session import BackendError
+from acc.runtime.timing import full_length_feeds, measure_interleaved
 
-from ..session import BackendError
+from ..latency import LatencyStats
 from .records import ADJUSTABLE, BASELINE, BUNDLE_DENSE, PROFILE, BenchRow
 
 if TYPE_CHECKING:
     import onnxruntime
 
-    from acc.exporter.latency import LatencyStats
-
     from acc.runtime.manifest import Manifest
 
-MIN_TIMED_ROUNDS = 3
 DENSE_PROFILE = "dense"
 
 
@@ -106,44 +105,8 @@ def bundle_candidates(manifest: Manifest, baseline_graph: Path) -> list[Candidat
     return candidates
 
 
-def measure_interleaved(
-    runs: Mapping[str, Callable[[], object]],
-    warmup: int = 3,
-    iters: int = 20,
-    max_seconds: float | None = None,
-    on_round: Callable[[int], None] | None = None,
-) -> dict[str, list[float]]:
-    """Time ``runs`` round-robin; returns each run's timed samples in ms, ``samples[label][r]`` from round ``r``.
-
-    ``warmup`` untimed rounds, then up to ``iters`` timed rounds. Each round calls every run once, starting one
-    further along the list than the round before. Timed rounds stop early once ``max_seconds`` of timed rounds have
-    passed, but never before ``MIN_TIMED_ROUNDS`` (or ``iters`` when smaller), so every run gets the same number of
-    samples and sample ``r`` of two runs were taken moments apart (see :func:`paired_speedup`).
-    """
-    if iters < 1 or warmup < 0:
-        raise DataError(f"iters must be >= 1 and warmup >= 0, got iters={iters}, warmup={warmup}")
-    labels = list(runs)
-    samples: dict[str, list[float]] = {label: [] for label in labels}
-    for round_index in range(warmup):
-        for label in _rotated(labels, round_index):
-            runs[label]()
-    start = time.perf_counter()
-    for round_index in range(iters):
-        for label in _rotated(labels, round_index):
-            t0 = time.perf_counter()
-            runs[label]()
-            samples[label].append((time.perf_counter() - t0) * 1e3)
-        if on_round is not None:
-            on_round(round_index + 1)
-        done = round_index + 1
-        if max_seconds is not None and done >= min(MIN_TIMED_ROUNDS, iters) and time.perf_counter() - start > max_seconds:
-            break
-    return samples
-
-
 def latency_stats(samples_ms: Sequence[float], warmup: int) -> LatencyStats:
     """Percentiles exactly as ``acc.exporter.latency.measure_latency`` computes them."""
-    from acc.exporter.latency import LatencyStats
 
     return LatencyStats.from_samples(samples_ms, warmup)
 
@@ -179,8 +142,6 @@ def measure_grid(
     ``context`` fills the per-row context fields (model, backend, device, compute_capability, precision and the
     ``*_version`` fields). One session per graph file, all created with ``settings`` before anything is timed.
     """
-    from acc.exporter.latency_table import full_length_feeds  # imports torch: not at import time
-
     sessions = _sessions(candidates, settings)
     cells = [(batch, seq) for batch in batches for seq in seqs]
     bar = _bar(len(cells), progress)
@@ -232,19 +193,13 @@ def _cell_rows(candidates, samples, warmup, shape, batch, seq, settings, context
 
 
 def _sessions(candidates: Sequence[Candidate], settings: SessionSettings) -> dict[Path, Any]:
-    import onnxruntime as ort
-
+    """One session per graph file, made by the runtime's session factory with the run's recorded options."""
+    device = "cuda" if settings.provider == "CUDAExecutionProvider" else "cpu"
     sessions: dict[Path, Any] = {}
     for candidate in candidates:
-        if candidate.graph in sessions:
-            continue
-        try:
-            sessions[candidate.graph] = ort.InferenceSession(
-                str(candidate.graph), settings.session_options(), providers=[settings.provider])
-        except Exception as exc:  # noqa: BLE001 - ORT's pybind errors do not share a useful base class
-            line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:240]
-            raise BundleError(f"cannot load graph {candidate.graph} for {candidate.label!r} ({line}); "
-                              "re-export the bundle with acc-export") from exc
+        if candidate.graph not in sessions:
+            sessions[candidate.graph] = create_session(candidate.graph, device=device,
+                                                       options=settings.session_options())  # fmt: skip
     return sessions
 
 
@@ -269,11 +224,6 @@ def _runner(session: Any, candidate: Candidate, feeds: dict[str, np.ndarray]) ->
                                "drop that shape from --batches/--seqs or re-export the bundle") from exc
 
     return run
-
-
-def _rotated(labels: list[str], shift: int) -> list[str]:
-    shift %= len(labels)
-    return labels[shift:] + labels[:shift]
 
 
 def _is_dense(ratios: Sequence[float]) -> bool:

@@ -1,4 +1,4 @@
-"""runtime/bench/measure.py: interleaved round-robin timing, time budget, candidates of a bundle, session options."""
+"""exporter/bench/measure.py, runtime/timing.py: interleaved timing, time budget, candidates, session options."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 
 from acc.profiles import DataError
 from acc.runtime import read_manifest
-from acc.runtime.bench import ADJUSTABLE, BASELINE, BUNDLE_DENSE, PROFILE, SessionSettings, bundle_candidates
-from acc.runtime.bench.measure import MIN_TIMED_ROUNDS, latency_stats, measure_interleaved, paired_speedup
+from acc.exporter.bench import ADJUSTABLE, BASELINE, BUNDLE_DENSE, PROFILE, SessionSettings, bundle_candidates
+from acc.exporter.bench.measure import latency_stats, paired_speedup
+from acc.runtime.timing import MIN_TIMED_ROUNDS, measure_interleaved
 
 
 def _recorder(calls: list[str], label: str, sleep_s: float = 0.0):  # noqa: ANN202
@@ -79,8 +80,8 @@ def test_a_failing_graph_is_a_one_line_backend_error(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
     from acc.runtime import BackendError
-    from acc.runtime.bench import Candidate
-    from acc.runtime.bench.measure import _runner
+    from acc.exporter.bench import Candidate
+    from acc.exporter.bench.measure import _runner
 
     class Broken:
         def get_inputs(self):  # noqa: ANN202
@@ -100,7 +101,7 @@ def test_importing_the_bench_package_stays_light() -> None:
     import subprocess
     import sys
 
-    code = "import sys, acc.runtime.bench; print(sorted(m for m in ('torch', 'onnxruntime', 'matplotlib') if m in sys.modules))"
+    code = "import sys, acc.exporter.bench; print(sorted(m for m in ('torch', 'onnxruntime', 'matplotlib') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-"""runtime/bench/records.py: BenchRow / BenchReport JSON round trip, schema checks, never-overwrite writes.
+"""exporter/bench/records.py: BenchRow / BenchReport JSON round trip, schema checks, never-overwrite writes.
 
 The last tests read the JSON of a real (tiny) acc-bench run and check the numbers are consistent with each other.
 """
@@ -15,7 +15,7 @@ import pytest
 
 from acc.profiles import DataError, theoretical_speedup
 from acc.runtime import read_manifest
-from acc.runtime.bench import (
+from acc.exporter.bench import (
     ADJUSTABLE,
     BASELINE,
     BUNDLE_DENSE,
