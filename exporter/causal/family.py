@@ -19,7 +19,7 @@ from ..family import DENSE_NAME, GRAPHS_DIR, BuiltGraph, ExportFamily, ort_sessi
 from ..tokenizer_file import resolve_max_length
 from .export import CausalGraph, export_decode, export_prefill
 from .latency import CausalLatencyRow, measure_causal_latency
-from .names import ADJUSTABLE_NAME, DECODE_NAME, PREFILL_INPUTS
+from acc.runtime.causal_names import ADJUSTABLE_NAME, DECODE_NAME, PREFILL_INPUTS
 from .validate import (
     CAUSAL_FAST_GRID,
     CAUSAL_SLOW_GRID,

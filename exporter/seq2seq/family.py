@@ -23,7 +23,7 @@ from ..tokenizer_file import resolve_max_length
 from ..validate import FAST_GRID, SLOW_GRID, GraphReport, check_reports
 from .export import DecoderGraph, export_decoder, export_encoder
 from .latency import GenerationCell, measure_seq2seq_latency
-from .names import DECODER_NAME, ENCODER_HIDDEN, ENCODER_INPUTS, ENCODER_MASK
+from acc.runtime.seq2seq_names import DECODER_NAME, ENCODER_HIDDEN, ENCODER_INPUTS, ENCODER_MASK
 from .validate import measure_seq2seq, prompt_batches, synthetic_prompts
 
 FAMILY = SEQ2SEQ
@@ -189,7 +189,7 @@ class Seq2SeqExport(ExportFamily):
 
 def _decoder_spec(model: Any, decoder: DecoderGraph) -> Any:
     """What the runtime needs to feed the decoder step: its bundle path, cache geometry, special token ids."""
-    from .step import DecoderSpec
+    from acc.runtime.seq2seq_step import DecoderSpec
 
     config = model.config
     return DecoderSpec(
