@@ -70,7 +70,7 @@ class EncoderExport(ExportFamily):
         config = config_for(loaded.model.config)
         max_length = resolve_max_length(options.max_length, config.max_length)
         self.config: AccOnnxConfig = replace(config, max_length=max_length).with_atol(options.atol)
-        self.tokenizer, self.max_length = loaded.tokenizer, config.max_length
+        self.tokenizer, self.max_length = loaded.tokenizer, max_length
         self.data: ValidationSet = choose_validation_set(options, loaded.acc_config, loaded.model.config.num_labels)
         self.latency: list[LatencyCell] = []
         return loaded.model
