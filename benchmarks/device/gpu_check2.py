@@ -179,7 +179,7 @@ def host_copies(bundle: Path, device: str, precisions: tuple[str, ...]) -> dict[
     from acc.runtime import read_manifest
     from acc.runtime.custom_ops import register
     from acc.runtime.precision import variant_file
-    from acc.runtime.session import _providers
+    from acc.runtime.ort_session import providers_for
 
     manifest = read_manifest(bundle, verify=False)
     report = {}
@@ -192,7 +192,7 @@ def host_copies(bundle: Path, device: str, precisions: tuple[str, ...]) -> dict[
             if device == "cuda":
                 register(options, device="cuda")
             try:
-                onnxruntime.InferenceSession(str(path), options, providers=_providers(device))
+                onnxruntime.InferenceSession(str(path), options, providers=providers_for(device))
                 nodes = onnx.load(str(target), load_external_data=False).graph.node
                 counts = {op: sum(n.op_type == op for n in nodes) for op in ("MemcpyToHost", "MemcpyFromHost")}
                 report[path.name] = {**counts, "nodes": len(nodes)}
