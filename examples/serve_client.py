@@ -1,7 +1,7 @@
 """Ask a running ``acc-serve BUNDLE`` for predictions, standard library only.
 
-    acc-serve BUNDLE --port 8080 &
-    python examples/serve_client.py --url http://127.0.0.1:8080 "a gripping film" "dull"
+acc-serve BUNDLE --port 8080 &
+python examples/serve_client.py --url http://127.0.0.1:8080 "a gripping film" "dull"
 """
 
 import argparse
@@ -31,8 +31,10 @@ def main() -> None:
     answer = post(args.url.rstrip("/") + "/predict", body)
     for text, label, probs in zip(args.texts, answer["labels"], answer["probabilities"]):
         print(f"{label:>10}  {max(probs):.3f}  {text}")
-    print(f"profile {answer['profile']} ({answer['reason']}); graph {answer['latency_ms']:.2f} ms, "
-          f"queue {answer['queue_ms']:.2f} ms, batch {answer['batch_size']}")
+    print(
+        f"profile {answer['profile']} ({answer['reason']}); graph {answer['latency_ms']:.2f} ms, "
+        f"queue {answer['queue_ms']:.2f} ms, batch {answer['batch_size']}"
+    )
     with urllib.request.urlopen(args.url.rstrip("/") + "/health", timeout=30) as response:
         print("health:", json.load(response)["status"])
 

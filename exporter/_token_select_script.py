@@ -13,7 +13,6 @@ from .token_select import DOMAIN, DOMAIN_VERSION
 acc_opset = Opset(DOMAIN, DOMAIN_VERSION)
 
 
-
 @script(acc_opset, default_opset=op)
 def TokenSelect(  # noqa: N802 - ONNX op names are CamelCase
     hidden: FLOAT,
@@ -33,14 +32,14 @@ def TokenSelect(  # noqa: N802 - ONNX op names are CamelCase
     # a GPU runtime needs no device data on the host and fixed input shapes make every intermediate shape static.
     full = op.Cast(op.Ceil(op.Mul(ratio, op.Cast(padded_len, to=1))), to=7)
     k_max = op.Min(op.Reshape(op.Max(full, min_keep), op.Constant(value_ints=[1])), seq_len)
-    top_values, top = op.TopK(score, k_max, axis=1, largest=1, sorted=1)
+    _top_values, top = op.TopK(score, k_max, axis=1, largest=1, sorted=1)
     rank = op.Unsqueeze(
         op.Range(op.Constant(value_int=0), op.Squeeze(k_max), op.Constant(value_int=1)),
         op.Constant(value_ints=[0]),
     )
     kept = op.Less(rank, op.Unsqueeze(k, op.Constant(value_ints=[1])))
     key = op.Cast(op.Where(kept, top, op.Add(top, seq_len)), to=1)
-    key_values, order = op.TopK(key, k_max, axis=1, largest=0, sorted=1)
+    _key_values, order = op.TopK(key, k_max, axis=1, largest=0, sorted=1)
     index = op.GatherElements(top, order, axis=1)
     # Rows of the flattened [B·N, D] hidden states (not GatherElements with an index expanded to [B, K, D]: that
     # materialises B·K·D int64 indices, and ONNX Runtime 1.31's CUDA GatherElements returned non-finite rows for
@@ -54,4 +53,3 @@ def TokenSelect(  # noqa: N802 - ONNX op names are CamelCase
     mask_out = op.Cast(kept, to=7)
     positions_out = op.GatherElements(positions, index, axis=1)
     return hidden_out, mask_out, positions_out
-

@@ -81,12 +81,14 @@ def render_readme(manifest: Manifest, models: Sequence[TritonModel], options: Tr
         "",
         "## Sending text",
         "",
-        (f"`{prefix}_tokenizer` (Python backend, `1/model.py`) turns texts into the inputs above exactly as acc's "
-         f"runtime does, and `{prefix}_text_<profile>` ensembles chain it to each model: input `TEXT` (BYTES "
-         "`[n, 1]`), output `logits`. Triton's Python environment needs `pip install tokenizers` (numpy is there). "
-         f"`examples/triton_text_client.py --model {model_name(prefix, 'text_' + (fixed[-1].profile if fixed else 'dense'))} "
-         "--index acc_triton.json TEXT...` in acc-deploy is a client. "
-         f"`{prefix}_text_adjustable` also takes `keep_ratios` and has `max_batch_size: 0`."),
+        (
+            f"`{prefix}_tokenizer` (Python backend, `1/model.py`) turns texts into the inputs above exactly as acc's "
+            f"runtime does, and `{prefix}_text_<profile>` ensembles chain it to each model: input `TEXT` (BYTES "
+            "`[n, 1]`), output `logits`. Triton's Python environment needs `pip install tokenizers` (numpy is there). "
+            f"`examples/triton_text_client.py --model {model_name(prefix, 'text_' + (fixed[-1].profile if fixed else 'dense'))} "
+            "--index acc_triton.json TEXT...` in acc-deploy is a client. "
+            f"`{prefix}_text_adjustable` also takes `keep_ratios` and has `max_batch_size: 0`."
+        ),
     ]
     lines += [
         "",

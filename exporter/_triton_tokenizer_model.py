@@ -38,8 +38,9 @@ class TritonPythonModel:
         tensor = pb_utils.get_input_tensor_by_name(request, TEXT)
         if tensor is None:
             raise pb_utils.TritonModelException(f"request has no input {TEXT}; send a BYTES tensor named {TEXT}")
-        texts = [item.decode("utf-8") if isinstance(item, bytes) else str(item)
-                 for item in tensor.as_numpy().reshape(-1)]
+        texts = [
+            item.decode("utf-8") if isinstance(item, bytes) else str(item) for item in tensor.as_numpy().reshape(-1)
+        ]
         if not texts:
             raise pb_utils.TritonModelException(f"input {TEXT} is empty; send at least one text")
         for index, text in enumerate(texts):

@@ -42,7 +42,9 @@ def acc_score_function() -> onnx.FunctionProto:
     return function
 
 
-def acc_score_reference(query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor, num_heads: int, scale: float) -> torch.Tensor:
+def acc_score_reference(
+    query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor, num_heads: int, scale: float
+) -> torch.Tensor:
     """The contract in PyTorch: eager softmax of fp32 logits with −FLT_MAX on padded keys, then ``acc_score``."""
     batch, length, width = query.shape
     q = query.float().reshape(batch, length, num_heads, width // num_heads).transpose(1, 2)
@@ -67,7 +69,9 @@ class _AccScoreOp(torch.autograd.Function):
         return score
 
 
-def traceable_acc_score(query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor, num_heads: int, scale: float) -> torch.Tensor:
+def traceable_acc_score(
+    query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor, num_heads: int, scale: float
+) -> torch.Tensor:
     """The ACC score [B,N] (fp32) from projections [B,N,H·dh] while exporting: one ``ai.acc::AccScore`` node."""
     return _AccScoreOp.apply(query, key, mask.long(), int(num_heads), float(scale))
 

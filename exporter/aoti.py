@@ -395,8 +395,13 @@ def _compile(setup: _Setup, model: Any, profile: Profile, bucket: int, path: Pat
 
 
 def validate_package(
-    path: str | os.PathLike[str], model: Any, profile: Profile, seq_len: int, batch_range: tuple[int, int],
-    device: Any, seed: int = 0,
+    path: str | os.PathLike[str],
+    model: Any,
+    profile: Profile,
+    seq_len: int,
+    batch_range: tuple[int, int],
+    device: Any,
+    seed: int = 0,
 ) -> tuple[float, float, int]:
     """(label agreement, max |Δlogits|, rows) of the loaded package vs the eager fp32 model on random batches.
 
@@ -411,7 +416,9 @@ def validate_package(
     try:
         runner = torch._inductor.aoti_load_package(str(path))
     except Exception as exc:  # the loader raises RuntimeError with a long C++ trace
-        raise ExportError(f"the package just compiled at {path} does not load ({_first_line(exc)}); file a bug") from exc
+        raise ExportError(
+            f"the package just compiled at {path} does not load ({_first_line(exc)}); file a bug"
+        ) from exc
     low, high = batch_range
     sizes = sorted({low, min(high, max(low, 3)), min(high, 16)})
     reference = copy.deepcopy(model).float().to(device).eval()
@@ -419,7 +426,9 @@ def validate_package(
     max_diff = 0.0
     with torch.inference_mode():
         for batch in synthetic_batches(config_for(model.config), [(b, seq_len) for b in sizes], seed=seed):
-            inputs = [torch.from_numpy(batch.feeds[k]).to(device) for k in ("input_ids", "attention_mask", "token_type_ids")]
+            inputs = [
+                torch.from_numpy(batch.feeds[k]).to(device) for k in ("input_ids", "attention_mask", "token_type_ids")
+            ]
             got = runner(*inputs)
             got = got[0] if isinstance(got, (list, tuple)) else got
             want = reference(*inputs, keep_ratios=profile.keep_ratios).logits.float()
@@ -478,4 +487,3 @@ class _NoBar:
 
     def set_postfix_str(self, text: str) -> None:
         pass
-

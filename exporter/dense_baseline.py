@@ -234,10 +234,13 @@ def _optimize(raw: Path, target: Path, num_heads: int, hidden_size: int, opt_lev
     from onnxruntime.transformers.optimizer import optimize_model
 
     try:
-        model = optimize_model(str(raw), model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
-                               opt_level=opt_level)
+        model = optimize_model(
+            str(raw), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, opt_level=opt_level
+        )
     except Exception as exc:  # noqa: BLE001 - the optimizer raises bare Exceptions and asserts
-        raise ExportError(f"onnxruntime transformer optimizer failed on the dense baseline: {exc}".splitlines()[0]) from exc
+        raise ExportError(
+            f"onnxruntime transformer optimizer failed on the dense baseline: {exc}".splitlines()[0]
+        ) from exc
     fused = {str(op): int(count) for op, count in model.get_fused_operator_statistics().items()}
     fully = model.is_fully_optimized(fused)
     model.model.ir_version = min(model.model.ir_version, MAX_IR_VERSION)

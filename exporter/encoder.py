@@ -99,7 +99,9 @@ class EncoderExport(ExportFamily):
         runs = []
         for graph in self.graphs:
             for profile in profiles_of(graph.spec.name, graph.spec.adjustable, profiles):
-                runs.append((graph, profile, f"{ADJUSTABLE_NAME}@{profile.name}" if graph.spec.adjustable else graph.spec.name))
+                runs.append(
+                    (graph, profile, f"{ADJUSTABLE_NAME}@{profile.name}" if graph.spec.adjustable else graph.spec.name)
+                )
         options = self.options
         self.latency = measure_latency_table(runs, self.config, options.bench_batches, options.bench_seqs,
                                              options.bench_iters, options.threads, progress=options.progress)  # fmt: skip

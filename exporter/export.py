@@ -75,7 +75,9 @@ class _ExportWrapper(nn.Module):
         token_type_ids = rest[0] if self.token_types else None
         keep_ratios = rest[-1] if self.spec.adjustable else None
         ratios = keep_ratios if self.spec.adjustable else list(self.spec.profile.keep_ratios)
-        out = self.model(input_ids, attention_mask, token_type_ids, keep_ratios=ratios, select_layers=self.select_layers)
+        out = self.model(
+            input_ids, attention_mask, token_type_ids, keep_ratios=ratios, select_layers=self.select_layers
+        )
         return (out.logits, *kept_index_outputs(out.kept_positions, out.kept_masks, self.select_layers))
 
 
@@ -132,9 +134,17 @@ def export_graph(
         model.attention_runner = fused_attention
     fused = attention == "fused"
     try:
-        export_onnx_graph(wrapper, args, path, input_names, output_names, dynamic_axes, spec.name,
-                          custom_opsets=used_domains(bool(select_layers), fused=fused),
-                          rewrite=_layer_fusions(model.shape.num_heads, model.shape.hidden_size) if fused else None)
+        export_onnx_graph(
+            wrapper,
+            args,
+            path,
+            input_names,
+            output_names,
+            dynamic_axes,
+            spec.name,
+            custom_opsets=used_domains(bool(select_layers), fused=fused),
+            rewrite=_layer_fusions(model.shape.num_heads, model.shape.hidden_size) if fused else None,
+        )
     finally:
         model.selector, model.attention_runner = previous
     return ExportedGraph(spec, path, tuple(select_layers), tuple(output_names), tuple(config.inputs))

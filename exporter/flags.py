@@ -122,4 +122,3 @@ def _names(spec: Flag, prefix: str, name: str, default: Any) -> tuple[str, ...]:
         return spec.names
     kebab = (prefix + name).replace("_", "-")
     return (f"--no-{kebab}",) if default is True else (f"--{kebab}",)
-

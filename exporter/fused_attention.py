@@ -64,7 +64,9 @@ class _MultiHeadAttentionOp(torch.autograd.Function):
         return output
 
 
-def packed_qkv(projections: tuple[nn.Linear, nn.Linear, nn.Linear], hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def packed_qkv(
+    projections: tuple[nn.Linear, nn.Linear, nn.Linear], hidden: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Q, K and V from one [D, 3D] projection (one GEMM instead of three; the exporter folds the concatenated
     weights into one initializer), split after the bias: what ONNX Runtime's own BERT fusion does."""
     weight = torch.cat([linear.weight for linear in projections])

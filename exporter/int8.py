@@ -34,8 +34,14 @@ if TYPE_CHECKING:
     import onnx
 
 QUANTIZED_OPS = ("MatMul",)  # ORT's dynamic (IntegerOps) mode has no Gemm
-_ROLES = {"attention/self/query": "query", "attention/self/key": "key", "attention/self/value": "value",
-          "attention/output/dense": "attn_out", "intermediate/dense": "ffn_in", "output/dense": "ffn_out"}
+_ROLES = {
+    "attention/self/query": "query",
+    "attention/self/key": "key",
+    "attention/self/value": "value",
+    "attention/output/dense": "attn_out",
+    "intermediate/dense": "ffn_in",
+    "output/dense": "ffn_out",
+}
 _LAYER_NODE = re.compile(r"/(" + "|".join(_ROLES) + r")(?:_(\d+))?/MatMul$")
 
 
@@ -50,11 +56,18 @@ class Int8Options:
     whose int8 dot products can saturate (ORT's advice for older x86).
     """
 
-    per_channel: bool = field(default=True, metadata=flag(
-        "int8: one weight scale per matrix instead of per output channel", names=("--int8-per-tensor",)))
-    float_nodes: tuple[str, ...] = field(default=("layer0/",), metadata=flag(
-        "int8: comma-separated layer labels whose matmuls stay float (the measured best; '' quantises every layer; "
-        "e.g. ffn_out or layer0/,layer1/query)", parse=lambda text, _: tuple(p.strip() for p in text.split(",") if p.strip())))
+    per_channel: bool = field(
+        default=True,
+        metadata=flag("int8: one weight scale per matrix instead of per output channel", names=("--int8-per-tensor",)),
+    )
+    float_nodes: tuple[str, ...] = field(
+        default=("layer0/",),
+        metadata=flag(
+            "int8: comma-separated layer labels whose matmuls stay float (the measured best; '' quantises every layer; "
+            "e.g. ffn_out or layer0/,layer1/query)",
+            parse=lambda text, _: tuple(p.strip() for p in text.split(",") if p.strip()),
+        ),
+    )
     reduce_range: bool = False
 
     def to_dict(self) -> dict[str, Any]:

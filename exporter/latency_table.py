@@ -75,10 +75,24 @@ def measure_latency_table(
                 run_feeds = {node.name: feeds[node.name] for node in session.get_inputs() if node.name in feeds}
                 if graph.spec.adjustable:
                     run_feeds["keep_ratios"] = np.asarray(profile.keep_ratios, dtype=np.float32)
-                stats = measure_latency(lambda: session.run(["logits"], run_feeds), warmup=1, iters=iters,
-                                        max_seconds=max_seconds_per_cell)
-                cells.append(LatencyCell(label, profile.name, "ort-cpu", device, batch, seq,
-                                         stats.p50_ms, stats.p90_ms, stats.p99_ms, stats.iters, effective_threads))
+                stats = measure_latency(
+                    lambda: session.run(["logits"], run_feeds), warmup=1, iters=iters, max_seconds=max_seconds_per_cell
+                )
+                cells.append(
+                    LatencyCell(
+                        label,
+                        profile.name,
+                        "ort-cpu",
+                        device,
+                        batch,
+                        seq,
+                        stats.p50_ms,
+                        stats.p90_ms,
+                        stats.p99_ms,
+                        stats.iters,
+                        effective_threads,
+                    )
+                )
                 if bar is not None:
                     bar.update(1)
     if bar is not None:

@@ -23,11 +23,11 @@ def fuse_layers(proto: onnx.ModelProto, num_heads: int, hidden_size: int) -> dic
     """Apply the fusions to ``proto`` in place; returns how many nodes of each fused type the graph now has."""
     from onnxruntime.transformers.fusion_biasgelu import FusionBiasGelu
     from onnxruntime.transformers.fusion_gelu import FusionGelu
-    from onnxruntime.transformers.fusion_utils import FusionUtils
     from onnxruntime.transformers.fusion_skiplayernorm import (
         FusionBiasSkipLayerNormalization,
         FusionSkipLayerNormalization,
     )
+    from onnxruntime.transformers.fusion_utils import FusionUtils
     from onnxruntime.transformers.onnx_model_bert import BertOnnxModel
 
     model = BertOnnxModel(proto, num_heads=num_heads, hidden_size=hidden_size)

@@ -92,8 +92,13 @@ def check_graphs(graphs: list[BuiltGraph]) -> None:
 
 
 def stage_shared_files(
-    staging: Path, inlined: list[Path], tokenizer: Any, profiles: list[Profile], inline: bool,
-    say: Callable[[str], None], max_length: int,
+    staging: Path,
+    inlined: list[Path],
+    tokenizer: Any,
+    profiles: list[Profile],
+    inline: bool,
+    say: Callable[[str], None],
+    max_length: int,
 ) -> None:
     """What every family's bundle holds besides graphs: TokenSelect inlined into ``inlined`` if asked, the tokenizer
     (truncating at the manifest's ``max_length``), profile JSONs."""
@@ -145,7 +150,10 @@ def _export(family: ExportFamily, profiles: list[Profile], graphs_dir: Path) -> 
     graphs_dir.mkdir()
     graphs: list[BuiltGraph] = []
     total = family.graph_count(profiles)
-    with SharedWeights(graphs_dir / WEIGHTS_FILE) as weights, progress_bar(family.options.progress, total, "export") as bar:
+    with (
+        SharedWeights(graphs_dir / WEIGHTS_FILE) as weights,
+        progress_bar(family.options.progress, total, "export") as bar,
+    ):
         for graph in family.export_graphs(profiles, graphs_dir):
             weights.externalize(graph.path)
             graphs.append(graph)

@@ -50,8 +50,11 @@ FP16_MIN_LABEL_AGREEMENT = 0.99
 INT8_ATOL = 1.0
 INT8_MIN_LABEL_AGREEMENT = 0.98
 GATED = (FP16, INT8)
-BOUNDS = {FP16: (FP16_ATOL, FP16_MIN_LABEL_AGREEMENT), FP16_ALL: (FP16_ATOL, FP16_MIN_LABEL_AGREEMENT),
-          INT8: (INT8_ATOL, INT8_MIN_LABEL_AGREEMENT)}  # (logits atol, min label agreement) per variant
+BOUNDS = {
+    FP16: (FP16_ATOL, FP16_MIN_LABEL_AGREEMENT),
+    FP16_ALL: (FP16_ATOL, FP16_MIN_LABEL_AGREEMENT),
+    INT8: (INT8_ATOL, INT8_MIN_LABEL_AGREEMENT),
+}  # (logits atol, min label agreement) per variant
 # Ops the converter keeps fp32 by default minus TopK, whose inputs we decide per variant (see module doc).
 # ``AccScore`` (fused form) computes the score from Q and K in fp32 itself: it stays a call, fp32, and the walk
 # stops there as at the Softmax of the default form.

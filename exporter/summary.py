@@ -18,8 +18,17 @@ def render_summary(result: ExportResult) -> Table:
     labelled = result.labelled and any(row.accuracy is not None for row in result.rows)
     table = Table(title=f"bundle {result.bundle}")
     accuracy = [f"{'SST-2 dev' if result.dataset == 'sst2-dev' else result.dataset} acc"] if labelled else []
-    for header in ("profile", "target", "theor. @64", "theor. @128", *accuracy, "agree vs torch",
-                   "max|Δlogits|", "index flips", speed_header):
+    for header in (
+        "profile",
+        "target",
+        "theor. @64",
+        "theor. @128",
+        *accuracy,
+        "agree vs torch",
+        "max|Δlogits|",
+        "index flips",
+        speed_header,
+    ):
         table.add_column(header, justify="right")
     for row in result.rows:
         accuracy_cell = ["-" if row.accuracy is None else f"{100 * row.accuracy:.2f}%"] if labelled else []

@@ -68,7 +68,16 @@ class _TokenSelectOp(torch.autograd.Function):
     @staticmethod
     def symbolic(g, hidden, mask, positions, score, n_valid, ratio, min_keep, padded_len):  # noqa: ANN001, ANN205
         outputs = g.op(
-            f"{DOMAIN}::{FUNCTION_NAME}", hidden, mask, positions, score, n_valid, ratio, min_keep, padded_len, outputs=3
+            f"{DOMAIN}::{FUNCTION_NAME}",
+            hidden,
+            mask,
+            positions,
+            score,
+            n_valid,
+            ratio,
+            min_keep,
+            padded_len,
+            outputs=3,
         )
         # Types for the exporter's shape inference: K follows the padded length, the rest follows the inputs.
         for value, like, rank in zip(outputs, (hidden, mask, positions), (3, 2, 2)):

@@ -70,10 +70,12 @@ class TritonOptions:
     """How Triton serves the generated models. Flags: ``--triton-<field>`` in kebab-case."""
 
     max_batch: int = field(default=32, metadata=flag("Triton max_batch_size of the fixed-profile models"))
-    max_queue_delay_us: int = field(default=5000, metadata=flag(
-        "Triton dynamic batching: longest wait for a fuller batch, in us"))
-    kind: str = field(default="auto", metadata=flag(
-        "Triton instance kind: auto (GPU if present), cpu or gpu", choices=tuple(KINDS)))
+    max_queue_delay_us: int = field(
+        default=5000, metadata=flag("Triton dynamic batching: longest wait for a fuller batch, in us")
+    )
+    kind: str = field(
+        default="auto", metadata=flag("Triton instance kind: auto (GPU if present), cpu or gpu", choices=tuple(KINDS))
+    )
     count: int = field(default=1, metadata=flag("Triton instances per device"))
 
     def __post_init__(self) -> None:
@@ -310,10 +312,15 @@ def _index(manifest: Manifest, models: Sequence[TritonModel], text_models: Seque
         "max_length": manifest.model.max_length,
         "tokenizer": "tokenizer.json",
         "adjustable_input": None if manifest.adjustable is None else manifest.adjustable.input,
-        "models": [{**asdict(m), "inputs": [asdict(t) for t in m.inputs], "outputs": [asdict(t) for t in m.outputs]}
-                   for m in models],
-        "text": {"input": TEXT, "tokenizer": text_models[0] if text_models else None,
-                 "ensembles": dict(zip((m.profile for m in models), text_models[1:]))},
+        "models": [
+            {**asdict(m), "inputs": [asdict(t) for t in m.inputs], "outputs": [asdict(t) for t in m.outputs]}
+            for m in models
+        ],
+        "text": {
+            "input": TEXT,
+            "tokenizer": text_models[0] if text_models else None,
+            "ensembles": dict(zip((m.profile for m in models), text_models[1:])),
+        },
     }
 
 
@@ -393,9 +400,7 @@ def dims_problem(model_shape: tuple[int, ...], dims: tuple[int, ...], max_batch_
         if not model_shape or model_shape[0] != -1:
             return f"batching needs a dynamic first axis, the graph has shape {list(model_shape)}"
         full = (-1, *dims)
-    same = len(model_shape) == len(full) and all(
-        m == d for m, d in zip(model_shape, full) if exact or m != -1
-    )
+    same = len(model_shape) == len(full) and all(m == d for m, d in zip(model_shape, full) if exact or m != -1)
     return None if same else f"graph shape {list(model_shape)} does not match config dims {list(dims)}" + (
         " after the batch axis" if max_batch_size > 0 else "")  # fmt: skip
 

@@ -162,7 +162,9 @@ def _full(config: Any, tensor: Any) -> tuple[str, tuple[int, ...]]:
     return dtype, ((-1, *dims) if config.max_batch_size > 0 else dims)
 
 
-def _mismatch(name: str, where: str, source: tuple[str, tuple[int, ...]], target: tuple[str, tuple[int, ...]]) -> list[str]:
+def _mismatch(
+    name: str, where: str, source: tuple[str, tuple[int, ...]], target: tuple[str, tuple[int, ...]]
+) -> list[str]:
     (s_type, s_shape), (t_type, t_shape) = source, target
     if s_type != t_type:
         return [f"{name}: {where} is {t_type}, fed {s_type}"]

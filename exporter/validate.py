@@ -122,7 +122,9 @@ def measure_graph(
         ref = cache[key]
         flipped = np.zeros(len(batch.feeds["input_ids"]), dtype=bool)
         for layer in graph.select_layers:
-            differs = _kept_sets_differ(outputs[kept_index_name(layer)], ref.kept_positions[layer], ref.kept_masks[layer])
+            differs = _kept_sets_differ(
+                outputs[kept_index_name(layer)], ref.kept_positions[layer], ref.kept_masks[layer]
+            )
             flips_per_layer[layer] += int(differs.sum())
             flipped |= differs
         logits = outputs["logits"]
@@ -146,7 +148,9 @@ def measure_graph(
     return report
 
 
-def _reference(model: AccEncoderForSequenceClassification, batch: InputBatch, ratios: list[float], select_layers: tuple[int, ...]):  # noqa: ANN202
+def _reference(
+    model: AccEncoderForSequenceClassification, batch: InputBatch, ratios: list[float], select_layers: tuple[int, ...]
+):  # noqa: ANN202
     import torch
 
     with torch.no_grad():
@@ -176,12 +180,11 @@ def check_reports(reports: Sequence[GraphReport], config: AccOnnxConfig, allow_m
         if report.max_abs_diff > atol:
             failures.append(f"{where}: logits max|diff| {report.max_abs_diff:.2e} > atol {atol:.0e}")
         if report.label_agreement < config.min_label_agreement:
-            failures.append(
-                f"{where}: label agreement {report.label_agreement:.4f} < {config.min_label_agreement}"
-            )
+            failures.append(f"{where}: label agreement {report.label_agreement:.4f} < {config.min_label_agreement}")
     if failures and not allow_mismatch:
         raise ToleranceError(
-            f"{len(failures)} validation failure(s): " + "; ".join(failures)
+            f"{len(failures)} validation failure(s): "
+            + "; ".join(failures)
             + "; re-export, or pass --atol / --allow-mismatch to accept (recorded in the bundle)"
         )
     return failures

@@ -45,7 +45,9 @@ def weights_file(precision: str) -> str:
 
 
 def export_variants(
-    graphs: Sequence[ExportedGraph], precisions: Sequence[str], say: Callable[[str], None],
+    graphs: Sequence[ExportedGraph],
+    precisions: Sequence[str],
+    say: Callable[[str], None],
     int8_options: Int8Options | None = None,
 ) -> dict[str, list[tuple[GraphVariant, ExportedGraph]]]:
     """Per non-fp32 precision: every graph converted, written beside it and moved onto shared weights.

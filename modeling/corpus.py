@@ -207,7 +207,12 @@ def save_token_corpus(
             raw = np.ascontiguousarray(ids, dtype="<u2").tobytes()
             (staging / f"{name}.u16.xz").write_bytes(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME))
             info[name] = {"tokens": int(ids.size), "sha256": hashlib.sha256(raw).hexdigest()}
-        full = {"format_version": CORPUS_FORMAT_VERSION, "vocab_size": tokenizer.get_vocab_size(), "splits": info, **meta}
+        full = {
+            "format_version": CORPUS_FORMAT_VERSION,
+            "vocab_size": tokenizer.get_vocab_size(),
+            "splits": info,
+            **meta,
+        }
         (staging / CORPUS_META).write_text(json.dumps(full, indent=2) + "\n")
 
     return write_atomically(directory, write)
@@ -218,7 +223,9 @@ def load_token_corpus(directory: str | Path, splits: Sequence[str] | None = None
     root = Path(directory)
     meta_path = root / CORPUS_META
     if not meta_path.is_file():
-        raise DataError(f"{root} is not a token corpus (no {CORPUS_META}); build one with benchmarks/device/prepare_corpus.py")
+        raise DataError(
+            f"{root} is not a token corpus (no {CORPUS_META}); build one with benchmarks/device/prepare_corpus.py"
+        )
     meta = json.loads(meta_path.read_text())
     if meta.get("format_version", 0) > CORPUS_FORMAT_VERSION:
         raise DataError(f"corpus {root} has format_version {meta['format_version']}; upgrade acc-deploy")
@@ -229,7 +236,9 @@ def load_token_corpus(directory: str | Path, splits: Sequence[str] | None = None
             raise DataError(f"corpus {root} has no split {name!r}; rebuild it with benchmarks/device/prepare_corpus.py")
         raw = lzma.decompress(path.read_bytes())
         if hashlib.sha256(raw).hexdigest() != meta["splits"][name]["sha256"]:
-            raise DataError(f"{path} does not match its sha256 in {CORPUS_META} (corrupted copy); copy the corpus again")
+            raise DataError(
+                f"{path} does not match its sha256 in {CORPUS_META} (corrupted copy); copy the corpus again"
+            )
         arrays[name] = np.frombuffer(raw, dtype="<u2").copy()
     return TokenCorpus(root, arrays, meta)
 

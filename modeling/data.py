@@ -89,8 +89,12 @@ def tokenize(
     """Tokenise with dynamic padding (to the longest text in the batch, at most ``max_length``); pairs as BERT's
     ``[CLS] a [SEP] b [SEP]`` with token types 0 / 1."""
     return tokenizer(
-        list(texts), None if text_pairs is None else list(text_pairs), padding="longest", truncation=True,
-        max_length=max_length, return_tensors="pt",
+        list(texts),
+        None if text_pairs is None else list(text_pairs),
+        padding="longest",
+        truncation=True,
+        max_length=max_length,
+        return_tensors="pt",
     )
 
 

@@ -191,13 +191,17 @@ def _run_profile(
 
 
 def _row(
-    profile: Profile, loaded: LoadedModel, correct: int, kept: float, examples: int, dataset: str, max_length: int,
+    profile: Profile,
+    loaded: LoadedModel,
+    correct: int,
+    kept: float,
+    examples: int,
+    dataset: str,
+    max_length: int,
     squared: float | None = None,
 ) -> EvalRow:
     shape = loaded.model.shape
-    at = {
-        n: round(theoretical_speedup(profile.keep_ratios, shape, n, profile.min_keep), 4) for n in REPORT_LENGTHS
-    }
+    at = {n: round(theoretical_speedup(profile.keep_ratios, shape, n, profile.min_keep), 4) for n in REPORT_LENGTHS}
     return EvalRow(
         profile=profile.name,
         target_speedup=profile.target_speedup,

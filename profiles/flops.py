@@ -27,9 +27,9 @@ class EncoderShape:
     def from_config(cls, config: object) -> EncoderShape:
         """Read a Hugging Face config (or anything with the same attribute names)."""
         return cls(
-            num_layers=int(getattr(config, "num_hidden_layers")),
-            hidden_size=int(getattr(config, "hidden_size")),
-            intermediate_size=int(getattr(config, "intermediate_size", 4 * getattr(config, "hidden_size"))),
+            num_layers=int(config.num_hidden_layers),
+            hidden_size=int(config.hidden_size),
+            intermediate_size=int(getattr(config, "intermediate_size", 4 * config.hidden_size)),
             num_heads=int(getattr(config, "num_attention_heads", 12)),
         )
 

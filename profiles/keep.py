@@ -14,7 +14,7 @@ import numpy as np
 
 def keep_count(ratio: float, n_valid: int, n_prev: int, min_keep: int = 1) -> int:
     """Tokens layer l keeps. Computed from n_valid (not padded length) so one profile serves every seq_len."""
-    raw = int(math.ceil(float(np.float32(ratio) * np.float32(n_valid))))
+    raw = math.ceil(float(np.float32(ratio) * np.float32(n_valid)))
     return min(max(raw, min_keep), n_prev)
 
 

@@ -7,6 +7,7 @@ docs/METHOD.md#5-offline-tuning).
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -44,7 +45,7 @@ class Profile:
             raise ProfileError(f"profile {self.name!r}: layer 1 must see the whole input (keep_ratios[0]=1.0)")
         if any(not 0.0 < r <= 1.0 for r in ratios):
             raise ProfileError(f"profile {self.name!r}: keep ratios must lie in (0, 1], got {list(ratios)}")
-        if any(b > a for a, b in zip(ratios, ratios[1:])):
+        if any(b > a for a, b in itertools.pairwise(ratios)):
             raise ProfileError(f"profile {self.name!r}: keep ratios must not increase over layers, got {list(ratios)}")
         if self.min_keep < 1:
             raise ProfileError(f"profile {self.name!r}: min_keep must be >= 1 ([CLS] is always kept)")
@@ -69,7 +70,9 @@ class Profile:
             fields["keep_ratios"] = tuple(float(r) for r in fields["keep_ratios"])
             return cls(**fields)
         except (KeyError, TypeError) as exc:
-            raise ProfileError(f"not a profile JSON ({exc}); expected keys name, keep_ratios, target_speedup, ...") from exc
+            raise ProfileError(
+                f"not a profile JSON ({exc}); expected keys name, keep_ratios, target_speedup, ..."
+            ) from exc
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")

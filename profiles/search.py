@@ -136,8 +136,10 @@ class LatencyCost:
 
     def latency_ms(self, keep_ratios: Sequence[float]) -> float:
         if len(keep_ratios) != self.shape.num_layers:
-            raise ProfileError(f"profile has {len(keep_ratios)} keep ratios, the latency table's model "
-                               f"{self.shape.num_layers} layers ({self.source}); use the bundle of the searched model")
+            raise ProfileError(
+                f"profile has {len(keep_ratios)} keep ratios, the latency table's model "
+                f"{self.shape.num_layers} layers ({self.source}); use the bundle of the searched model"
+            )
         dense = encoder_flops([self.seq_len] * self.shape.num_layers, self.shape)
         x = encoder_flops(keep_counts(keep_ratios, self.seq_len, self.min_keep), self.shape) / dense
         return max(_interpolate(self.points, x), 0.01 * self.dense_ms)

@@ -39,9 +39,11 @@ from .runtime import Prediction, Runtime
 from .session import Backend, BackendError, OrtBackend, SessionCache, resolve_device
 
 __all__ = [
+    "BUNDLE_FORMAT",
+    "MANIFEST_NAME",
+    "SUPPORTED_FORMAT_VERSION",
     "AccuracyRow",
     "AdjustableEntry",
-    "BUNDLE_FORMAT",
     "Backend",
     "BackendError",
     "Batch",
@@ -53,7 +55,6 @@ __all__ = [
     "FileEntry",
     "LatencyRow",
     "LoadAdaptivePolicy",
-    "MANIFEST_NAME",
     "Manifest",
     "ModelCard",
     "OrtBackend",
@@ -63,7 +64,6 @@ __all__ = [
     "RequestOptionError",
     "RequestOptions",
     "Runtime",
-    "SUPPORTED_FORMAT_VERSION",
     "SessionCache",
     "Tables",
     "TextEncoder",

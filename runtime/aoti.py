@@ -37,7 +37,9 @@ def package_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
         with zipfile.ZipFile(package) as archive:
             names = [n for n in archive.namelist() if n.endswith(_METADATA_SUFFIX) and "/aotinductor/model/" in n]
             if not names:
-                raise AotiPackageError(f"{package} holds no AOTInductor model metadata; pass a .pt2 written by acc-aoti")
+                raise AotiPackageError(
+                    f"{package} holds no AOTInductor model metadata; pass a .pt2 written by acc-aoti"
+                )
             data = json.loads(archive.read(names[0]).decode("utf-8"))
     except (zipfile.BadZipFile, OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise AotiPackageError(f"cannot read AOTInductor package {package} ({exc}); re-copy or rebuild it") from exc
@@ -87,7 +89,9 @@ def check_compatible(info: PackageInfo, path: str | os.PathLike[str], device: st
     try:
         kind = torch.device(wanted).type
     except (RuntimeError, TypeError) as exc:
-        raise AotiPackageError(f"unknown device {wanted!r}; pass {info.device}, the device {path} was built for") from exc
+        raise AotiPackageError(
+            f"unknown device {wanted!r}; pass {info.device}, the device {path} was built for"
+        ) from exc
     if kind != info.device:
         raise AotiPackageError(f"{path} was compiled for {info.device}, asked to run on {wanted}; AOTInductor "
                                f"packages run on the device they were built for, build one with --device {wanted}")  # fmt: skip
@@ -153,7 +157,9 @@ class AotiRunner:
                                    "truncate them or use a package of a larger bucket")  # fmt: skip
         if batch == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        ids, mask, types = (torch.nn.functional.pad(t, (0, bucket - length)).to(self.device) for t in (ids, mask, types))
+        ids, mask, types = (
+            torch.nn.functional.pad(t, (0, bucket - length)).to(self.device) for t in (ids, mask, types)
+        )
         step = self.info.batch_range[1]
         outputs = []
         with torch.inference_mode():
@@ -186,4 +192,3 @@ def _as_long(values: Any, name: str) -> Any:
     if tensor.is_floating_point() or tensor.is_complex():
         raise AotiPackageError(f"{name} has dtype {tensor.dtype}; pass integer token ids and masks")
     return tensor.long()
-

@@ -37,6 +37,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from acc.profiles import AccError, DataError, PolicyError
 
 from .inputs import Batch

@@ -71,4 +71,3 @@ def pad_feeds(feeds: Mapping[str, np.ndarray], batch: int, seq: int) -> dict[str
 def unpad(outputs: Mapping[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
     """The first ``rows`` rows of every output (the request's own)."""
     return {name: value[:rows] for name, value in outputs.items()}
-

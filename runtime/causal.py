@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from acc.profiles import BundleError, DataError
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 CAUSAL_FAMILY = "causal-lm"
-Prompts = Union[str, Sequence[str], Sequence[Sequence[int]]]
+Prompts = str | Sequence[str] | Sequence[Sequence[int]]
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,7 +69,9 @@ class CausalRuntime:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, bundle_dir: str | Path, device: str = "cpu", threads: int | None = None, verify: bool = True) -> CausalRuntime:
+    def load(
+        cls, bundle_dir: str | Path, device: str = "cpu", threads: int | None = None, verify: bool = True
+    ) -> CausalRuntime:
         """Read and verify the bundle (sha256 of every file with ``verify``); fails with one line if it is not causal."""
         from tokenizers import Tokenizer
 
@@ -167,7 +169,10 @@ class CausalRuntime:
             if graph not in self._sessions:
                 verified = read_graph(self.manifest, graph)
                 self._sessions[graph] = create_session(
-                    verified.model, device=self.device, threads=self.threads, external=verified.external,
+                    verified.model,
+                    device=self.device,
+                    threads=self.threads,
+                    external=verified.external,
                     name=self.manifest.path(graph),
                 )
             return self._sessions[graph]

@@ -92,7 +92,11 @@ def trt_include_dir(trt_include: Path | None = None) -> Path:
     elif os.environ.get("TENSORRT_ROOT"):
         candidates = [Path(os.environ["TENSORRT_ROOT"]) / "include", Path(os.environ["TENSORRT_ROOT"])]
     else:
-        candidates = [Path("/usr/include/x86_64-linux-gnu"), Path("/usr/include/aarch64-linux-gnu"), Path("/usr/include")]
+        candidates = [
+            Path("/usr/include/x86_64-linux-gnu"),
+            Path("/usr/include/aarch64-linux-gnu"),
+            Path("/usr/include"),
+        ]
     found = next((path for path in candidates if (path / "NvInfer.h").is_file()), None)
     if found is None:
         where = " or ".join(str(path) for path in candidates)
@@ -139,10 +143,10 @@ def register(options: onnxruntime.SessionOptions, device: str | None = None) -> 
         return False
     try:
         options.register_custom_ops_library(str(path))
-    except Exception as exc:  # noqa: BLE001 - ORT raises its own Fail/RuntimeError types
+    except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CustomOpsError(f"onnxruntime cannot load the custom-op library {path} ({first}); rebuild it with "
-                             f"`acc-build-ops` or unset {LIBRARY_ENV}")  # fmt: skip
+                             f"`acc-build-ops` or unset {LIBRARY_ENV}") from exc  # fmt: skip
     return True
 
 
@@ -176,8 +180,12 @@ def _check_tools(cuda: bool) -> tuple[str, list[str], list[str]]:
 def _ensure_headers(ort_root: Path | None, deps: Path) -> None:
     """ONNX Runtime headers: an SDK passed in, or Debian's in ``deps`` (fetched as the C++ runtime's build does)."""
     if ort_root is not None:
-        if not any((Path(ort_root) / sub / "onnxruntime_cxx_api.h").is_file() for sub in ("include", "include/onnxruntime")):
-            raise CustomOpsError(f"{ort_root} has no include/onnxruntime_cxx_api.h; pass an extracted ONNX Runtime release")
+        if not any(
+            (Path(ort_root) / sub / "onnxruntime_cxx_api.h").is_file() for sub in ("include", "include/onnxruntime")
+        ):
+            raise CustomOpsError(
+                f"{ort_root} has no include/onnxruntime_cxx_api.h; pass an extracted ONNX Runtime release"
+            )
         return
     if (deps / "onnxruntime" / "include" / "onnxruntime_cxx_api.h").is_file():
         return
@@ -257,7 +265,9 @@ def build_library(
     if progress is not None:
         progress(f"configuring {_variant(cuda, arch, trt)} build in {build_dir}")
     _run_logged(configure, log, "CMake configure", progress)
-    _run_logged([cmake, "--build", str(build_dir), "--parallel", str(jobs or os.cpu_count() or 2)], log, "CMake build", progress)
+    _run_logged(
+        [cmake, "--build", str(build_dir), "--parallel", str(jobs or os.cpu_count() or 2)], log, "CMake build", progress
+    )
     built = [build_dir / name for name in (LIBRARY_NAME, *([TRT_LIBRARY_NAME] if trt else []))]
     for path in built:
         if not path.is_file():

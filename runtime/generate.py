@@ -49,7 +49,9 @@ class GenerationConfig:
         if self.max_new_tokens < 1:
             raise DataError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}; ask for at least one token")
         if self.do_sample and not self.temperature > 0.0:
-            raise DataError(f"temperature must be > 0 when sampling, got {self.temperature}; use do_sample=False for greedy")
+            raise DataError(
+                f"temperature must be > 0 when sampling, got {self.temperature}; use do_sample=False for greedy"
+            )
         if self.top_k < 0:
             raise DataError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
         if not 0.0 < self.top_p <= 1.0:
@@ -113,7 +115,9 @@ def as_numpy_logits(logits: Any) -> np.ndarray:
         logits = logits.detach().float().cpu().numpy()
     array = np.asarray(logits, dtype=np.float32)
     if array.ndim != 2:
-        raise DataError(f"step returned logits of shape {array.shape}; it must return [batch, vocab] for the next token")
+        raise DataError(
+            f"step returned logits of shape {array.shape}; it must return [batch, vocab] for the next token"
+        )
     return array
 
 

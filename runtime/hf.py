@@ -32,8 +32,7 @@ try:
     from transformers.modeling_outputs import SequenceClassifierOutput
 except ImportError as exc:  # the runtime's own install has neither: this adapter is the export extra's
     raise ImportError(
-        f"acc.runtime.hf needs torch and transformers ({exc.name or exc} is missing); "
-        'pip install "acc-deploy[export]"'
+        f'acc.runtime.hf needs torch and transformers ({exc.name or exc} is missing); pip install "acc-deploy[export]"'
     ) from exc
 
 from .inputs import Batch

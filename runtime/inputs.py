@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from acc.profiles import BundleError, DataError
 
 if TYPE_CHECKING:

@@ -120,7 +120,7 @@ def open_inside(bundle_dir: Path, relative: str, missing: str | None = None) -> 
         dir_fd = os.open(bundle_dir, _DIR_FLAGS)
     except OSError as exc:
         raise BundleError(f"cannot open bundle {bundle_dir} ({exc.strerror}); pass the directory written by "
-                          "acc-export")  # fmt: skip
+                          "acc-export") from exc  # fmt: skip
     try:
         for index, part in enumerate(parts):
             is_last = index == len(parts) - 1

@@ -88,9 +88,7 @@ def choose_profile(
     return _default(catalog)
 
 
-def _check_request(
-    speedup: float | None, budget: float | None, floor: float | None, batch: int, seq_len: int
-) -> None:
+def _check_request(speedup: float | None, budget: float | None, floor: float | None, batch: int, seq_len: int) -> None:
     if speedup is not None and not (math.isfinite(speedup) and speedup >= 1.0):
         raise PolicyError(f"speedup must be a number >= 1 (1 = dense), got {speedup!r}; pass e.g. speedup=2.0")
     if budget is not None and not (math.isfinite(budget) and budget > 0):
@@ -221,9 +219,7 @@ def _interp(points: Sequence[tuple[float, float]], x: float) -> float:
     raise PolicyError(f"cannot interpolate latency at {x:g} from points {points}; report this as a bug")
 
 
-def _latency_rows(
-    tables: Tables, backend: str, device: str | None
-) -> tuple[str | None, list[LatencyRow]]:
+def _latency_rows(tables: Tables, backend: str, device: str | None) -> tuple[str | None, list[LatencyRow]]:
     """Rows of one (backend, device): the requested device if it has rows, else the first device listed."""
     rows = [row for row in tables.latency if row.backend == backend]
     if not rows:

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
+
 from acc.profiles import BundleError, DataError
 
 from .adhoc import AdhocProfiles

@@ -64,7 +64,9 @@ class Seq2SeqRuntime:
             raise BundleError(f"decoder graph {self.decoder.graph} is not listed in {where} files; {REEXPORT}")
         self.prompts: dict[str, Any] = dict(section.get("prompts") or {})
         try:  # T5's FLOPs view (attention width, gated FFN), for ad-hoc profiles on the adjustable graph
-            self.encoder_shape = EncoderShape(**section["encoder_shape"]) if "encoder_shape" in section else manifest.model.shape
+            self.encoder_shape = (
+                EncoderShape(**section["encoder_shape"]) if "encoder_shape" in section else manifest.model.shape
+            )
         except TypeError as exc:
             raise BundleError(f"{where} seq2seq.encoder_shape is malformed ({exc}); {REEXPORT}") from exc
         self.backend = backend
@@ -80,7 +82,9 @@ class Seq2SeqRuntime:
         manifest = read_manifest(path, verify=verify)
         raw = json.loads((manifest.bundle_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
         resolved = resolve_device(device)
-        return cls(manifest, raw, SessionCache(ort_factory(resolved, threads=threads, manifest=manifest)), f"ort-{resolved}")
+        return cls(
+            manifest, raw, SessionCache(ort_factory(resolved, threads=threads, manifest=manifest)), f"ort-{resolved}"
+        )
 
     def template(self, name: str) -> str:
         """A prompt template shipped in the bundle (trained or held-out) by name."""

@@ -83,7 +83,9 @@ class GraphSeq2SeqStep:
             ENCODER_MASK: self.encoder_outputs[ENCODER_MASK],
             **self._past,
         })  # fmt: skip
-        self._past = dict(zip(self.decoder.past_names(), (outputs[name] for name in self.decoder.past_names("present"))))
+        self._past = dict(
+            zip(self.decoder.past_names(), (outputs[name] for name in self.decoder.past_names("present")))
+        )
         logits = np.asarray(outputs[LOGITS])[:, -1]
         if tokens is None:
             self.first_logits = logits

@@ -79,35 +79,84 @@ class ServeOptions:
         cli.add_device(parser, "auto: CUDA when onnxruntime-gpu sees a GPU, else CPU")
         parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads (default: ORT's)")
         parser.add_argument("--max-batch", type=int, default=32, help="most rows per graph run (default 32)")
-        parser.add_argument("--max-wait-ms", type=float, default=5.0,
-                            help="longest a request waits for others to batch with (default 5)")
-        parser.add_argument("--on-overlength", choices=OVERLENGTH, default="truncate",
-                            help="texts longer than the model's max_length: cut them or answer 422 (default truncate)")
+        parser.add_argument(
+            "--max-wait-ms",
+            type=float,
+            default=5.0,
+            help="longest a request waits for others to batch with (default 5)",
+        )
+        parser.add_argument(
+            "--on-overlength",
+            choices=OVERLENGTH,
+            default="truncate",
+            help="texts longer than the model's max_length: cut them or answer 422 (default truncate)",
+        )
         parser.add_argument("--max-texts", type=int, default=256, help="most texts per request (default 256)")
-        parser.add_argument("--adaptive", action="store_true",
-                            help="requests without speedup/budget/floor step to faster profiles as the queue grows")
-        parser.add_argument("--high-water-ms", type=float, default=20.0,
-                            help="--adaptive: step faster when requests wait this long beyond --max-wait-ms (20)")
-        parser.add_argument("--low-water-ms", type=float, default=2.0,
-                            help="--adaptive: step back after --calm-requests batches below this (default 2)")
-        parser.add_argument("--calm-requests", type=int, default=32,
-                            help="--adaptive: calm batches before stepping back (default 32)")
-        parser.add_argument("--no-verify", dest="verify", action="store_false",
-                            help="skip re-hashing the bundle's files at load (sizes are still checked)")
+        parser.add_argument(
+            "--adaptive",
+            action="store_true",
+            help="requests without speedup/budget/floor step to faster profiles as the queue grows",
+        )
+        parser.add_argument(
+            "--high-water-ms",
+            type=float,
+            default=20.0,
+            help="--adaptive: step faster when requests wait this long beyond --max-wait-ms (20)",
+        )
+        parser.add_argument(
+            "--low-water-ms",
+            type=float,
+            default=2.0,
+            help="--adaptive: step back after --calm-requests batches below this (default 2)",
+        )
+        parser.add_argument(
+            "--calm-requests", type=int, default=32, help="--adaptive: calm batches before stepping back (default 32)"
+        )
+        parser.add_argument(
+            "--no-verify",
+            dest="verify",
+            action="store_false",
+            help="skip re-hashing the bundle's files at load (sizes are still checked)",
+        )
         parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
-        parser.add_argument("--digest", default=None, metavar="sha256:…",
-                            help="refuse to serve unless the bundle has this digest (acc-export prints it)")
-        parser.add_argument("--verify-key", type=Path, default=None, metavar="PUB.pem",
-                            help="refuse to serve unless manifest.json.sig verifies with this public key")
-        parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
-                            help=f"larger request bodies get 413 (default {DEFAULT_MAX_BODY_BYTES})")
-        parser.add_argument("--header-timeout-s", type=float, default=DEFAULT_HEADER_TIMEOUT_S,
-                            help=f"408 and close when request headers take longer (default {DEFAULT_HEADER_TIMEOUT_S:g})")
-        parser.add_argument("--body-timeout-s", type=float, default=DEFAULT_BODY_TIMEOUT_S,
-                            help=f"408 when a request body takes longer (default {DEFAULT_BODY_TIMEOUT_S:g})")
-        parser.add_argument("--shutdown-timeout-s", type=float, default=DEFAULT_SHUTDOWN_TIMEOUT_S,
-                            help="on Ctrl-C/SIGTERM, cancel requests still running after this long "
-                                 f"(default {DEFAULT_SHUTDOWN_TIMEOUT_S:g})")
+        parser.add_argument(
+            "--digest",
+            default=None,
+            metavar="sha256:…",
+            help="refuse to serve unless the bundle has this digest (acc-export prints it)",
+        )
+        parser.add_argument(
+            "--verify-key",
+            type=Path,
+            default=None,
+            metavar="PUB.pem",
+            help="refuse to serve unless manifest.json.sig verifies with this public key",
+        )
+        parser.add_argument(
+            "--max-body-bytes",
+            type=int,
+            default=DEFAULT_MAX_BODY_BYTES,
+            help=f"larger request bodies get 413 (default {DEFAULT_MAX_BODY_BYTES})",
+        )
+        parser.add_argument(
+            "--header-timeout-s",
+            type=float,
+            default=DEFAULT_HEADER_TIMEOUT_S,
+            help=f"408 and close when request headers take longer (default {DEFAULT_HEADER_TIMEOUT_S:g})",
+        )
+        parser.add_argument(
+            "--body-timeout-s",
+            type=float,
+            default=DEFAULT_BODY_TIMEOUT_S,
+            help=f"408 when a request body takes longer (default {DEFAULT_BODY_TIMEOUT_S:g})",
+        )
+        parser.add_argument(
+            "--shutdown-timeout-s",
+            type=float,
+            default=DEFAULT_SHUTDOWN_TIMEOUT_S,
+            help="on Ctrl-C/SIGTERM, cancel requests still running after this long "
+            f"(default {DEFAULT_SHUTDOWN_TIMEOUT_S:g})",
+        )
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ServeOptions:

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 _STATUS = {PolicyError: 422, DataError: 422, BatcherClosedError: 503}
 _ERRORS = {code: {"model": ErrorResponse} for code in (400, 408, 413, 422, 500, 503)}
 _HTTP_NAMES = {404: "NotFound", 405: "MethodNotAllowed"}
+
+
 def create_app(
     runtime: Runtime,
     *,
@@ -114,8 +116,10 @@ def create_app(
     async def http_error(request: Any, exc: HTTPException) -> JSONResponse:
         # FastAPI's own: unparsable bodies (invalid UTF-8, nesting too deep for its JSON parser), 404, 405.
         if exc.status_code == 400:
-            detail = 'request body is not a valid JSON document (invalid UTF-8 or nested too deep); send an object ' \
-                     'like {"text": "..."}'
+            detail = (
+                "request body is not a valid JSON document (invalid UTF-8 or nested too deep); send an object "
+                'like {"text": "..."}'
+            )
             return error(400, "BadRequest", detail)
         detail = f"{request.method} {request.url.path}: {exc.detail}; see /docs for the routes"
         return error(exc.status_code, _HTTP_NAMES.get(exc.status_code, "HTTPError"), detail)
@@ -190,11 +194,11 @@ def describe_validation_errors(errors: Any) -> tuple[int, str]:
         if item.get("type") == "json_invalid":
             reason = (item.get("ctx") or {}).get("error", "JSON decode error")
             where = f" at character {loc[1]}" if len(loc) > 1 else ""
-            return 400, f"request body is not valid JSON ({reason}{where}); send an object like {{\"text\": \"...\"}}"
+            return 400, f'request body is not valid JSON ({reason}{where}); send an object like {{"text": "..."}}'
         if loc == ("body",) and item.get("type") == "missing":
             return 400, 'request body is empty; send a JSON object like {"text": "..."}'
         if loc == ("body",) and isinstance(item.get("input"), (bytes, str)):
-            return 400, 'request body was not sent as JSON; send it with Content-Type: application/json'
+            return 400, "request body was not sent as JSON; send it with Content-Type: application/json"
     parts = []
     for item in errors:
         field = ".".join(str(part) for part in item.get("loc", ()) if part != "body") or "body"

@@ -55,7 +55,7 @@ class BodyLimitMiddleware:
         while True:
             try:
                 message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0.0))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await self._refuse(send, 408, "RequestTimeout", f"the request body was not complete within "
                                    f"{self.body_timeout_s:g} s; send it at once (acc-serve --body-timeout-s)")  # fmt: skip
                 return

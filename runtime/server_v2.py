@@ -30,9 +30,10 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from acc.profiles import AccError, DataError, PolicyError
 from fastapi import Request  # at module level: FastAPI resolves the handlers' annotations from these globals
 from fastapi.responses import JSONResponse
+
+from acc.profiles import AccError, DataError, PolicyError
 
 from .batching import BatcherClosedError
 from .request import RequestOptions
@@ -305,8 +306,10 @@ def _binary_strings(binary: bytes, size: int) -> list[bytes]:
         (length,) = struct.unpack_from("<I", data, offset)
         offset += 4
         if offset + length > len(data):
-            raise ProtocolError("binary BYTES tensor element runs past binary_data_size; serialize it with tritonclient")
-        items.append(data[offset:offset + length])
+            raise ProtocolError(
+                "binary BYTES tensor element runs past binary_data_size; serialize it with tritonclient"
+            )
+        items.append(data[offset : offset + length])
         offset += length
     return items
 

@@ -128,7 +128,9 @@ class OrtBackend(Backend):
         self.io_binding = (device == "cuda") if io_binding is None else bool(io_binding)
         self.min_keep = min_keep
         per_shape = self._fixed_session if fixed_shapes else None
-        self._buckets = BucketRunner(self._session, device, buckets, cuda_graph, per_shape) if buckets is not None else None
+        self._buckets = (
+            BucketRunner(self._session, device, buckets, cuda_graph, per_shape) if buckets is not None else None
+        )
         if self._buckets is not None:
             self.output_names = (LOGITS,)
 

@@ -78,8 +78,10 @@ def verify_signature(manifest: Manifest, public_key: str | os.PathLike[str]) -> 
             config = model_signing.verifying.Config().use_elliptic_key_verifier(public_key=key)
             config.verify(copy, Path(private) / SIGNATURE_NAME)
         except Exception as exc:  # noqa: BLE001 - ValueError on a mismatch; others for a malformed signature/key
-            raise BundleError(f"bundle {root} signature does not verify with {key} ({_line(exc)}); the manifest was "
-                              "modified or signed by another key: get the bundle from its publisher again") from None
+            raise BundleError(
+                f"bundle {root} signature does not verify with {key} ({_line(exc)}); the manifest was "
+                "modified or signed by another key: get the bundle from its publisher again"
+            ) from None
 
 
 def _line(exc: BaseException, limit: int = 160) -> str:

@@ -55,7 +55,11 @@ def measure_interleaved(
         if on_round is not None:
             on_round(round_index + 1)
         done = round_index + 1
-        if max_seconds is not None and done >= min(MIN_TIMED_ROUNDS, iters) and time.perf_counter() - start > max_seconds:
+        if (
+            max_seconds is not None
+            and done >= min(MIN_TIMED_ROUNDS, iters)
+            and time.perf_counter() - start > max_seconds
+        ):
             break
     return samples
 

@@ -182,8 +182,10 @@ class _EngineRunner:
         try:
             import torch
         except ImportError as exc:
-            raise BackendError(f"engine {path.name} runs on torch CUDA buffers and torch is not installed; pip install "
-                               "torch (a CUDA build), or use the ORT backend (the bundle's graphs)") from exc
+            raise BackendError(
+                f"engine {path.name} runs on torch CUDA buffers and torch is not installed; pip install "
+                "torch (a CUDA build), or use the ORT backend (the bundle's graphs)"
+            ) from exc
         if not torch.cuda.is_available():
             raise BackendError(f"engine {path.name} needs a CUDA GPU that torch can see; use the ORT backend here")
         self._torch = torch

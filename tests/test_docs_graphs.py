@@ -36,12 +36,13 @@ def test_each_png_was_drawn_from_its_committed_dot(render_graphs: ModuleType, na
     )
 
 
-def test_check_mode_reports_a_changed_body(render_graphs: ModuleType, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_mode_reports_a_changed_body(
+    render_graphs: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     for path in (DOCS / "img").glob("*.*"):
         (tmp_path / path.name).write_bytes(path.read_bytes())
     assert render_graphs.main(["--check", "-o", str(tmp_path)]) == 0
-    (tmp_path / "token_select.dot").write_text("digraph G {\nn0 [label=\"GatherElements\"];\n}\n")
+    (tmp_path / "token_select.dot").write_text('digraph G {\nn0 [label="GatherElements"];\n}\n')
     assert render_graphs.main(["--check", "-o", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "token_select.dot differs from the exporter's TokenSelect body" in err

@@ -33,17 +33,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_output(parser, "write DIR/aoti/*.pt2 + DIR/aoti.json and leave the bundle as it is (default: add aoti/ "
                            "to the bundle, atomically)", metavar="DIR")  # fmt: skip
     parser.add_argument("--profiles", default=None, help="comma list of profile names (default: every profile)")
-    parser.add_argument("--seq-buckets", type=_ints, default=(128,),
-                        help="sequence lengths, one package per profile and length")
+    parser.add_argument(
+        "--seq-buckets", type=_ints, default=(128,), help="sequence lengths, one package per profile and length"
+    )
     parser.add_argument("--batch-range", type=_ints, default=(1, 64), help="min,max batch size")
-    parser.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default=None,
-                        help="weights and activations (default fp32 on cpu, fp16 on cuda)")
-    parser.add_argument("--kernels", choices=("auto", "triton", "torch"), default="auto",
-                        help="ACC score/selection on CUDA: Triton kernels or PyTorch references")
-    parser.add_argument("--model", default=None,
-                        help="checkpoint the bundle was exported from (default: the manifest's model.source)")
-    parser.add_argument("--allow-mismatch", action="store_true",
-                        help="keep packages whose validation against the eager model fails (recorded in the manifest)")
+    parser.add_argument(
+        "--dtype",
+        choices=("fp32", "fp16", "bf16"),
+        default=None,
+        help="weights and activations (default fp32 on cpu, fp16 on cuda)",
+    )
+    parser.add_argument(
+        "--kernels",
+        choices=("auto", "triton", "torch"),
+        default="auto",
+        help="ACC score/selection on CUDA: Triton kernels or PyTorch references",
+    )
+    parser.add_argument(
+        "--model", default=None, help="checkpoint the bundle was exported from (default: the manifest's model.source)"
+    )
+    parser.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="keep packages whose validation against the eager model fails (recorded in the manifest)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output directory")
     cli.add_quiet(parser)
 
@@ -58,8 +71,9 @@ def torch_device(device: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from acc.exporter.aoti import aoti_from_bundle
     from rich.table import Table
+
+    from acc.exporter.aoti import aoti_from_bundle
 
     if len(args.batch_range) != 2:
         print(f"error: --batch-range takes min,max, got {args.batch_range}", file=sys.stderr)

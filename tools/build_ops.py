@@ -32,12 +32,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cuda", action="store_true", help="also build the CUDA EP kernel (needs nvcc)")
     parser.add_argument("--arch", default=DEFAULT_CUDA_ARCH, help="CUDA architectures, e.g. 90 or '80;90'")
     parser.add_argument("--cache-dir", type=Path, default=None, help="build cache root (default ~/.cache/acc-deploy)")
-    parser.add_argument("--onnxruntime-root", type=Path, default=None,
-                        help="ONNX Runtime SDK with include/ (default: Debian headers fetched into $ACC_DEPS_DIR, else the cache's deps/)")
-    parser.add_argument("--trt", action="store_true",
-                        help="also build libacc_trt_plugins.so, AccScore as a TensorRT plugin (implies --cuda)")
-    parser.add_argument("--trt-include", type=Path, default=None,
-                        help="directory with TensorRT's NvInfer.h (or its parent); default $TENSORRT_ROOT/include or system")
+    parser.add_argument(
+        "--onnxruntime-root",
+        type=Path,
+        default=None,
+        help="ONNX Runtime SDK with include/ (default: Debian headers fetched into $ACC_DEPS_DIR, else the cache's deps/)",
+    )
+    parser.add_argument(
+        "--trt",
+        action="store_true",
+        help="also build libacc_trt_plugins.so, AccScore as a TensorRT plugin (implies --cuda)",
+    )
+    parser.add_argument(
+        "--trt-include",
+        type=Path,
+        default=None,
+        help="directory with TensorRT's NvInfer.h (or its parent); default $TENSORRT_ROOT/include or system",
+    )
     parser.add_argument("--jobs", "-j", type=int, default=None, help="parallel compile jobs")
     parser.add_argument("--force", action="store_true", help="rebuild even when this source tree is already built")
     cli.add_quiet(parser, help="print only the library path(s)")
@@ -61,7 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.quiet:
         progress(f"built {path} (found by the runtime; or set {LIBRARY_ENV}={path})")
         if args.trt:
-            progress(f"built {path.parent / TRT_LIBRARY_NAME} (TensorRT: IPluginRegistry::loadLibrary / --dynamicPlugins)")
+            progress(
+                f"built {path.parent / TRT_LIBRARY_NAME} (TensorRT: IPluginRegistry::loadLibrary / --dynamicPlugins)"
+            )
     print(path)
     if args.trt:
         print(path.parent / TRT_LIBRARY_NAME)

@@ -33,9 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """One call of ``acc.runtime.calibrate.calibrate``, then the rows it wrote."""
-    from acc.tools.timing_options import CalibrateOptions
-    from acc.runtime.calibrate import calibrate
     from rich.table import Table
+
+    from acc.runtime.calibrate import calibrate
+    from acc.tools.timing_options import CalibrateOptions
 
     try:
         options = CalibrateOptions.from_args(args)

@@ -22,7 +22,9 @@ RENAMED = {"--json": "--output"}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="bert-sst2", help="alias, checkpoint dir or hub id")
     parser.add_argument("--speedups", default="1.5,3,4.8", help="speedups beside dense")
-    parser.add_argument("--data-dir", default=None, help="SST-2 folder (default: $ACC_DATA_DIR, then the copy shipped in the package)")
+    parser.add_argument(
+        "--data-dir", default=None, help="SST-2 folder (default: $ACC_DATA_DIR, then the copy shipped in the package)"
+    )
     parser.add_argument("--split", default="dev", help="SST-2 split to evaluate")
     parser.add_argument("--max-examples", type=int, default=None, help="evaluate only the first N examples")
     parser.add_argument("--batch-size", type=int, default=64, help="examples per batch")
@@ -34,8 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from acc.modeling.evaluate import evaluate, render_table, rows_to_json
     from rich.console import Console
+
+    from acc.modeling.evaluate import evaluate, render_table, rows_to_json
 
     try:
         rows = evaluate(
@@ -65,7 +68,9 @@ def _report(args: argparse.Namespace, rows: list[dict]) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = cli.make_parser("acc-eval", "SST-2 accuracy of an ACC model, dense and at each requested speedup.", EXAMPLES)
+    parser = cli.make_parser(
+        "acc-eval", "SST-2 accuracy of an ACC model, dense and at each requested speedup.", EXAMPLES
+    )
     add_arguments(parser)
     return parser
 

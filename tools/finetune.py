@@ -31,9 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from acc.modeling.evaluate import render_table
     from acc.modeling.finetune import FinetuneOptions, finetune
-    from rich.console import Console
 
     try:
         result = finetune(FinetuneOptions.from_args(args), progress=not args.quiet)

@@ -17,9 +17,9 @@ from acc.profiles import AccError
 from . import cli
 
 EXAMPLES = (
-    "acc-generate bundles/gpt2-mini -p \"In the beginning\" --speedup 3",
-    "acc-generate bundles/gpt2-mini -p \"The meaning of\" --sample --top-p 0.9 --seed 1 --json",
-    "acc-generate bundles/t5-sst2 -p \"a gorgeous, witty movie .\" --template review-question --speedup 3",
+    'acc-generate bundles/gpt2-mini -p "In the beginning" --speedup 3',
+    'acc-generate bundles/gpt2-mini -p "The meaning of" --sample --top-p 0.9 --seed 1 --json',
+    'acc-generate bundles/t5-sst2 -p "a gorgeous, witty movie ." --template review-question --speedup 3',
 )
 
 
@@ -36,10 +36,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="sampling seed (same seed, same text)")
     cli.add_device(parser, "auto: CUDA when onnxruntime-gpu sees a GPU, else CPU")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
-    parser.add_argument("--template", default=None,
-                        help="T5 bundles: wrap each prompt in this shipped prompt template (e.g. review-question)")
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object (prompts, generated texts, token ids, timings) instead of text")
+    parser.add_argument(
+        "--template",
+        default=None,
+        help="T5 bundles: wrap each prompt in this shipped prompt template (e.g. review-question)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object (prompts, generated texts, token ids, timings) instead of text",
+    )
     cli.add_quiet(parser, help="no timing line on stderr")
 
 
@@ -55,7 +61,17 @@ def bundle_family(bundle: str) -> str | None:
 
 CAUSAL_JSON = ("texts", "token_ids", "profile", "ttft_ms", "decode_ms", "tokens_per_s", "prompt_lengths",
                "cache_lengths", "finished")  # fmt: skip
-SEQ2SEQ_JSON = ("texts", "token_ids", "profile", "reason", "encode_ms", "ttft_ms", "decode_ms", "total_ms", "kept_tokens")
+SEQ2SEQ_JSON = (
+    "texts",
+    "token_ids",
+    "profile",
+    "reason",
+    "encode_ms",
+    "ttft_ms",
+    "decode_ms",
+    "total_ms",
+    "kept_tokens",
+)
 
 
 def causal_json(out: Any) -> dict[str, Any]:
@@ -83,7 +99,9 @@ def causal_summary(out: Any) -> str:
 
 
 def seq2seq_summary(out: Any) -> str:
-    return f"profile {out.profile}: encoder {out.encode_ms:.1f} ms, TTFT {out.ttft_ms:.1f} ms, total {out.total_ms:.1f} ms"
+    return (
+        f"profile {out.profile}: encoder {out.encode_ms:.1f} ms, TTFT {out.ttft_ms:.1f} ms, total {out.total_ms:.1f} ms"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,7 +114,12 @@ def run(args: argparse.Namespace) -> int:
         if args.profile is not None:
             print("error: --profile applies to causal bundles; use --speedup for a T5 bundle", file=sys.stderr)
             return 2
-        family_kwargs, to_json, summary, to_text = {"template": args.template}, seq2seq_json, seq2seq_summary, seq2seq_text
+        family_kwargs, to_json, summary, to_text = (
+            {"template": args.template},
+            seq2seq_json,
+            seq2seq_summary,
+            seq2seq_text,
+        )
     else:
         from acc.runtime.causal import CausalRuntime as runtime_class
 

@@ -23,22 +23,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", default="-", help="texts: .txt (one per line), .tsv (with a header) or "
                         ".jsonl ({\"text\": ...} per line); - or nothing for stdin")  # fmt: skip
     cli.add_output(parser, "result file, .jsonl or .tsv (default: JSONL to stdout)")
-    parser.add_argument("--format", default=None, choices=("txt", "tsv", "jsonl"),
-                        help="input format (default: from the file's extension; stdin: txt)")
-    parser.add_argument("--output-format", default=None, choices=("jsonl", "tsv"),
-                        help="output format (default: from --output's extension, else jsonl)")
-    parser.add_argument("--text-column", default=None,
-                        help="TSV column / JSONL key holding the text (default: sentence, text or content / text)")
+    parser.add_argument(
+        "--format",
+        default=None,
+        choices=("txt", "tsv", "jsonl"),
+        help="input format (default: from the file's extension; stdin: txt)",
+    )
+    parser.add_argument(
+        "--output-format",
+        default=None,
+        choices=("jsonl", "tsv"),
+        help="output format (default: from --output's extension, else jsonl)",
+    )
+    parser.add_argument(
+        "--text-column",
+        default=None,
+        help="TSV column / JSONL key holding the text (default: sentence, text or content / text)",
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="texts per graph run")
     parser.add_argument("--speedup", type=float, default=None, help="run the profile with this target speedup")
-    parser.add_argument("--latency-budget-ms", type=float, default=None,
-                        help="the most accurate profile whose measured p99 for a batch fits this budget")
-    parser.add_argument("--min-accuracy", type=float, default=None,
-                        help="the fastest profile with at least this accuracy (a fraction, e.g. 0.85)")
-    parser.add_argument("--best-effort", action="store_true",
-                        help="take the closest profile when no profile meets the constraint")
-    parser.add_argument("--no-truncate", dest="truncate", action="store_false",
-                        help="fail on a text longer than the model's max_length instead of cutting it")
+    parser.add_argument(
+        "--latency-budget-ms",
+        type=float,
+        default=None,
+        help="the most accurate profile whose measured p99 for a batch fits this budget",
+    )
+    parser.add_argument(
+        "--min-accuracy",
+        type=float,
+        default=None,
+        help="the fastest profile with at least this accuracy (a fraction, e.g. 0.85)",
+    )
+    parser.add_argument(
+        "--best-effort", action="store_true", help="take the closest profile when no profile meets the constraint"
+    )
+    parser.add_argument(
+        "--no-truncate",
+        dest="truncate",
+        action="store_false",
+        help="fail on a text longer than the model's max_length instead of cutting it",
+    )
     cli.add_device(parser, "where the graphs run (ONNX Runtime)")
     parser.add_argument("--precision", default="auto", help="graph precision: auto, fp32, fp16, int8 (if exported)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")

@@ -13,7 +13,7 @@ from . import cli
 EXAMPLES = (
     "acc-serve bundles/bert-sst2 --port 8080",
     "acc-serve bundles/bert-sst2 --device cuda --max-batch 64 --adaptive",
-    "curl -s localhost:8080/predict -d '{\"text\": \"a gorgeous movie .\", \"min_accuracy\": 0.85, \"best_effort\": true}'",
+    'curl -s localhost:8080/predict -d \'{"text": "a gorgeous movie .", "min_accuracy": 0.85, "best_effort": true}\'',
 )
 
 
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.make_parser(
         "acc-serve",
-        "Serve a bundle over HTTP: POST /predict {\"text\": ...} or {\"texts\": [...]} with optional speedup, "
+        'Serve a bundle over HTTP: POST /predict {"text": ...} or {"texts": [...]} with optional speedup, '
         "latency_budget_ms, min_accuracy, best_effort; GET /health; GET /metrics (Prometheus). Concurrent requests "
         "are batched per profile.",
         EXAMPLES,

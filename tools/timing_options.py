@@ -86,24 +86,43 @@ class BenchOptions:
         from acc.tools import cli
 
         cli.add_bundle(parser, optional=True)
-        parser.add_argument("--random-bert-base", action="store_true",
-                            help="benchmark a random-initialised BERT-base (12x768) ACC bundle built in a temp dir "
-                                 "(latency only: no weights needed, accuracy meaningless)")
-        parser.add_argument("--source", type=Path, default=None,
-                            help="checkpoint for the dense baseline (default: the bundle's model.source)")
+        parser.add_argument(
+            "--random-bert-base",
+            action="store_true",
+            help="benchmark a random-initialised BERT-base (12x768) ACC bundle built in a temp dir "
+            "(latency only: no weights needed, accuracy meaningless)",
+        )
+        parser.add_argument(
+            "--source",
+            type=Path,
+            default=None,
+            help="checkpoint for the dense baseline (default: the bundle's model.source)",
+        )
         parser.add_argument("--speedups", default="1.5,3,4.8", help="profiles of the --random-bert-base bundle")
         _add_timing_arguments(parser, DEFAULT_SEQS, max_seconds=BenchOptions.max_seconds_per_cell)
-        parser.add_argument("--spin", dest="spinning", action="store_true",
-                            help="let ORT worker threads spin between runs (off: sessions take turns on the cores)")
+        parser.add_argument(
+            "--spin",
+            dest="spinning",
+            action="store_true",
+            help="let ORT worker threads spin between runs (off: sessions take turns on the cores)",
+        )
         cli.add_output(parser, "folder for <name>_<UTC>.json|.md|.png", default=DEFAULT_OUTPUT_DIR,
                        dest="output_dir", metavar="DIR")  # fmt: skip
         parser.add_argument("--name", default=None, help="results name (default cpu-<model>)")
-        parser.add_argument("--work-dir", type=Path, default=None,
-                            help="keep the dense baseline graph (and the random bundle) here instead of a temp dir")
-        parser.add_argument("--baseline-atol", type=float, default=1e-4,
-                            help="logits tolerance of the dense baseline vs PyTorch")
-        parser.add_argument("--allow-unfused-baseline", action="store_true",
-                            help="time the baseline even if ORT's optimizer fused no Attention (flatters speedups)")
+        parser.add_argument(
+            "--work-dir",
+            type=Path,
+            default=None,
+            help="keep the dense baseline graph (and the random bundle) here instead of a temp dir",
+        )
+        parser.add_argument(
+            "--baseline-atol", type=float, default=1e-4, help="logits tolerance of the dense baseline vs PyTorch"
+        )
+        parser.add_argument(
+            "--allow-unfused-baseline",
+            action="store_true",
+            help="time the baseline even if ORT's optimizer fused no Attention (flatters speedups)",
+        )
         cli.add_device(parser, "auto and cpu time ONNX Runtime CPU, the only backend this benchmark compares on; "
                                "for GPU latency use acc-calibrate BUNDLE --device cuda")  # fmt: skip
         cli.add_quiet(parser)
@@ -111,8 +130,10 @@ class BenchOptions:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> BenchOptions:
         if args.device not in ("auto", "cpu"):
-            raise DataError(f"acc-bench times ONNX Runtime CPU only, not --device {args.device}; drop --device "
-                            "(or pass --device cpu), or measure the GPU with acc-calibrate BUNDLE --device cuda")
+            raise DataError(
+                f"acc-bench times ONNX Runtime CPU only, not --device {args.device}; drop --device "
+                "(or pass --device cpu), or measure the GPU with acc-calibrate BUNDLE --device cuda"
+            )
         values = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
         values["speedups"] = tuple(parse_speedups(args.speedups))
         values["batches"] = _ints(args.batches, "--batches")
@@ -128,8 +149,12 @@ def _add_timing_arguments(parser: argparse.ArgumentParser, seqs: tuple[int, ...]
     parser.add_argument("--iters", type=int, default=20, help="timed rounds per cell")
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds per cell")
     parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads (default: all usable CPUs)")
-    parser.add_argument("--max-seconds-per-cell", type=float, default=max_seconds,
-                        help="stop timing a cell after this many seconds (at least 3 rounds)")
+    parser.add_argument(
+        "--max-seconds-per-cell",
+        type=float,
+        default=max_seconds,
+        help="stop timing a cell after this many seconds (at least 3 rounds)",
+    )
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,10 @@ def latency_table(latency: dict[str, Any]) -> list[str]:
               "|---|" + "---|" * (len(cells) + 1)]  # fmt: skip
     longest = max(p for p, _ in cells)
     for name in variants:
-        parts = [f"{index[(name, p, b)]['decode_tokens_per_s']:.0f} ({index[(name, p, b)]['decode_speedup_vs_hf']:.2f}x)" for p, b in cells]
+        parts = [
+            f"{index[(name, p, b)]['decode_tokens_per_s']:.0f} ({index[(name, p, b)]['decode_speedup_vs_hf']:.2f}x)"
+            for p, b in cells
+        ]
         cache = index[(name, longest, cells[0][1])]["cache_lengths"]
         lines.append(f"| {name} | " + " | ".join(parts) + f" | {', '.join(map(str, cache))} |")
     return lines
@@ -64,8 +67,10 @@ def latency_table(latency: dict[str, Any]) -> list[str]:
 
 def render_markdown(data: dict[str, Any]) -> str:
     training = data["training"]
-    phases = ", ".join(f"{p['name']} {p['steps']} steps / {p['tokens'] / 1e6:.0f}M tokens / {p['seconds']:.0f} s"
-                       for p in training["phases"])
+    phases = ", ".join(
+        f"{p['name']} {p['steps']} steps / {p['tokens'] / 1e6:.0f}M tokens / {p['seconds']:.0f} s"
+        for p in training["phases"]
+    )
     lines = [f"# Causal LM (GPT-2): {data['model']} and GPT-2-small timings on {data['device']}", "",
              f"Model: {data['card']}.", "",
              f"Training: {phases}; "
@@ -103,7 +108,12 @@ def render_png(data: dict[str, Any], path: Path) -> None:
         cells = sorted({(r["prompt"], r["batch"]) for r in latency["rows"]})
         for p, b in cells:
             rows = [r for r in latency["rows"] if (r["prompt"], r["batch"]) == (p, b) and r["variant"].startswith("s")]
-            ax.plot([r["theoretical_speedup"] for r in rows], [r["ttft_speedup_vs_hf"] for r in rows], "o-", label=f"prompt {p}, batch {b}")
+            ax.plot(
+                [r["theoretical_speedup"] for r in rows],
+                [r["ttft_speedup_vs_hf"] for r in rows],
+                "o-",
+                label=f"prompt {p}, batch {b}",
+            )
         top = max(r["theoretical_speedup"] for r in latency["rows"])
         ax.plot([1, top], [1, top], ":", color="grey", label="= theoretical")
         ax.set_xlabel("theoretical prefill speedup")

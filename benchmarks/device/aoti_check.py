@@ -38,7 +38,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", type=Path, required=True)
     parser.add_argument("--model", default="bert-sst2")
-    parser.add_argument("--data-dir", default=None, help="SST-2 folder (default: ACC_DATA_DIR, then the copy shipped in the package)")
+    parser.add_argument(
+        "--data-dir", default=None, help="SST-2 folder (default: ACC_DATA_DIR, then the copy shipped in the package)"
+    )
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--dtype", default=None, help="fp16 on cuda, fp32 on cpu by default")
     parser.add_argument("--speedups", default="1.5,3,4.8")
@@ -49,8 +51,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--iters", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--kernels", default="auto", choices=("auto", "triton", "torch"))
-    parser.add_argument("--compile-budget-s", type=float, default=170.0,
-                        help="start no new compile after this many seconds of compiling (bucket 128 always)")
+    parser.add_argument(
+        "--compile-budget-s",
+        type=float,
+        default=170.0,
+        help="start no new compile after this many seconds of compiling (bucket 128 always)",
+    )
     return parser.parse_args(argv)
 
 

@@ -102,7 +102,9 @@ def measure(
             variants += [(f"s{s:g}", s, p.keep_ratios, p.theoretical_speedup, acc) for s, p in profiles]
             if reason is None:
                 variants.append(("fused-dense", 1.0, None, 1.0, fused_model))
-                variants += [(f"fused-s{s:g}", s, p.keep_ratios, p.theoretical_speedup, fused_model) for s, p in profiles]
+                variants += [
+                    (f"fused-s{s:g}", s, p.keep_ratios, p.theoretical_speedup, fused_model) for s, p in profiles
+                ]
             for name, target, ratios, theoretical, model in variants:
                 with torch.no_grad():
                     row = _measure_variant(hf, model, name, ratios, ids, first, iters, steps)
@@ -127,6 +129,7 @@ def measure(
 
 def _measure_variant(hf, acc, name, ratios, ids, first, iters: int, decode_steps: int) -> dict[str, Any]:
     if name == "hf-dense":
+
         def prefill() -> Any:
             out = hf(ids, use_cache=True, logits_to_keep=1)
             return out.logits[:, -1].argmax(-1), out.past_key_values
@@ -141,6 +144,7 @@ def _measure_variant(hf, acc, name, ratios, ids, first, iters: int, decode_steps
 
         lengths = [ids.shape[1]] * len(hf.transformer.h)
     else:
+
         def prefill() -> Any:
             out = acc.prefill(ids, None, ratios)
             return out.logits.argmax(-1), out

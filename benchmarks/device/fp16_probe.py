@@ -148,15 +148,24 @@ def markdown(report: dict) -> str:
              "|---|---|---|---|"]  # fmt: skip
     for name, probe_ in report["profiles"].items():
         for level, row in probe_.get("levels", {}).items():
-            lines.append(f"| {probe_.get('graph', name)} (of {probe_.get('examples', '?')}) | {level} | "
-                         f"{row['nonfinite_samples_cuda']} / {row['nonfinite_samples_cpu']} | {100 * row['label_agreement']:.2f}% |")
-    lines += ["", "First nodes (graph order) whose CUDA output has more non-finite values than on CPU:", "",
-              "| graph | level | node | op | shape | non-finite CUDA / CPU |", "|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {probe_.get('graph', name)} (of {probe_.get('examples', '?')}) | {level} | "
+                f"{row['nonfinite_samples_cuda']} / {row['nonfinite_samples_cpu']} | {100 * row['label_agreement']:.2f}% |"
+            )
+    lines += [
+        "",
+        "First nodes (graph order) whose CUDA output has more non-finite values than on CPU:",
+        "",
+        "| graph | level | node | op | shape | non-finite CUDA / CPU |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, probe_ in report["profiles"].items():
         for found in probe_.get("first_nonfinite_nodes", []):
             for node in found["nodes"][:3]:
-                lines.append(f"| {name} | {found['level']} | `{node['node']}` | {node['op']} | {node['shape']} | "
-                             f"{node['nonfinite_cuda']} / {node['nonfinite_cpu']} |")
+                lines.append(
+                    f"| {name} | {found['level']} | `{node['node']}` | {node['op']} | {node['shape']} | "
+                    f"{node['nonfinite_cuda']} / {node['nonfinite_cpu']} |"
+                )
     return "\n".join(lines) + "\n"
 
 

@@ -42,8 +42,11 @@ def agreement(bundle: Path, data_dir: str | None, device: str = "cuda") -> list[
     batches = list(sst2_batches(split, tokenizer, 32, 128))
     jobs = [(p.name, bundle / p.graph, None) for p in manifest.profiles]
     if manifest.adjustable is not None:
-        jobs += [(f"adjustable@{p.name}", bundle / manifest.adjustable.graph, p.profile.keep_ratios)
-                 for p in manifest.profiles if p.name != "dense"]
+        jobs += [
+            (f"adjustable@{p.name}", bundle / manifest.adjustable.graph, p.profile.keep_ratios)
+            for p in manifest.profiles
+            if p.name != "dense"
+        ]
     rows = []
     for name, graph, ratios in jobs:
         cpu, gpu = _session(graph, "cpu"), _session(graph, device)
@@ -67,19 +70,28 @@ def agreement(bundle: Path, data_dir: str | None, device: str = "cuda") -> list[
             agree += int((a["logits"].argmax(1) == b["logits"].argmax(1)).sum())
             correct += int((b["logits"].argmax(1) == batch.labels).sum())
             total += len(batch.labels)
-        rows.append({"graph": name, "examples": total, "label_agreement": agree / total, "cuda_accuracy": correct / total,
-                     "max_abs_diff_unflipped": max_diff, "flip_rate": {o: n / total for o, n in flips.items()}})
+        rows.append(
+            {
+                "graph": name,
+                "examples": total,
+                "label_agreement": agree / total,
+                "cuda_accuracy": correct / total,
+                "max_abs_diff_unflipped": max_diff,
+                "flip_rate": {o: n / total for o, n in flips.items()},
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
-def latency(bundle: Path, batches: list[int], seqs: list[int], iters: int, baseline_source: str | None,
-            device: str = "cuda") -> tuple[list[dict], dict]:
+def latency(
+    bundle: Path, batches: list[int], seqs: list[int], iters: int, baseline_source: str | None, device: str = "cuda"
+) -> tuple[list[dict], dict]:
     from acc.exporter.dense_baseline import export_dense_baseline
     from acc.exporter.latency import measure_latency
-    from acc.runtime.timing import full_length_feeds
     from acc.profiles import EncoderShape, theoretical_speedup
     from acc.runtime import read_manifest
+    from acc.runtime.timing import full_length_feeds
 
     manifest = read_manifest(bundle)
     card = manifest.model
@@ -92,8 +104,11 @@ def latency(bundle: Path, batches: list[int], seqs: list[int], iters: int, basel
         candidates.append((p.name, _session(bundle / p.graph, device), None, list(p.profile.keep_ratios)))
     if manifest.adjustable is not None:
         adjustable = _session(bundle / manifest.adjustable.graph, device)
-        candidates += [(f"adjustable@{p.name}", adjustable, list(p.profile.keep_ratios), list(p.profile.keep_ratios))
-                       for p in manifest.profiles if p.name != "dense"]
+        candidates += [
+            (f"adjustable@{p.name}", adjustable, list(p.profile.keep_ratios), list(p.profile.keep_ratios))
+            for p in manifest.profiles
+            if p.name != "dense"
+        ]
     rows = []
     for batch in batches:
         for seq in seqs:
@@ -103,17 +118,33 @@ def latency(bundle: Path, batches: list[int], seqs: list[int], iters: int, basel
                 f = dict(feeds)
                 if feed_ratios is not None:
                     f["keep_ratios"] = np.asarray(feed_ratios, dtype=np.float32)
-                stats = measure_latency(lambda s=session, f=f: s.run(["logits"], f), warmup=3, iters=iters,
-                                        max_seconds=20)
+                stats = measure_latency(
+                    lambda s=session, f=f: s.run(["logits"], f), warmup=3, iters=iters, max_seconds=20
+                )
                 cell[label] = (stats, theoretical_speedup(ratios, shape, seq))
             base = cell["baseline"][0].p50_ms
             dense = cell["dense"][0].p50_ms
             for label, (stats, theory) in cell.items():
-                rows.append({"candidate": label, "batch": batch, "seq": seq, "p50_ms": stats.p50_ms,
-                             "p99_ms": stats.p99_ms, "iters": stats.iters, "speedup_vs_baseline": base / stats.p50_ms,
-                             "speedup_vs_bundle_dense": dense / stats.p50_ms, "theoretical_speedup": theory})
-            print(f"b{batch} s{seq}: " + "  ".join(f"{r['candidate']} {r['p50_ms']:.2f}ms x{r['speedup_vs_baseline']:.2f}"
-                                                  for r in rows[-len(cell):]), flush=True)
+                rows.append(
+                    {
+                        "candidate": label,
+                        "batch": batch,
+                        "seq": seq,
+                        "p50_ms": stats.p50_ms,
+                        "p99_ms": stats.p99_ms,
+                        "iters": stats.iters,
+                        "speedup_vs_baseline": base / stats.p50_ms,
+                        "speedup_vs_bundle_dense": dense / stats.p50_ms,
+                        "theoretical_speedup": theory,
+                    }
+                )
+            print(
+                f"b{batch} s{seq}: "
+                + "  ".join(
+                    f"{r['candidate']} {r['p50_ms']:.2f}ms x{r['speedup_vs_baseline']:.2f}" for r in rows[-len(cell) :]
+                ),
+                flush=True,
+            )
     return rows, baseline.to_dict()
 
 
@@ -134,14 +165,25 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     started = time.time()
-    result = {"schema_version": 1, "name": args.name or args.bundle.name, "device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",
-              "onnxruntime": onnxruntime.__version__, "providers": onnxruntime.get_available_providers(),
-              "precision": "fp32", "latency_only": args.latency_only}
+    result = {
+        "schema_version": 1,
+        "name": args.name or args.bundle.name,
+        "device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",
+        "onnxruntime": onnxruntime.__version__,
+        "providers": onnxruntime.get_available_providers(),
+        "precision": "fp32",
+        "latency_only": args.latency_only,
+    }
     if not args.latency_only:
         result["agreement"] = agreement(args.bundle, args.data_dir, args.device)
     result["latency"], result["baseline"] = latency(
-        args.bundle, [int(b) for b in args.batches.split(",")], [int(s) for s in args.seqs.split(",")], args.iters,
-        args.baseline_source, args.device)
+        args.bundle,
+        [int(b) for b in args.batches.split(",")],
+        [int(s) for s in args.seqs.split(",")],
+        args.iters,
+        args.baseline_source,
+        args.device,
+    )
     result["seconds"] = time.time() - started
     args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     return 0

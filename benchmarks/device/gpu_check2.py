@@ -155,7 +155,9 @@ def _candidates(bundle: Path, device: str, baseline: dict, counts: Path | None, 
     if counts is not None:
         heaviest = manifest.profiles[-1]
         ratios = list(heaviest.profile.keep_ratios)
-        specs += [(f"adjustable-counts@{heaviest.name}/fp16/{m}", counts, ratios, ratios, m) for m in ("iobind", "cudagraph")]
+        specs += [
+            (f"adjustable-counts@{heaviest.name}/fp16/{m}", counts, ratios, ratios, m) for m in ("iobind", "cudagraph")
+        ]
     made, failed = {}, {}
     for label, path, feed_ratios, ratios, mode in specs:
         try:
@@ -178,8 +180,8 @@ def host_copies(bundle: Path, device: str, precisions: tuple[str, ...]) -> dict[
 
     from acc.runtime import read_manifest
     from acc.runtime.custom_ops import register
-    from acc.runtime.precision import variant_file
     from acc.runtime.ort_session import providers_for
+    from acc.runtime.precision import variant_file
 
     manifest = read_manifest(bundle, verify=False)
     report = {}
@@ -216,13 +218,12 @@ def fp16_baseline(fp32_path: Path) -> Path:
 def latency(bundle: Path, device: str, batches: list[int], seqs: list[int], iters: int, warmup: int,
             max_seconds: float, counts: Path | None, model: str,
             precisions: tuple[str, ...] = PRECISIONS) -> tuple[list[dict], dict, dict]:  # fmt: skip
+    from acc.exporter.bench.measure import paired_speedup
     from acc.exporter.dense_baseline import export_dense_baseline
-    from acc.runtime.timing import full_length_feeds
     from acc.profiles import EncoderShape, theoretical_speedup
     from acc.runtime import read_manifest
-    from acc.exporter.bench.measure import paired_speedup
-    from acc.runtime.timing import measure_interleaved
     from acc.runtime.buckets import Buckets
+    from acc.runtime.timing import full_length_feeds, measure_interleaved
 
     manifest = read_manifest(bundle, verify=False)
     card = manifest.model
@@ -242,7 +243,11 @@ def latency(bundle: Path, device: str, batches: list[int], seqs: list[int], iter
             feeds = full_length_feeds(batch, seq, 30000)
             runs = {}
             for label, (backend, feed_ratios, _) in made.items():
-                f = dict(feeds) if feed_ratios is None else {**feeds, "keep_ratios": np.asarray(feed_ratios, np.float32)}
+                f = (
+                    dict(feeds)
+                    if feed_ratios is None
+                    else {**feeds, "keep_ratios": np.asarray(feed_ratios, np.float32)}
+                )
                 try:
                     backend.infer(f)  # first call: builds buffers / captures the CUDA graph; failures recorded
                 except Exception as exc:  # noqa: BLE001
@@ -259,8 +264,15 @@ def latency(bundle: Path, device: str, batches: list[int], seqs: list[int], iter
                              "theoretical_speedup": theoretical_speedup(made[label][2], shape, seq)})  # fmt: skip
             cell = [r for r in rows if (r["batch"], r["seq"]) == (batch, seq)]
             print(f"b{batch} s{seq}: " + "  ".join(f"{r['candidate']} {r['p50_ms']:.2f}ms" for r in cell), flush=True)
-    return rows, info, {label: backend._buckets.captured() for label, (backend, _, _) in made.items()  # noqa: SLF001
-                        if backend._buckets is not None}  # noqa: SLF001
+    return (
+        rows,
+        info,
+        {
+            label: backend._buckets.captured()
+            for label, (backend, _, _) in made.items()  # noqa: SLF001
+            if backend._buckets is not None
+        },
+    )  # noqa: SLF001
 
 
 def run(args: argparse.Namespace) -> int:
@@ -321,8 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--max-seconds", type=float, default=4.0, help="timed seconds per (batch, seq) cell")
-    parser.add_argument("--attention", default="eager", choices=("eager", "fused"),
-                        help="graph form to export (fused: ORT MultiHeadAttention + ai.acc::AccScore)")
+    parser.add_argument(
+        "--attention",
+        default="eager",
+        choices=("eager", "fused"),
+        help="graph form to export (fused: ORT MultiHeadAttention + ai.acc::AccScore)",
+    )
     parser.add_argument("--precisions", default=",".join(PRECISIONS), help="graph precisions to export and compare")
     parser.add_argument("--no-adjustable", action="store_true", help="export fixed profiles only (faster)")
     parser.add_argument("--skip-agreement", action="store_true", help="latency only (random-weight models)")

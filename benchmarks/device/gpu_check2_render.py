@@ -16,7 +16,11 @@ SHOWN_IN_PLOT = ("baseline/fp16/cudagraph", "dense/fp16/iobind", "s1.5/fp16/iobi
 
 def stem(data: dict) -> str:
     device = str(data.get("device", "device"))
-    tag = "h100" if "H100" in device else ("cpu-smoke" if data.get("smoke") else re.sub(r"[^a-z0-9]+", "-", device.lower()))
+    tag = (
+        "h100"
+        if "H100" in device
+        else ("cpu-smoke" if data.get("smoke") else re.sub(r"[^a-z0-9]+", "-", device.lower()))
+    )
     form = "-fused" if data.get("attention") == "fused" else ""
     return f"{tag}{form}-fp16-{data.get('name', 'bundle')}_{data.get('utc', 'unknown')}"
 

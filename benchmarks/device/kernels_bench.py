@@ -49,12 +49,17 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--iters", type=int, default=30, help="timed CUDA-graph replays per candidate and cell")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--model", default="bert-sst2", help="accuracy part: ACC checkpoint (alias or directory)")
-    parser.add_argument("--data-dir", default=None, help="SST-2 folder (default: ACC_DATA_DIR, then the copy shipped in the package)")
+    parser.add_argument(
+        "--data-dir", default=None, help="SST-2 folder (default: ACC_DATA_DIR, then the copy shipped in the package)"
+    )
     parser.add_argument("--max-examples", type=int, default=None, help="accuracy part: first N dev examples")
     parser.add_argument("--budget-s", type=float, default=270.0, help="stop starting new cells/checks after this")
     parser.add_argument("--methods", default="naive,fused", help="ACC candidates timed per profile (latency part)")
-    parser.add_argument("--quick", action="store_true",
-                        help="latency only, fused vs dense and HF, 20 replays, no new cell after 70 s (about 90 s wall)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="latency only, fused vs dense and HF, 20 replays, no new cell after 70 s (about 90 s wall)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.parts, args.methods, args.iters, args.budget_s = "env,latency", "fused", min(args.iters, 20), 70.0
@@ -88,7 +93,7 @@ class Context:
     def over_budget(self) -> bool:
         return time.perf_counter() - self.started > self.args.budget_s
 
-    def bert_base(self):  # noqa: ANN201 - (FastAccBert, hf model) in the benchmark dtype on the device
+    def bert_base(self):
         """Random-init BERT-base (12x768, seed 0); the smoke run uses a 12-layer, 32-wide one."""
         if self._bert_base is None:
             import torch
@@ -103,7 +108,7 @@ class Context:
             self._bert_base = (to_fast(hf, self.dtype, self.device, lse_source=self.lse_source), hf)
         return self._bert_base
 
-    def profiles(self):  # noqa: ANN201 - list[Profile]
+    def profiles(self):
         from acc.profiles import BERT_BASE, profile_for_speedup
 
         return [profile_for_speedup(BERT_BASE, s) for s in self.speedups]
@@ -149,7 +154,7 @@ def correctness_part(ctx: Context) -> dict:
     for batch, heads, seq, head_dim, dtype, padded, source in shapes:
         try:
             record = check_kernels(batch, heads, seq, head_dim, dtype, ctx.device, padded, source).to_dict()
-        except Exception as exc:  # noqa: BLE001 - recorded, the next shape still runs
+        except Exception as exc:
             record = {"batch": batch, "seq_len": seq, "dtype": str(dtype), "padded": padded, "lse_source": source,
                       "error": f"{type(exc).__name__}: {exc}", "failures": ["error"]}  # fmt: skip
         checks.append(record)
@@ -192,14 +197,17 @@ def _model_check(ctx: Context) -> dict:
                                    use_graphs=ctx.use_graphs)  # fmt: skip
             fast = runner(ids, mask, None, ratios)
             kept = [_kept_sets(ref, layer) == _kept_sets(fast, layer) for layer in range(layers)]
-            out[method] = {"max_abs_logit_diff": float((fast.logits - ref.logits).abs().max()), "kept_sets_equal": all(kept)}
+            out[method] = {
+                "max_abs_logit_diff": float((fast.logits - ref.logits).abs().max()),
+                "kept_sets_equal": all(kept),
+            }
         out["passed"] = all(v["kept_sets_equal"] and v["max_abs_logit_diff"] < 1e-3 for v in out.values())
         return out
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-3000:], "passed": False}
 
 
-def _kept_sets(output, layer: int) -> list[list[int]]:  # noqa: ANN001 - AccOutput
+def _kept_sets(output, layer: int) -> list[list[int]]:
     positions, masks = output.kept_positions[layer], output.kept_masks[layer]
     return [sorted(positions[b][masks[b] > 0].tolist()) for b in range(positions.shape[0])]
 
@@ -211,7 +219,7 @@ def pytest_part(ctx: Context) -> dict:
     if ctx.over_budget():
         return {"skipped": "time budget used up"}
     try:
-        import pytest  # noqa: F401
+        import pytest  # noqa: F401 - only checks it is installed
     except ImportError:
         return {"skipped": "pytest is not installed here; the correctness part made the same measurements"}
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider",
@@ -233,7 +241,7 @@ def latency_part(ctx: Context) -> dict:
             continue
         try:
             rows += _latency_cell(ctx, fast, hf, batch, seq)
-        except Exception as exc:  # noqa: BLE001 - e.g. the dense pass itself failed; the next cell still runs
+        except Exception as exc:
             rows.append({"candidate": "cell", "batch": batch, "seq": seq, "method": "-", "error": f"{type(exc).__name__}: {exc}",
                          "traceback": traceback.format_exc()[-2000:]})  # fmt: skip
             print(f"cell {cell} failed: {rows[-1]['error']}", flush=True)
@@ -245,7 +253,7 @@ def latency_part(ctx: Context) -> dict:
             "profiles": [p.to_dict() for p in ctx.profiles()]}  # fmt: skip
 
 
-def _latency_cell(ctx: Context, fast, hf, batch: int, seq: int) -> list[dict]:  # noqa: ANN001
+def _latency_cell(ctx: Context, fast, hf, batch: int, seq: int) -> list[dict]:
     """One (batch, seq) cell: capture every candidate, time them round-robin, rows with speedups vs dense."""
     import torch
 
@@ -267,7 +275,7 @@ def _latency_cell(ctx: Context, fast, hf, batch: int, seq: int) -> list[dict]:  
             meta = {"method": method, "profile": profile.name, "slots": plan.slots, "theoretical_speedup": theory}
             try:
                 candidates[f"{method}@{profile.name}"] = (_replayer(ctx, fast, plan, ids, mask, meta), meta)
-            except Exception as exc:  # noqa: BLE001 - e.g. out of memory for naive at 128x512
+            except Exception as exc:
                 rows.append({"candidate": f"{method}@{profile.name}", "batch": batch, "seq": seq, **meta,
                              "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
     hf_replay = _hf_replayer(ctx, hf, ids, mask)
@@ -290,7 +298,7 @@ def _latency_cell(ctx: Context, fast, hf, batch: int, seq: int) -> list[dict]:  
     return rows
 
 
-def _replayer(ctx: Context, fast, plan, ids, mask, meta: dict) -> Callable[[], object]:  # noqa: ANN001
+def _replayer(ctx: Context, fast, plan, ids, mask, meta: dict) -> Callable[[], object]:
     """A no-argument call running one pass: a captured CUDA graph's replay, or the eager pass (smoke, or when the
     capture fails: then ``meta`` records why, and the row is marked as not comparable)."""
     meta["cuda_graph"] = False
@@ -299,7 +307,7 @@ def _replayer(ctx: Context, fast, plan, ids, mask, meta: dict) -> Callable[[], o
 
         try:
             captured = CapturedPass(fast, plan, ids.shape[0])
-        except Exception as exc:  # noqa: BLE001 - timed eagerly instead; the row says so
+        except Exception as exc:
             meta["graph_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
             print(f"capture failed for {plan.name}: {meta['graph_error']}", flush=True)
             fast(ids, mask, None, plan)  # an eager failure too propagates: the caller records an error row
@@ -311,7 +319,7 @@ def _replayer(ctx: Context, fast, plan, ids, mask, meta: dict) -> Callable[[], o
     return lambda: fast(ids, mask, None, plan)
 
 
-def _hf_replayer(ctx: Context, hf, ids, mask) -> Callable[[], object] | str:  # noqa: ANN001
+def _hf_replayer(ctx: Context, hf, ids, mask) -> Callable[[], object] | str:
     """Hugging Face BERT with SDPA attention in the same dtype and graphs: is our dense pass a fair baseline?"""
     import copy
 
@@ -324,8 +332,11 @@ def _hf_replayer(ctx: Context, hf, ids, mask) -> Callable[[], object] | str:  # 
             ctx.hf_sdpa = copy.deepcopy(hf).to(ctx.device, ctx.dtype)
             ctx.hf_sdpa.config._attn_implementation = "sdpa"
         model = ctx.hf_sdpa
+
         # Full-length inputs: no mask, as Hugging Face itself drops an all-ones mask for SDPA (flash kernel).
-        run = lambda: model(input_ids=ids).logits  # noqa: E731
+        def run():
+            return model(input_ids=ids).logits
+
         with torch.inference_mode():
             run()
             if not ctx.use_graphs:
@@ -339,7 +350,7 @@ def _hf_replayer(ctx: Context, hf, ids, mask) -> Callable[[], object] | str:  # 
             with torch.cuda.graph(graph):
                 run()
         return graph.replay
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         ctx.hf_failure = f"{type(exc).__name__}: {str(exc)[:300]}"  # not retried in later cells
         return ctx.hf_failure
 
@@ -395,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {name}", flush=True)
         try:
             result[name] = functions[name](ctx)
-        except Exception as exc:  # noqa: BLE001 - one part's failure must not lose the others
+        except Exception as exc:
             result[name] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-4000:]}
             print(f"{name} failed: {result[name]['error']}", flush=True)
         result["seconds"][name] = round(time.perf_counter() - t0, 2)

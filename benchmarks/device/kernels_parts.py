@@ -13,8 +13,10 @@ from typing import Any
 
 PROFILE_ITERS = 3
 KERNEL_GROUPS = (  # first match wins; names are lower-cased kernel names
-    ("acc kernels (triton)", ("_column_sum_kernel", "_select_kernel", "_select_plan_kernel", "_gather_kernel",
-                              "_row_lse_kernel")),
+    (
+        "acc kernels (triton)",
+        ("_column_sum_kernel", "_select_kernel", "_select_plan_kernel", "_gather_kernel", "_row_lse_kernel"),
+    ),
     ("attention", ("flash", "fmha", "attention", "efficient")),
     ("gemm", ("gemm", "xmma", "cutlass", "nvjet", "cublas", "sm90_", "sm80_", "ampere")),
     ("softmax", ("softmax",)),
@@ -69,7 +71,10 @@ def accuracy_part(ctx: Any) -> dict:
                    "reference_accuracy": runs["reference", profile.name].accuracy(labels),
                    **runs[name, profile.name].agreement(runs["reference", profile.name])}  # fmt: skip
             rows.append(row)
-            print({k: row[k] for k in ("variant", "profile", "label_agreement", "accuracy", "kept_set_agreement")}, flush=True)
+            print(
+                {k: row[k] for k in ("variant", "profile", "label_agreement", "accuracy", "kept_set_agreement")},
+                flush=True,
+            )
         rows[-1]["variant_seconds"] = round(time.perf_counter() - started, 2)
         runner.clear()
         del runner

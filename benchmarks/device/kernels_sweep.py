@@ -72,9 +72,9 @@ def _timer(smoke: bool, rep_ms: float):  # noqa: ANN202 - fn -> µs (None in smo
 
 
 def sweep_cell(batch: int, n: int, device: str, dtype, time_us, log) -> dict:  # noqa: ANN001
+    import kernels_legacy as legacy
     import torch
 
-    import kernels_legacy as legacy
     from acc.modeling.kernels import column_sums, column_sums_reference, row_lse, select_fused, select_ranked, tuning
     from acc.profiles import keep_count
 

@@ -51,7 +51,11 @@ def verdicts(accuracy: dict[str, float]) -> dict[str, dict]:
     for speedup, bound in DROP_TARGETS.items():
         value = accuracy.get(f"{speedup:g}")
         drop = None if value is None or dense is None else 100 * (dense - value)
-        out[f"drop@{speedup:g}x<={bound}"] = {"value": drop, "bound": bound, "met": None if drop is None else drop <= bound}
+        out[f"drop@{speedup:g}x<={bound}"] = {
+            "value": drop,
+            "bound": bound,
+            "met": None if drop is None else drop <= bound,
+        }
     drop = out["drop@4.8x<=1.5"]["value"]
     out["paper: drop@4.8x<0.75"] = {"value": drop, "bound": PAPER_DROP_AT_4_8,
                                     "met": None if drop is None else drop < PAPER_DROP_AT_4_8}  # fmt: skip
@@ -61,7 +65,9 @@ def verdicts(accuracy: dict[str, float]) -> dict[str, dict]:
 def render(runs: list[dict], six_layer: dict[str, float], stamp: str, out: Path) -> list[Path]:
     speedups = sorted({float(s) for run in runs for s in run["accuracy"]} | {float(s) for s in six_layer})
     columns = [f"{s:g}" for s in speedups]
-    rows = [("bert-sst2 (6x384, shipped)", six_layer)] + [(f"mpnet-base {r['run']} (12x768)", r["accuracy"]) for r in runs]
+    rows = [("bert-sst2 (6x384, shipped)", six_layer)] + [
+        (f"mpnet-base {r['run']} (12x768)", r["accuracy"]) for r in runs
+    ]
     lines = [f"# mpnet-base on SST-2 dev (issue #19), {stamp}", "",
              "| model | " + " | ".join("dense" if c == "1" else f"{c}x" for c in columns) + " |",
              "|---|" + "---|" * len(columns)]  # fmt: skip
@@ -119,7 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     files = sorted(args.results.glob("accuracy-*.json"))
     if not files:
-        print(f"error: no accuracy-*.json in {args.results}; pass the folder mpnet_sst2.sh wrote ($OUT)", file=sys.stderr)
+        print(
+            f"error: no accuracy-*.json in {args.results}; pass the folder mpnet_sst2.sh wrote ($OUT)", file=sys.stderr
+        )
         return 2
     six = {f"{row['speedup']:g}": row["accuracy"] for row in json.loads(SIX_LAYER.read_text())["accuracy"]}
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

@@ -34,10 +34,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
+from onnx import TensorProto, helper
+
 from acc.exporter.acc_score import acc_score_model, acc_score_reference
 from acc.exporter.export import attach_token_select
 from acc.exporter.latency import measure_latency
-from onnx import TensorProto, helper
 
 CUDA = "CUDAExecutionProvider"
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # the PyTorch fp32 reference
@@ -76,7 +77,7 @@ def make_mask(batch: int, length: int, padded: bool, rng: np.random.Generator) -
     mask = np.ones((batch, length), np.int64)
     if padded:
         for b in range(batch):
-            mask[b, rng.integers(max(2, length // 4), length + 1):] = 0  # right padding of random length
+            mask[b, rng.integers(max(2, length // 4), length + 1) :] = 0  # right padding of random length
         holes = rng.random((batch, length)) < 0.1  # and holes anywhere (the contract allows any pattern)
         mask[holes] = 0
     return mask
@@ -127,7 +128,9 @@ def correctness(library: str, work: Path) -> list[dict]:
                 out_kernel = kernel.run(None, feeds)[0]
                 out_body = body.run(None, feeds)[0]
                 with torch.no_grad():
-                    ref = acc_score_reference(*(torch.from_numpy(x).to(DEVICE) for x in (q, k, m)), heads, head_dim**-0.5)
+                    ref = acc_score_reference(
+                        *(torch.from_numpy(x).to(DEVICE) for x in (q, k, m)), heads, head_dim**-0.5
+                    )
                 ref = ref.cpu().numpy()
                 wmma = dtype == "fp16" and head_dim <= WMMA_MAX_HEAD_DIM
                 row = {"batch": batch, "length": length, "heads": heads, "head_dim": head_dim, "dtype": dtype,
@@ -316,7 +319,9 @@ def select_correctness(library: str, work: Path) -> list[dict]:
         cpu = select_session(model, library, ["CPUExecutionProvider"])
         for batch, length, width in SELECT_SHAPES:
             for ratio in (0.5, 0.2):
-                feeds = select_feeds(batch, length, width, numpy_dtype, ratio, seed=batch * 7 + length + int(ratio * 10))
+                feeds = select_feeds(
+                    batch, length, width, numpy_dtype, ratio, seed=batch * 7 + length + int(ratio * 10)
+                )
                 out_kernel, out_body, out_cpu = (s.run(None, feeds) for s in (kernel, body, cpu))
                 gathered = np.take_along_axis(feeds["hidden"], out_kernel[2][:, :, None], axis=1)
                 row = {"dtype": dtype, "batch": batch, "length": length, "width": width, "ratio": ratio,
@@ -376,10 +381,11 @@ def select_timing(library: str, iters: int) -> list[dict]:
 def fused_graph_check(library: str, work: Path) -> dict:
     """A whole fused-form export (random 4-layer BERT: AccScore + TokenSelect + MultiHeadAttention) on the CUDA EP,
     with the library (both ops as kernels) vs without it (bodies inlined) vs the CPU EP (bodies inlined)."""
+    from transformers import BertConfig, BertForSequenceClassification
+
     from acc.exporter import GraphSpec, config_for, export_graph
     from acc.modeling.model import AccBertForSequenceClassification
     from acc.profiles import Profile
-    from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
     hf = BertForSequenceClassification(BertConfig(vocab_size=30522, hidden_size=128, num_hidden_layers=4,
@@ -462,9 +468,16 @@ def select_passed(report: dict) -> bool:
                             and r["kernel_hidden_equals_numpy_gather"] and r["cuda_kernel_equals_cpu_kernel"]
                             for r in rows)  # fmt: skip
     for g in (report.get("fused_graph") or {}).values():
-        ok = ok and g["token_select_on_cuda"] and not g["topk_left"] and all(
-            row["cuda_kernels"]["kept_index_equal_vs_cpu"]
-            and row["cuda_kernels"]["logits_max_abs_diff_vs_cpu"] < GRAPH_LOGITS_ATOL for row in g["rows"])
+        ok = (
+            ok
+            and g["token_select_on_cuda"]
+            and not g["topk_left"]
+            and all(
+                row["cuda_kernels"]["kept_index_equal_vs_cpu"]
+                and row["cuda_kernels"]["logits_max_abs_diff_vs_cpu"] < GRAPH_LOGITS_ATOL
+                for row in g["rows"]
+            )
+        )
     return ok
 
 

@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in args.sources.split(",") if n] or None
     special = [t for t in args.special.split(",") if t]
     start = time.perf_counter()
-    say = lambda text: print(f"[{time.perf_counter() - start:6.1f}s] {text}", flush=True)
+
+    def say(text):
+        return print(f"[{time.perf_counter() - start:6.1f}s] {text}", flush=True)
 
     root = fetch_sources(args.workdir, names)
     say(f"sources unpacked under {root}")
@@ -48,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = train_tokenizer((doc.text for doc in train), vocab_size=args.vocab_size, special_tokens=special)
     say(f"BPE tokenizer trained: {tokenizer.get_vocab_size()} tokens")
     separator = tokenizer.token_to_id(special[0]) if special else None
-    splits = {"train": encode_documents(tokenizer, train, separator), "heldout": encode_documents(tokenizer, heldout, separator)}
+    splits = {
+        "train": encode_documents(tokenizer, train, separator),
+        "heldout": encode_documents(tokenizer, heldout, separator),
+    }
     say(f"encoded: train {splits['train'].size:,} tokens, held-out {splits['heldout'].size:,} tokens")
     meta = {
         "sources": corpus_card(names),
@@ -56,7 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         "separator": special[0] if special else None,
         "heldout_fraction": args.heldout_fraction,
         "heldout_documents": [f"{d.source}/{d.name}" for d in heldout],
-        "words": {"train": sum(len(d.text.split()) for d in train), "heldout": sum(len(d.text.split()) for d in heldout)},
+        "words": {
+            "train": sum(len(d.text.split()) for d in train),
+            "heldout": sum(len(d.text.split()) for d in heldout),
+        },
         "builder": "benchmarks/device/prepare_corpus.py",
     }
     out = save_token_corpus(args.out, tokenizer, splits, meta)

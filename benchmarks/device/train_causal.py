@@ -46,13 +46,18 @@ SCHEMA_VERSION = 1
 def model_config(vocab_size: int, eos_id: int, smoke: bool) -> Any:
     from transformers import GPT2Config
 
-    size = ({"n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 256} if smoke
-            else {"n_embd": 176, "n_layer": 6, "n_head": 4, "n_positions": 1024})
+    size = (
+        {"n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 256}
+        if smoke
+        else {"n_embd": 176, "n_layer": 6, "n_head": 4, "n_positions": 1024}
+    )
     return GPT2Config(vocab_size=vocab_size, bos_token_id=eos_id, eos_token_id=eos_id, resid_pdrop=0.0, embd_pdrop=0.0,
                       attn_pdrop=0.0, **size)  # fmt: skip
 
 
-def curve(model: AccGPT2LMHeadModel, windows: np.ndarray, prompt_len: int, device: str, log, smoke: bool = False) -> list[dict[str, Any]]:
+def curve(
+    model: AccGPT2LMHeadModel, windows: np.ndarray, prompt_len: int, device: str, log, smoke: bool = False
+) -> list[dict[str, Any]]:
     """Prompt-prefix perplexity per speedup (profiles offline-tuned at the prompt length)."""
     rows = []
     ceiling = max_speedup(model.shape, prompt_len, model.min_keep) * 0.999
@@ -100,7 +105,11 @@ def latency_only(args: argparse.Namespace, device: str, log, wall: float) -> int
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: render_causal's table
     from render_causal import latency_table
 
-    versions = {"torch": torch.__version__, "transformers": __import__("transformers").__version__, "python": platform.python_version()}
+    versions = {
+        "torch": torch.__version__,
+        "transformers": __import__("transformers").__version__,
+        "python": platform.python_version(),
+    }
     device_name = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu"
     head = {"schema_version": SCHEMA_VERSION, "created_utc": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
             "smoke": args.smoke, "device": device_name, "versions": versions}  # fmt: skip
@@ -142,7 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-iters", type=int, default=10, help="timed prefills per row with --latency-only")
     args = parser.parse_args(argv)
     wall = time.perf_counter()
-    log = lambda text: print(f"[{time.perf_counter() - wall:6.1f}s] {text}", flush=True)
+
+    def log(text):
+        return print(f"[{time.perf_counter() - wall:6.1f}s] {text}", flush=True)
+
     device = "cpu" if args.smoke or not torch.cuda.is_available() else "cuda"
     if device == "cpu" and not args.smoke:
         raise SystemExit("no CUDA device: run on the GPU machine, or pass --smoke for the CPU check")
@@ -169,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
 
     hf = GPT2LMHeadModel._from_config(config, attn_implementation="sdpa").to(device)
     params = sum(p.numel() for p in hf.parameters())
-    log(f"model: {config.n_layer} layers x {config.n_embd}, {config.n_head} heads, vocab {config.vocab_size}, {params:,} parameters")
+    log(
+        f"model: {config.n_layer} layers x {config.n_embd}, {config.n_head} heads, vocab {config.vocab_size}, {params:,} parameters"
+    )
     pre = pretrain(hf, train_ids, options, log)
     model = AccGPT2LMHeadModel(hf, attention="sdpa").eval()
     prompt_len = 48 if args.smoke else args.prompt_len
@@ -180,7 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     log("curve after ACC fine-tuning")
     after = curve(model, windows, prompt_len, device, log, args.smoke)
 
-    versions = {"torch": torch.__version__, "transformers": __import__("transformers").__version__, "python": platform.python_version()}
+    versions = {
+        "torch": torch.__version__,
+        "transformers": __import__("transformers").__version__,
+        "python": platform.python_version(),
+    }
     device_name = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu"
     training = {
         "data": "Debian-package corpus: " + ", ".join(s["name"] for s in corpus.meta.get("sources", [])),
@@ -195,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     card = (f"{config.n_layer}-layer, {config.n_embd}-wide GPT-2 ({params / 1e6:.1f}M parameters) trained here from scratch on "
             f"{train_ids.size / 1e6:.1f}M tokens of Debian-package English (KJV, Python/Perl manuals, GCIDE), "
             f"ACC-fine-tuned; held-out perplexity {dense_ppl:.1f} (P={prompt_len})")  # fmt: skip
-    loaded = LoadedCausalLM(model, tokenizer, causal_acc_config(max_length=config.n_positions, training=training), device)
+    loaded = LoadedCausalLM(
+        model, tokenizer, causal_acc_config(max_length=config.n_positions, training=training), device
+    )
     hf.to("cpu")
     checkpoint = save_causal_checkpoint(loaded, Path("/tmp") / MODEL_NAME, fp16=True, extra={"card": card})
     with tarfile.open(args.out / f"{MODEL_NAME}.tar", "w") as tar:

@@ -48,7 +48,9 @@ def ort_session(graph: Path):
     """ONNX Runtime on the bundle graph: CUDA EP when available (JetPack's onnxruntime-gpu), else CPU."""
     import onnxruntime
 
-    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in onnxruntime.get_available_providers()]
+    providers = [
+        p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in onnxruntime.get_available_providers()
+    ]
     return onnxruntime.InferenceSession(str(graph), providers=providers)
 
 
@@ -109,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     manifest = read_manifest(args.bundle)  # verifies every file's sha256 before anything is built from it
     shapes = ShapeRanges.parse(args.engine_batch, args.engine_seq)
     cells = [tuple(int(x) for x in cell.split("x")) for cell in args.cells.split(",")]
-    outside = [c for c in cells if not (shapes.batch[0] <= c[0] <= shapes.batch[2] and shapes.seq[0] <= c[1] <= shapes.seq[2])]
+    outside = [
+        c for c in cells if not (shapes.batch[0] <= c[0] <= shapes.batch[2] and shapes.seq[0] <= c[1] <= shapes.seq[2])
+    ]
     if outside:
         print(f"error: cells {outside} are outside --engine-batch {args.engine_batch} / --engine-seq {args.engine_seq}; "
               "widen the engine range or pass --cells inside it", file=sys.stderr)  # fmt: skip

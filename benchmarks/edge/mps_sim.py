@@ -65,7 +65,9 @@ def gpu_info() -> dict:
             "torch": torch.__version__, "cuda_available": torch.cuda.is_available()}  # fmt: skip
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        info.update(gpu=props.name, sm_count=props.multi_processor_count, memory_gib=round(props.total_memory / 2**30, 1))
+        info.update(
+            gpu=props.name, sm_count=props.multi_processor_count, memory_gib=round(props.total_memory / 2**30, 1)
+        )
     return info
 
 
@@ -125,7 +127,12 @@ def table(runs: list[dict]) -> tuple[str, dict]:
             lines += ["", f"Not timed (time budget): {', '.join(latency['skipped_cells'])}"]
         lines.append("")
         summary["runs"].append(run_summary)
-    lines += ["Speedup = dense p50 / profile p50 in the same run (CUDA graphs, full-length inputs).", "", NOT_MODELLED, ""]
+    lines += [
+        "Speedup = dense p50 / profile p50 in the same run (CUDA graphs, full-length inputs).",
+        "",
+        NOT_MODELLED,
+        "",
+    ]
     summary["not_modelled"] = NOT_MODELLED
     return "\n".join(lines), summary
 

@@ -57,7 +57,9 @@ def compare(reference: dict, other: dict) -> dict:
                    for a, b in zip(ra, rb, strict=True))  # fmt: skip
         max_diff = max(max_diff, diff)
         same = ref["labels"] == got["labels"] and ref["profile"] == got["profile"]
-        rows.append({"profile": name, "ok": same and diff <= PROB_TOLERANCE, "labels_equal": same, "max_prob_diff": diff})
+        rows.append(
+            {"profile": name, "ok": same and diff <= PROB_TOLERANCE, "labels_equal": same, "max_prob_diff": diff}
+        )
     return {"passed": bool(rows) and all(r["ok"] for r in rows), "max_prob_diff": max_diff, "rows": rows,
             "reference": {k: v for k, v in reference.items() if k != "predictions"},
             "other": {k: v for k, v in other.items() if k != "predictions"}}  # fmt: skip
@@ -73,7 +75,9 @@ def markdown(result: dict) -> str:
                      f"| {side['load_s']} | {side['predict_s']} |")  # fmt: skip
     lines += ["", "| profile | labels and profile equal | max abs probability diff |", "|---|---|---|"]
     for row in result["rows"]:
-        lines.append(f"| {row['profile']} | {row.get('labels_equal', False)} | {row.get('max_prob_diff', float('nan')):.1e} |")
+        lines.append(
+            f"| {row['profile']} | {row.get('labels_equal', False)} | {row.get('max_prob_diff', float('nan')):.1e} |"
+        )
     return "\n".join(lines) + "\n"
 
 

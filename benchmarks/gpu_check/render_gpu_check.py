@@ -11,24 +11,35 @@ from pathlib import Path
 
 
 def render_markdown(data: dict) -> str:
-    lines = [f"# {data['name']} on {data['device']} — ONNX Runtime {data['onnxruntime']} CUDA EP, {data['precision']}", ""]
+    lines = [
+        f"# {data['name']} on {data['device']} — ONNX Runtime {data['onnxruntime']} CUDA EP, {data['precision']}",
+        "",
+    ]
     if data.get("latency_only"):
         lines += ["Random-initialised weights: **latency only**, accuracy is meaningless.", ""]
     if data.get("agreement"):
-        lines += ["## CUDA EP vs CPU EP on SST-2 dev (872)", "",
-                  "| graph | label agreement | CUDA accuracy | max abs diff (logits, unflipped samples) | max kept-set flip rate (any layer) |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            "## CUDA EP vs CPU EP on SST-2 dev (872)",
+            "",
+            "| graph | label agreement | CUDA accuracy | max abs diff (logits, unflipped samples) | max kept-set flip rate (any layer) |",
+            "|---|---|---|---|---|",
+        ]
         for row in data["agreement"]:
             flips = max(row["flip_rate"].values(), default=0.0)
-            lines.append(f"| {row['graph']} | {100 * row['label_agreement']:.2f}% | {100 * row['cuda_accuracy']:.2f}% | "
-                         f"{row['max_abs_diff_unflipped']:.1e} | {100 * flips:.2f}% |")
+            lines.append(
+                f"| {row['graph']} | {100 * row['label_agreement']:.2f}% | {100 * row['cuda_accuracy']:.2f}% | "
+                f"{row['max_abs_diff_unflipped']:.1e} | {100 * flips:.2f}% |"
+            )
         lines.append("")
     rows = data["latency"]
     cells = sorted({(r["batch"], r["seq"]) for r in rows})
     candidates = list(dict.fromkeys(r["candidate"] for r in rows))
-    lines += ["## Latency p50 (ms) and speedup vs the ORT-optimized dense baseline (same run, same cell)", "",
-              "| candidate | " + " | ".join(f"b{b} s{s}" for b, s in cells) + " |",
-              "|---|" + "---|" * len(cells)]
+    lines += [
+        "## Latency p50 (ms) and speedup vs the ORT-optimized dense baseline (same run, same cell)",
+        "",
+        "| candidate | " + " | ".join(f"b{b} s{s}" for b, s in cells) + " |",
+        "|---|" + "---|" * len(cells),
+    ]
     index = {(r["candidate"], r["batch"], r["seq"]): r for r in rows}
     for name in candidates:
         parts = []
@@ -54,9 +65,12 @@ def render_png(data: dict, path: Path) -> None:
         for name in dict.fromkeys(r["candidate"] for r in rows):
             if name.startswith("adjustable") or name == "baseline":
                 continue
-            pts = sorted((r["seq"], r["speedup_vs_baseline"], r["theoretical_speedup"]) for r in rows
-                         if r["candidate"] == name and r["batch"] == batch)
-            line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
+            pts = sorted(
+                (r["seq"], r["speedup_vs_baseline"], r["theoretical_speedup"])
+                for r in rows
+                if r["candidate"] == name and r["batch"] == batch
+            )
+            (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
             if name != "dense":
                 ax.plot([p[0] for p in pts], [p[2] for p in pts], ls="--", color=line.get_color(), alpha=0.5)
         ax.axhline(1.0, color="grey", lw=0.8)

@@ -20,15 +20,16 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from acc.exporter.bench.measure import SessionSettings, latency_stats, paired_speedup
 from acc.exporter.int8 import Int8Options
 from acc.exporter.precision import INT8, write_variant
 from acc.runtime import TextEncoder, read_manifest
-from acc.exporter.bench.measure import SessionSettings, latency_stats, paired_speedup
 from acc.runtime.timing import measure_interleaved
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import onnxruntime as ort
+
     from acc.modeling.data import load_sst2
 
     manifest = read_manifest(args.bundle, verify=True)
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = SessionSettings(threads=args.threads)
     encoder = TextEncoder(manifest.path(manifest.tokenizer), manifest.model.max_length)
     dev = load_sst2("dev")
-    batches = [encoder.encode(dev.texts[i:i + 32]).feeds() for i in range(0, len(dev.texts), 32)]
+    batches = [encoder.encode(dev.texts[i : i + 32]).feeds() for i in range(0, len(dev.texts), 32)]
     labels = np.asarray(dev.labels)
 
     def session(path: Path) -> Any:
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{rows[-1]['accuracy']:.4f}", file=sys.stderr, flush=True)  # fmt: skip
         timing = _time(graphs, settings, args.batch, args.seq, args.rounds, encoder.vocab_size)
     report = {
-        "kind": "int8-cpu", "utc": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
+        "kind": "int8-cpu", "utc": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
         "model": manifest.model.name, "bundle": str(args.bundle), "cpu": _cpu(), "threads": args.threads,
         "load_average_before_timing": timing.pop("load_average"), "onnxruntime": ort.__version__,
         "shape": {"batch": args.batch, "seq": args.seq}, "rounds": args.rounds, "dataset": "sst2-dev",
@@ -129,6 +131,7 @@ def _accuracy_row(recipe: str, profile: str, predicted: np.ndarray, fp32: np.nda
 def _time(graphs: dict[tuple[str, str], Path], settings: SessionSettings, batch: int, seq: int, rounds: int,
           vocab: int) -> dict[str, Any]:  # fmt: skip
     import onnxruntime as ort
+
     from acc.runtime.timing import full_length_feeds
 
     feeds = full_length_feeds(batch, seq, vocab)

@@ -39,12 +39,20 @@ def goals(data: dict) -> list[tuple[str, str, bool | None]]:
     for (batch, seq), targets in GOAL_CELLS.items():
         for profile, target in targets.items():
             got = _speedup(data, f"fused@{profile}", batch, seq)
-            out.append((f"{batch}x{seq} fused {profile} >= {target}x", _fmt(got), None if got is None else got >= target))
+            out.append(
+                (f"{batch}x{seq} fused {profile} >= {target}x", _fmt(got), None if got is None else got >= target)
+            )
     for batch, seq in SMALL_CELLS:
         got = {r["profile"]: r["speedup_vs_dense"] for r in _rows(data)
                if r["method"] == "fused" and (r["batch"], r["seq"]) == (batch, seq)}  # fmt: skip
         worst = min(got.values()) if got else None
-        out.append((f"{batch}x{seq} no fused profile slower than dense", _fmt(worst, "min "), None if worst is None else worst >= 1.0))
+        out.append(
+            (
+                f"{batch}x{seq} no fused profile slower than dense",
+                _fmt(worst, "min "),
+                None if worst is None else worst >= 1.0,
+            )
+        )
         top = got.get("s4.8")
         out.append((f"{batch}x{seq} fused s4.8 >= 2x", _fmt(top), None if top is None else top >= 2.0))
     accuracy = [r for r in data.get("accuracy", {}).get("rows", []) if r["variant"] == "fused-fp16"]
@@ -69,9 +77,13 @@ def render_markdown(data: dict) -> str:
              f"{' — SMOKE RUN (CPU, Triton interpreter, tiny shapes): numbers are meaningless' if data.get('smoke') else ''}.", "",
              "## Goals (issue #9)", "", "| goal | measured | met |", "|---|---|---|"]  # fmt: skip
     lines += [f"| {g} | {m} | {'-' if ok is None else ('yes' if ok else '**no**')} |" for g, m, ok in goals(data)]
-    lines += ["", *_latency_md(data.get("latency", {})), *_correctness_md(data.get("correctness", {})),
-              *_accuracy_md(data.get("accuracy", {})),
-              *_profile_md(data.get("profile", {}), data.get("latency", {}))]
+    lines += [
+        "",
+        *_latency_md(data.get("latency", {})),
+        *_correctness_md(data.get("correctness", {})),
+        *_accuracy_md(data.get("accuracy", {})),
+        *_profile_md(data.get("profile", {}), data.get("latency", {})),
+    ]
     seconds = data.get("seconds", {})
     lines += ["", f"Wall time per part (s): {', '.join(f'{k} {v}' for k, v in seconds.items())}.", ""]
     return "\n".join(lines)
@@ -139,10 +151,15 @@ def _correctness_md(part: dict) -> list[str]:
                      f"{c['lse_max_abs_err']:.1e} | {c['score_max_rel_err']:.1e} | {c['score_inf_match']} | "
                      f"{100 * c['kept_set_agreement']:.1f}% | {c['select_exact']} | {verdict} |")  # fmt: skip
     model = part.get("model_check", {})
-    lines += ["", f"Fast path vs reference ACC model (random 4-layer BERT, fp32, padded batch): `{json.dumps(model)[:400]}`"]
+    lines += [
+        "",
+        f"Fast path vs reference ACC model (random 4-layer BERT, fp32, padded batch): `{json.dumps(model)[:400]}`",
+    ]
     if "pytest" in part:
         pytest = part["pytest"]
-        lines.append(f"pytest -m gpu tests/modeling/kernels: {pytest.get('skipped') or 'rc ' + str(pytest.get('returncode'))}")
+        lines.append(
+            f"pytest -m gpu tests/modeling/kernels: {pytest.get('skipped') or 'rc ' + str(pytest.get('returncode'))}"
+        )
     return lines + [""]
 
 
@@ -185,14 +202,36 @@ def _profile_md(part: dict, latency: dict) -> list[str]:
         lines += [f"## Where the time goes at {cell['batch']}x{cell['seq']}: kernel µs per pass (torch.profiler, eager)", "",
                   "| group | " + " | ".join(candidates) + " |", "|---|" + "---|" * len(candidates)]  # fmt: skip
         for group in groups:
-            lines.append(f"| {group} | " + " | ".join(f"{c['groups_us_per_pass'].get(group, 0.0):.0f}" for c in candidates.values()) + " |")
-        lines.append("| **sum of kernel time** | " + " | ".join(f"{c['device_us_per_pass']:.0f}" for c in candidates.values()) + " |")
-        lines.append("| kernels per pass | " + " | ".join(f"{c.get('kernels_per_pass', 0):.0f}" for c in candidates.values()) + " |")
+            lines.append(
+                f"| {group} | "
+                + " | ".join(f"{c['groups_us_per_pass'].get(group, 0.0):.0f}" for c in candidates.values())
+                + " |"
+            )
+        lines.append(
+            "| **sum of kernel time** | "
+            + " | ".join(f"{c['device_us_per_pass']:.0f}" for c in candidates.values())
+            + " |"
+        )
+        lines.append(
+            "| kernels per pass | "
+            + " | ".join(f"{c.get('kernels_per_pass', 0):.0f}" for c in candidates.values())
+            + " |"
+        )
         replay = [graph_ms.get((name, cell["batch"], cell["seq"])) for name in candidates]
-        lines.append("| CUDA-graph p50 (latency table), µs | " + " | ".join("-" if r is None else f"{1e3 * r:.0f}" for r in replay) + " |")
+        lines.append(
+            "| CUDA-graph p50 (latency table), µs | "
+            + " | ".join("-" if r is None else f"{1e3 * r:.0f}" for r in replay)
+            + " |"
+        )
         for name, c in candidates.items():
             if name.startswith("fused"):
-                lines += ["", f"Top kernels, {name}:", "", "| kernel | group | calls/pass | µs/pass |", "|---|---|---|---|"]
+                lines += [
+                    "",
+                    f"Top kernels, {name}:",
+                    "",
+                    "| kernel | group | calls/pass | µs/pass |",
+                    "|---|---|---|---|",
+                ]
                 lines += [f"| `{k['name'][:90]}` | {k['group']} | {k['calls_per_pass']:.0f} | {k['us_per_pass']:.0f} |"
                           for k in c["top_kernels"][:12]]  # fmt: skip
         lines.append("")
@@ -224,7 +263,9 @@ def render_png(data: dict, path: Path) -> None:
         ax.set_title(f"{batch}x{seq}")
     axes[0][0].set_ylabel("speedup vs dense (fused SDPA)")
     axes[0][-1].legend(fontsize=8)
-    fig.suptitle(f"ACC measured vs theoretical speedup — {data.get('env', {}).get('gpu', '?')}, BERT-base fp16, CUDA graphs")
+    fig.suptitle(
+        f"ACC measured vs theoretical speedup — {data.get('env', {}).get('gpu', '?')}, BERT-base fp16, CUDA graphs"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -236,7 +277,9 @@ def _stamp(data: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Render kernels_bench JSON as Markdown + PNG under benchmarks/results.")
+    parser = argparse.ArgumentParser(
+        description="Render kernels_bench JSON as Markdown + PNG under benchmarks/results."
+    )
     parser.add_argument("results", nargs="+", type=Path)
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where a device JSON is copied to")
     parser.add_argument("--prefix", default="h100-kernels")

@@ -1,6 +1,6 @@
 """Re-render the Markdown and PNG of an acc-bench results JSON (the JSON is the source of truth; only read here).
 
-    python benchmarks/latency/render.py benchmarks/results/cpu-bert-sst2_20250101T120000Z.json [more.json ...]
+python benchmarks/latency/render.py benchmarks/results/cpu-bert-sst2_20250101T120000Z.json [more.json ...]
 """
 
 from __future__ import annotations

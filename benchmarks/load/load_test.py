@@ -35,7 +35,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
@@ -74,8 +74,9 @@ class LoadConfig:
 
     def check(self) -> LoadConfig:
         if self.clients < 1 or self.requests_per_client < 1 or not self.mix:
-            raise DataError("--clients and --requests-per-client must be >= 1 and --mix non-empty; "
-                            "e.g. 16, 5000, auto,3")
+            raise DataError(
+                "--clients and --requests-per-client must be >= 1 and --mix non-empty; e.g. 16, 5000, auto,3"
+            )
         for ask in self.mix:
             if ask != AUTO and not ask.replace(".", "", 1).isdigit():
                 raise DataError(f"--mix entry {ask!r} is neither 'auto' nor a speedup; write e.g. auto,1.5,3")
@@ -131,7 +132,7 @@ def served(config: LoadConfig, log_path: Path) -> Iterator[tuple[str, dict[str, 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     with open(log_path, "w") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url, shutdown = f"http://127.0.0.1:{port}", {"argv": argv[len(command):], "exit_code": None}
+    url, shutdown = f"http://127.0.0.1:{port}", {"argv": argv[len(command) :], "exit_code": None}
     try:
         deadline = time.monotonic() + config.startup_timeout_s
         while True:
@@ -321,16 +322,18 @@ def run_load_test(config: LoadConfig) -> dict[str, Any]:
     manifest = read_manifest(config.bundle, verify=False)
     texts = load_sst2("dev", config.data_dir).head(config.max_texts).texts
     jobs = plan(config, len(texts))
-    with tempfile.TemporaryDirectory(prefix="acc-load-") as scratch:
-        with served(config, Path(scratch) / "serve.log") as (url, shutdown):
-            for ask in config.mix:  # sessions are created on first use: not part of the measured load
-                for i in range(config.warmup_per_ask):
-                    warm = httpx.post(f"{url}/predict", json=body_of(texts[i % len(texts)], ask), timeout=120)
-                    warm.raise_for_status()
-            start, load = time.perf_counter(), []
-            answers = asyncio.run(drive(url, jobs, texts, config.clients, config.progress, load))
-            wall_s = time.perf_counter() - start
-            health = httpx.get(f"{url}/health", timeout=30).json()
+    with (
+        tempfile.TemporaryDirectory(prefix="acc-load-") as scratch,
+        served(config, Path(scratch) / "serve.log") as (url, shutdown),
+    ):
+        for ask in config.mix:  # sessions are created on first use: not part of the measured load
+            for i in range(config.warmup_per_ask):
+                warm = httpx.post(f"{url}/predict", json=body_of(texts[i % len(texts)], ask), timeout=120)
+                warm.raise_for_status()
+        start, load = time.perf_counter(), []
+        answers = asyncio.run(drive(url, jobs, texts, config.clients, config.progress, load))
+        wall_s = time.perf_counter() - start
+        health = httpx.get(f"{url}/health", timeout=30).json()
     with Runtime.load(config.bundle, device="cpu", verify=False, threads=config.threads) as runtime:
         checks = verify(jobs, answers, reference(runtime, texts, jobs, answers), config.atol)
     warmup = config.warmup_per_ask * len(config.mix)
@@ -342,15 +345,28 @@ def run_load_test(config: LoadConfig) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "acc-serve load test",
-        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "config": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
-                   "total_requests": len(jobs), "distinct_texts": len(texts), "warmup_requests": warmup},
-        "server": {"argv": shutdown["argv"], "backend": health.get("backend"), "device": health.get("device"),
-                   "batches": health.get("batches"), "model": manifest.model.name,
-                   "profiles": list(manifest.profile_names)},  # fmt: skip
-        "host": {"cpu": cpu_name(), "logical_cpus": os.cpu_count(), "platform": platform.platform(),
-                 "python": platform.python_version(), "load_average_1min": {"mean": float(np.mean(load)),
-                 "max": float(np.max(load)), "samples": len(load)}},  # fmt: skip
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "config": {
+            **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
+            "total_requests": len(jobs),
+            "distinct_texts": len(texts),
+            "warmup_requests": warmup,
+        },
+        "server": {
+            "argv": shutdown["argv"],
+            "backend": health.get("backend"),
+            "device": health.get("device"),
+            "batches": health.get("batches"),
+            "model": manifest.model.name,
+            "profiles": list(manifest.profile_names),
+        },
+        "host": {
+            "cpu": cpu_name(),
+            "logical_cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_average_1min": {"mean": float(np.mean(load)), "max": float(np.max(load)), "samples": len(load)},
+        },
         "versions": {name: _version(name) for name in ("acc-deploy", "onnxruntime", "fastapi", "uvicorn", "httpx")},
         "checks": checks,
         "results": summarize(jobs, answers, wall_s),
@@ -399,15 +415,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
     parser.add_argument("--requests-per-client", type=int, default=5000, help="requests per client (default 5000)")
     parser.add_argument("--mix", default="auto,1.5,3,4.8", help="asks cycled over requests: auto or speedups")
-    parser.add_argument("--data-dir", type=Path, default=None, help="SST-2 folder (default: ACC_DATA_DIR, then the copy shipped in the package)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="SST-2 folder (default: ACC_DATA_DIR, then the copy shipped in the package)",
+    )
     parser.add_argument("--max-texts", type=int, default=None, help="use the first N dev sentences (default all)")
     parser.add_argument("--threads", type=int, default=1, help="server ORT intra-op threads (default 1)")
     parser.add_argument("--max-batch", type=int, default=32, help="acc-serve --max-batch (default 32)")
     parser.add_argument("--max-wait-ms", type=float, default=5.0, help="acc-serve --max-wait-ms (default 5)")
     parser.add_argument("--adaptive", action="store_true", help="acc-serve --adaptive: 'auto' follows the load")
     parser.add_argument("--atol", type=float, default=1e-5, help="probability tolerance vs single runs (1e-5)")
-    parser.add_argument("--startup-timeout", dest="startup_timeout_s", type=float, default=180.0,
-                        help="seconds to wait for /health (default 180)")
+    parser.add_argument(
+        "--startup-timeout",
+        dest="startup_timeout_s",
+        type=float,
+        default=180.0,
+        help="seconds to wait for /health (default 180)",
+    )
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"), help="where results go")
     parser.add_argument("--name", default=None, help="results file stem (default load-cpu-<model>)")
     parser.add_argument("--note", default="", help="context stored in the results (machine load, ...)")

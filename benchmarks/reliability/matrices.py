@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from acc.profiles import AccError
 from acc.runtime import Runtime, read_manifest
 
@@ -150,7 +151,9 @@ def manifest_matrix(bundle: Path, work: Path, speedups: list[float | None]) -> l
         _mutations(data)[name]()
         text = json.dumps(data, indent=2).replace('"@HUGE@"', "1e400").replace('"@NEST@"', "[" * 100000 + "]" * 100000)
         if name == "duplicate key":
-            text = '{"model": ' + json.dumps({**data["model"], "labels": data["model"]["labels"][::-1]}) + "," + text[1:]
+            text = (
+                '{"model": ' + json.dumps({**data["model"], "labels": data["model"]["labels"][::-1]}) + "," + text[1:]
+            )
         copy = linked_copy(bundle, work / f"m{index}")
         _replace(copy / "manifest.json", text.encode())
         plain = _outcome(lambda copy=copy: _answers(copy, speedups), reference)

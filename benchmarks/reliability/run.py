@@ -36,8 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="16,64,256", help="texts per request for the memory runs")
     parser.add_argument("--unsplit-max", type=int, default=64, help="largest request run as one graph run")
     parser.add_argument("--cap-gb", type=float, default=12.0, help="address-space cap of each memory run")
-    parser.add_argument("--render", type=Path, default=None, metavar="JSON",
-                        help="only re-render the Markdown and PNG of an earlier results JSON")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="only re-render the Markdown and PNG of an earlier results JSON",
+    )
     args = parser.parse_args(argv)
     if args.render is not None:
         report = json.loads(args.render.read_text())
@@ -108,16 +113,29 @@ def render_markdown(report: dict[str, Any]) -> str:
         by_file.setdefault(row["file"], {})[row["tamper"]] = row["outcome"]
     for name, cells in by_file.items():
         lines.append(f"| {name} | " + " | ".join(cells.get(t, "–") for t in _tampers(report)) + " |")
-    lines += ["", "## Manifest mutations", "", "| mutation | plain load | digest pinned | detail |", "|---|---|---|---|"]
-    lines += [f"| {r['mutation']} | {r['outcome']} | {r['with_digest']} | {r['detail'][:100]} |" for r in report["manifest"]]
+    lines += [
+        "",
+        "## Manifest mutations",
+        "",
+        "| mutation | plain load | digest pinned | detail |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['mutation']} | {r['outcome']} | {r['with_digest']} | {r['detail'][:100]} |" for r in report["manifest"]
+    ]
     lines += ["", "## Bad inputs (`Runtime.predict`)", "", "| input | outcome | error |", "|---|---|---|"]
     lines += [f"| {r['input']} | {r['outcome']} | {r['detail'][:110]} |" for r in report["bad_inputs"]]
     if "server" in report:
         lines += ["", "## Server (acc-serve, default limits, loopback)", "", "```",
                   json.dumps(report["server"], indent=2), "```"]  # fmt: skip
     if "memory" in report:
-        lines += ["", "## Memory per request (texts of 512 tokens, fresh process each)", "",
-                  "| mode | texts | peak RSS MB | after load MB | seconds | failed |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Memory per request (texts of 512 tokens, fresh process each)",
+            "",
+            "| mode | texts | peak RSS MB | after load MB | seconds | failed |",
+            "|---|---|---|---|---|---|",
+        ]
         lines += [f"| {r['mode']} | {r['texts']} | {r.get('peak_mb', '–')} | {r.get('loaded_peak_mb', '–')} | "
                   f"{r.get('seconds', '–')} | {r.get('failed', '')} |" for r in report["memory"]]  # fmt: skip
     return "\n".join(lines) + "\n"

@@ -13,7 +13,7 @@ import json
 import re
 import shutil
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +76,14 @@ def render_markdown(data: dict[str, Any]) -> str:
         "templates. One model, profiles by offline-tuning only. Δ in points against the same template's dense row.", "",
     ]  # fmt: skip
     lines += accuracy_table(rows, "accuracy", "## Generated answer accuracy")
-    lines += [""] + accuracy_table(rows, "constrained_accuracy",
-                                   "## Rank classification (argmax over the two label words' first tokens)")
+    lines += [""] + accuracy_table(
+        rows, "constrained_accuracy", "## Rank classification (argmax over the two label words' first tokens)"
+    )
     if data.get("smoke"):
-        lines += ["", "**Smoke run** (CPU, tiny model, seconds of training): checks the pipeline, the numbers mean nothing."]
+        lines += [
+            "",
+            "**Smoke run** (CPU, tiny model, seconds of training): checks the pipeline, the numbers mean nothing.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -93,12 +97,16 @@ def render_png(data: dict[str, Any], path: Path) -> None:
     panels = [("accuracy", "generated answer"), ("constrained_accuracy", "rank classification")]
     same = all(r["accuracy"] == r["constrained_accuracy"] for r in rows)
     if same:  # two identical panels would look like a plotting bug: draw one and say why
-        panels = [("accuracy", "generated answer\n(= rank classification: every answer was one of the two label words)")]
+        panels = [
+            ("accuracy", "generated answer\n(= rank classification: every answer was one of the two label words)")
+        ]
     figure, axes = plt.subplots(1, len(panels), figsize=(7 if same else 12, 4.8), sharey=True, squeeze=False)
     axes = axes[0]
     for axis, (key, title) in zip(axes, panels):
         for name, held in _templates(rows):
-            own = sorted((r for r in rows if r["template"] == name and r[key] is not None), key=lambda r: r["target_speedup"])
+            own = sorted(
+                (r for r in rows if r["template"] == name and r[key] is not None), key=lambda r: r["target_speedup"]
+            )
             axis.plot([r["theoretical_speedup_128"] for r in own], [100 * r[key] for r in own],
                       linestyle="--" if held else "-", marker="o", label=f"{name}{' (held out)' if held else ''}")  # fmt: skip
         axis.set_title(f"T5 on SST-2 dev: {title}", fontsize=10)
@@ -118,11 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     data = json.loads(args.results.read_text())
     if data.get("kind") != "seq2seq-train":
-        print(f"error: {args.results} is not a train_seq2seq.py results file (kind {data.get('kind')!r})", file=sys.stderr)
+        print(
+            f"error: {args.results} is not a train_seq2seq.py results file (kind {data.get('kind')!r})", file=sys.stderr
+        )
         return 2
     device = re.sub(r"[^a-z0-9]+", "-", data["device"].lower()).strip("-")
     device = "h100" if "h100" in device else ("h200" if "h200" in device else device)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%MZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%MZ")
     stem = args.out_dir / f"seq2seq-{'smoke-' if data.get('smoke') else ''}{device}_{stamp}"
     args.out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(args.results, stem.with_suffix(".json"))

@@ -42,10 +42,17 @@ def plot(data: dict[str, Any], path: Path) -> None:
     rows = [r for r in data["engines"] if r.get("ok")]
     fig, ax = plt.subplots(figsize=(8, 3.6))
     labels = [f"{r['profile']}\n{r['precision']}" for r in rows]
-    ax.bar(range(len(rows)), [r["build_seconds"] for r in rows], color=["C0" if r["precision"] == "fp16" else "C1" for r in rows])
+    ax.bar(
+        range(len(rows)),
+        [r["build_seconds"] for r in rows],
+        color=["C0" if r["precision"] == "fp16" else "C1" for r in rows],
+    )
     ax.set_xticks(range(len(rows)), labels, fontsize=7)
     ax.set_ylabel("build seconds")
-    ax.set_title(f"TensorRT-RTX {data['trt_version']} builds ({data['target_compute_capability']} target) on {data['gpu']}", fontsize=9)
+    ax.set_title(
+        f"TensorRT-RTX {data['trt_version']} builds ({data['target_compute_capability']} target) on {data['gpu']}",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -63,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         base.with_suffix(".md").write_text(markdown(data))
         plot(data, base.with_suffix(".png"))
     except (OSError, ValueError, KeyError) as exc:
-        print(f"error: cannot render {args.result}: {exc}; pass the trt-build.json a trt_build.sh run wrote", file=sys.stderr)
+        print(
+            f"error: cannot render {args.result}: {exc}; pass the trt-build.json a trt_build.sh run wrote",
+            file=sys.stderr,
+        )
         return 2
     print(base.with_suffix(".md"))
     return 0

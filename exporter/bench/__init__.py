@@ -6,10 +6,11 @@ inside the functions that need them.
 
 from __future__ import annotations
 
+from acc.tools.timing_options import BenchOptions
+
 from .benchmark import BenchResult, benchmark_bundle, results_name, run_benchmark, write_results
 from .console import render_table
 from .measure import Candidate, SessionSettings, bundle_candidates, measure_grid
-from acc.tools.timing_options import BenchOptions
 from .random_model import RANDOM_BERT_BASE_NAME, random_bert_checkpoint
 from .records import (
     ADJUSTABLE,
@@ -30,16 +31,16 @@ __all__ = [
     "ADJUSTABLE",
     "BASELINE",
     "BUNDLE_DENSE",
+    "KINDS",
+    "PROFILE",
+    "RANDOM_BERT_BASE_NAME",
+    "SCHEMA_VERSION",
     "BenchOptions",
     "BenchReport",
     "BenchResult",
     "BenchRow",
     "Candidate",
-    "KINDS",
-    "PROFILE",
-    "RANDOM_BERT_BASE_NAME",
     "ResultFiles",
-    "SCHEMA_VERSION",
     "SessionSettings",
     "benchmark_bundle",
     "bundle_candidates",

@@ -22,16 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from acc.profiles import BundleError
+from acc.tools.timing_options import BenchOptions
 
 from .measure import SessionSettings, bundle_candidates, measure_grid
-from acc.tools.timing_options import BenchOptions
 from .random_model import RANDOM_BERT_BASE_NAME, random_bert_checkpoint
 from .records import BenchReport, ResultFiles, iso_utc, results_stem, utc_now, write_json_new
 
 BACKEND = "ort-cpu"
 PRECISION = "fp32"
-ORDER = ("interleaved: per (batch, seq) cell, warm-up rounds then timed rounds; each round runs every candidate "
-         "once, starting one candidate later than the round before")
+ORDER = (
+    "interleaved: per (batch, seq) cell, warm-up rounds then timed rounds; each round runs every candidate "
+    "once, starting one candidate later than the round before"
+)
 INPUTS = "full length (attention_mask all ones), random token ids in [1000, 30000), seed 0, token_type_ids 0"
 LATENCY_ONLY_NOTE = "random-initialised weights (seed 0): latency only, accuracy is meaningless"
 _VERSIONED = {"acc": "acc-deploy", "onnx": "onnx", "onnxruntime": "onnxruntime", "tensorrt": "tensorrt",
@@ -55,9 +57,14 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None] | None 
         if options.random_bert_base:
             bundle, source, extra = _random_bundle(options, work, say)
         else:
-            bundle, source, extra = Path(options.bundle), options.source, {"latency_only": False, "weights": "checkpoint"}
-        report = benchmark_bundle(bundle, work / "baseline", options, source=source, started=started,
-                                  extra_metadata=extra, progress=say)
+            bundle, source, extra = (
+                Path(options.bundle),
+                options.source,
+                {"latency_only": False, "weights": "checkpoint"},
+            )
+        report = benchmark_bundle(
+            bundle, work / "baseline", options, source=source, started=started, extra_metadata=extra, progress=say
+        )
     files = write_results(report, options.output_dir)
     return BenchResult(report, files)
 
@@ -85,18 +92,22 @@ def benchmark_bundle(
     card = manifest.model
     too_long = [seq for seq in options.seqs if seq > card.max_length]
     if too_long:
-        raise BundleError(f"--seqs {too_long} exceed the model's max_length {card.max_length}; "
-                          f"pass lengths <= {card.max_length}")
+        raise BundleError(
+            f"--seqs {too_long} exceed the model's max_length {card.max_length}; pass lengths <= {card.max_length}"
+        )
     try:
         checkpoint = source_checkpoint(card.source, source, "--source")
     except ModelError as exc:
         raise BundleError(str(exc)) from None
     say(f"building the dense baseline from {checkpoint}")
-    baseline = export_dense_baseline(checkpoint, baseline_dir, atol=options.baseline_atol,
-                                     require_fused_attention=not options.allow_unfused_baseline)
+    baseline = export_dense_baseline(
+        checkpoint, baseline_dir, atol=options.baseline_atol, require_fused_attention=not options.allow_unfused_baseline
+    )
     if (baseline.hidden_size, baseline.num_heads) != (card.hidden_size, card.num_heads):
-        raise BundleError(f"checkpoint {checkpoint} is {baseline.hidden_size} wide with {baseline.num_heads} heads, "
-                          f"bundle {bundle_dir} is {card.hidden_size}/{card.num_heads}; pass --source with its checkpoint")
+        raise BundleError(
+            f"checkpoint {checkpoint} is {baseline.hidden_size} wide with {baseline.num_heads} heads, "
+            f"bundle {bundle_dir} is {card.hidden_size}/{card.num_heads}; pass --source with its checkpoint"
+        )
     candidates = bundle_candidates(manifest, baseline.path)
     settings = SessionSettings(threads=options.resolved_threads(), spinning=options.spinning)
     versions = _versions()
@@ -104,11 +115,23 @@ def benchmark_bundle(
     context = {"model": card.name, "backend": BACKEND, "device": device, "compute_capability": None,
                "precision": PRECISION, "acc_version": versions["acc"], "onnx_version": versions["onnx"],
                "ort_version": versions["onnxruntime"], "trt_version": versions["tensorrt"]}  # fmt: skip
-    say(f"timing {len(candidates)} candidates on {len(options.batches) * len(options.seqs)} cells ({device}, "
-        f"{settings.threads} threads)")
-    rows = measure_grid(candidates, card.shape, settings, options.batches, options.seqs, context=context,
-                        vocab_size=baseline.vocab_size, warmup=options.warmup, iters=options.iters,
-                        max_seconds_per_cell=options.max_seconds_per_cell, progress=options.progress)
+    say(
+        f"timing {len(candidates)} candidates on {len(options.batches) * len(options.seqs)} cells ({device}, "
+        f"{settings.threads} threads)"
+    )
+    rows = measure_grid(
+        candidates,
+        card.shape,
+        settings,
+        options.batches,
+        options.seqs,
+        context=context,
+        vocab_size=baseline.vocab_size,
+        warmup=options.warmup,
+        iters=options.iters,
+        max_seconds_per_cell=options.max_seconds_per_cell,
+        progress=options.progress,
+    )
     metadata_ = {
         "model": {"name": card.name, "source": checkpoint, "architecture": card.architecture,
                   "num_layers": card.num_layers, "hidden_size": card.hidden_size, "num_heads": card.num_heads,
@@ -138,8 +161,9 @@ def benchmark_bundle(
         "options": options.to_dict(),
         "finished_utc": iso_utc(utc_now()),
     }  # fmt: skip
-    return BenchReport(name=options.name or results_name(card.name), created_utc=iso_utc(started),
-                       metadata=metadata_, rows=tuple(rows))
+    return BenchReport(
+        name=options.name or results_name(card.name), created_utc=iso_utc(started), metadata=metadata_, rows=tuple(rows)
+    )
 
 
 def write_results(report: BenchReport, output_dir: str | os.PathLike[str]) -> ResultFiles:
@@ -164,8 +188,15 @@ def _random_bundle(options: BenchOptions, work: Path, say: Callable[[str], None]
     say("building a random-initialised BERT-base checkpoint (seed 0)")
     checkpoint = random_bert_checkpoint(work / RANDOM_BERT_BASE_NAME)
     say("exporting its bundle (validated on 16 SST-2 dev examples, no latency table)")
-    export = ExportOptions(model=str(checkpoint), speedups=options.speedups, output=work / "bundle", max_examples=16,
-                           validate_grid="none", bench=False, progress=options.progress)
+    export = ExportOptions(
+        model=str(checkpoint),
+        speedups=options.speedups,
+        output=work / "bundle",
+        max_examples=16,
+        validate_grid="none",
+        bench=False,
+        progress=options.progress,
+    )
     result = main_export(export, progress=say)
     extra = {"latency_only": True, "weights": LATENCY_ONLY_NOTE,
              "random_model": {"shape": "BERT-base 12x768, 12 heads, ffn 3072", "seed": 0,

@@ -16,8 +16,10 @@ def render_table(report: BenchReport) -> Table:
     meta = report.metadata
     session = meta.get("session", {})
     versions = meta.get("versions", {})
-    title = (f"{report.name} · {meta.get('host', {}).get('device')} · {session.get('threads')} threads · "
-             f"onnxruntime {versions.get('onnxruntime')}")
+    title = (
+        f"{report.name} · {meta.get('host', {}).get('device')} · {session.get('threads')} threads · "
+        f"onnxruntime {versions.get('onnxruntime')}"
+    )
     table = Table(title=title)
     # Short headers: the caption explains them, and the table must stay readable at 100 columns.
     width = max((len(row.candidate) for row in report.rows), default=9)
@@ -39,9 +41,11 @@ def render_table(report: BenchReport) -> Table:
             f"{row.measured_over_theoretical:.2f}" if pruned else "-", str(row.iters),
         )  # fmt: skip
     fused = {op: n for op, n in (meta.get("baseline", {}).get("fused_ops") or {}).items() if n}
-    caption = (f"vs base: speedup over the optimized dense baseline ({meta.get('baseline', {}).get('method')}; "
-               f"fused {fused}); vs own: over the bundle's dense graph; theory: FLOPs-model speedup at that seq; "
-               "meas/th: vs base / theory; n: timed rounds")
+    caption = (
+        f"vs base: speedup over the optimized dense baseline ({meta.get('baseline', {}).get('method')}; "
+        f"fused {fused}); vs own: over the bundle's dense graph; theory: FLOPs-model speedup at that seq; "
+        "meas/th: vs base / theory; n: timed rounds"
+    )
     if meta.get("latency_only"):
         caption = f"[yellow]LATENCY ONLY: {meta.get('weights')}[/yellow]\n" + caption
     table.caption = caption

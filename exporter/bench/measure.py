@@ -89,19 +89,39 @@ def bundle_candidates(manifest: Manifest, baseline_graph: Path) -> list[Candidat
     """Baseline, the bundle's dense graph, each profile graph, then the adjustable graph at each profile."""
     dense = [entry for entry in manifest.profiles if _is_dense(entry.profile.keep_ratios)]
     if not dense:
-        raise BundleError(f"bundle {manifest.bundle_dir} has no dense profile (all keep ratios 1.0) to compare "
-                          "against; re-export it with acc-export (dense is always written)")
+        raise BundleError(
+            f"bundle {manifest.bundle_dir} has no dense profile (all keep ratios 1.0) to compare "
+            "against; re-export it with acc-export (dense is always written)"
+        )
     candidates = [Candidate("baseline", BASELINE, DENSE_PROFILE, Path(baseline_graph))]
     candidates.append(Candidate(dense[0].name, BUNDLE_DENSE, dense[0].name, manifest.path(dense[0].graph)))
     pruned = [entry for entry in manifest.profiles if entry is not dense[0]]
     for entry in pruned:
-        candidates.append(Candidate(entry.name, PROFILE, entry.name, manifest.path(entry.graph),
-                                    entry.profile.keep_ratios, None, entry.profile.min_keep))
+        candidates.append(
+            Candidate(
+                entry.name,
+                PROFILE,
+                entry.name,
+                manifest.path(entry.graph),
+                entry.profile.keep_ratios,
+                None,
+                entry.profile.min_keep,
+            )
+        )
     if manifest.adjustable is not None:
         graph = manifest.path(manifest.adjustable.graph)
         for entry in pruned:
-            candidates.append(Candidate(f"adjustable@{entry.name}", ADJUSTABLE, entry.name, graph,
-                                        entry.profile.keep_ratios, manifest.adjustable.input, entry.profile.min_keep))
+            candidates.append(
+                Candidate(
+                    f"adjustable@{entry.name}",
+                    ADJUSTABLE,
+                    entry.name,
+                    graph,
+                    entry.profile.keep_ratios,
+                    manifest.adjustable.input,
+                    entry.profile.min_keep,
+                )
+            )
     return candidates
 
 
@@ -118,8 +138,10 @@ def paired_speedup(reference_ms: Sequence[float], candidate_ms: Sequence[float])
     changes) cancels in each ratio; on a busy host this is steadier than the ratio of the two p50s.
     """
     if len(reference_ms) != len(candidate_ms) or not reference_ms:
-        raise DataError(f"paired speedup needs equal, non-empty sample lists, got {len(reference_ms)} and "
-                        f"{len(candidate_ms)}; time both with measure_interleaved")
+        raise DataError(
+            f"paired speedup needs equal, non-empty sample lists, got {len(reference_ms)} and "
+            f"{len(candidate_ms)}; time both with measure_interleaved"
+        )
     return float(np.median(np.asarray(reference_ms) / np.asarray(candidate_ms)))
 
 
@@ -153,9 +175,13 @@ def measure_grid(
             if bar is not None:
                 bar.set_postfix_str(f"b{batch} s{seq}", refresh=False)
             samples = measure_interleaved(
-                runs, warmup, iters, max_seconds_per_cell,
+                runs,
+                warmup,
+                iters,
+                max_seconds_per_cell,
                 on_round=(lambda r, b=batch, s=seq: bar.set_postfix_str(f"b{b} s{s} round {r}", refresh=False))
-                if bar else None,
+                if bar
+                else None,
             )
             rows += _cell_rows(candidates, samples, warmup, shape, batch, seq, settings, context)
             if bar is not None:
@@ -211,8 +237,10 @@ def _runner(session: Any, candidate: Candidate, feeds: dict[str, np.ndarray]) ->
         own[candidate.ratios_input] = np.asarray(candidate.keep_ratios, dtype=np.float32)
     missing = [name for name in wanted if name not in own]
     if missing:
-        raise DataError(f"graph {candidate.graph.name} ({candidate.label}) takes inputs {missing} that acc-bench "
-                        "does not know how to feed; benchmark BERT-family bundles written by acc-export")
+        raise DataError(
+            f"graph {candidate.graph.name} ({candidate.label}) takes inputs {missing} that acc-bench "
+            "does not know how to feed; benchmark BERT-family bundles written by acc-export"
+        )
     shapes = {name: tuple(value.shape) for name, value in own.items()}
 
     def run() -> object:
@@ -220,8 +248,10 @@ def _runner(session: Any, candidate: Candidate, feeds: dict[str, np.ndarray]) ->
             return session.run(["logits"], own)
         except Exception as exc:  # noqa: BLE001 - ORT's pybind errors do not share a useful base class
             line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:240]
-            raise BackendError(f"{candidate.label} ({candidate.graph.name}) failed on inputs {shapes} ({line}); "
-                               "drop that shape from --batches/--seqs or re-export the bundle") from exc
+            raise BackendError(
+                f"{candidate.label} ({candidate.graph.name}) failed on inputs {shapes} ({line}); "
+                "drop that shape from --batches/--seqs or re-export the bundle"
+            ) from exc
 
     return run
 

@@ -12,7 +12,7 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +71,24 @@ class BenchRow:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise DataError(f"bench row {self.candidate!r} has kind {self.kind!r}; expected one of {KINDS}")
-        for name in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "throughput_seqs_per_s", "speedup_vs_dense",
-                     "speedup_vs_bundle_dense", "speedup_vs_dense_paired", "theoretical_speedup",
-                     "measured_over_theoretical"):
+        for name in (
+            "p50_ms",
+            "p90_ms",
+            "p99_ms",
+            "mean_ms",
+            "throughput_seqs_per_s",
+            "speedup_vs_dense",
+            "speedup_vs_bundle_dense",
+            "speedup_vs_dense_paired",
+            "theoretical_speedup",
+            "measured_over_theoretical",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise DataError(f"bench row {self.candidate!r} b={self.batch} s={self.seq}: {name}={value!r} "
-                                "is not a finite number; re-run acc-bench")
+                raise DataError(
+                    f"bench row {self.candidate!r} b={self.batch} s={self.seq}: {name}={value!r} "
+                    "is not a finite number; re-run acc-bench"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,12 +136,16 @@ class BenchReport:
     @classmethod
     def from_dict(cls, data: Any, where: str = "bench results") -> BenchReport:
         if not isinstance(data, dict) or data.get("kind") != RESULTS_KIND:
-            raise DataError(f"{where} is not an acc-bench results file (kind {_get(data, 'kind')!r}); "
-                            "pass a .json written by acc-bench")
+            raise DataError(
+                f"{where} is not an acc-bench results file (kind {_get(data, 'kind')!r}); "
+                "pass a .json written by acc-bench"
+            )
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
-            raise DataError(f"{where} has schema_version {version!r}; this acc-deploy reads {SCHEMA_VERSION}, "
-                            "use the acc-deploy version that wrote it")
+            raise DataError(
+                f"{where} has schema_version {version!r}; this acc-deploy reads {SCHEMA_VERSION}, "
+                "use the acc-deploy version that wrote it"
+            )
         rows = data.get("rows")
         if not isinstance(rows, list) or not isinstance(data.get("metadata"), dict):
             raise DataError(f"{where} lacks a rows list or a metadata object; re-run acc-bench")
@@ -147,7 +162,9 @@ class BenchReport:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
-            raise DataError(f"cannot read bench results {path} ({exc.strerror}); pass a .json written by acc-bench") from exc
+            raise DataError(
+                f"cannot read bench results {path} ({exc.strerror}); pass a .json written by acc-bench"
+            ) from exc
         except json.JSONDecodeError as exc:
             raise DataError(f"bench results {path} is not valid JSON ({exc}); re-run acc-bench") from exc
         return cls.from_dict(data, str(path))
@@ -186,7 +203,7 @@ class ResultFiles:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def iso_utc(moment: datetime) -> str:
@@ -206,11 +223,11 @@ def write_json_new(report: BenchReport, path: Path) -> Path:
         with open(path, "x", encoding="utf-8") as handle:
             handle.write(text)
     except FileExistsError:
-        raise DataError(f"{path} already exists; results are never overwritten, wait a second or pass "
-                        "another --output-dir") from None
+        raise DataError(
+            f"{path} already exists; results are never overwritten, wait a second or pass another --output-dir"
+        ) from None
     return path
 
 
 def _get(data: Any, key: str) -> Any:
     return data.get(key) if isinstance(data, dict) else None
-

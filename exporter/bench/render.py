@@ -36,26 +36,68 @@ def render_markdown(report: BenchReport, png_name: str | None = None) -> str:
     lines.append("")
     if png_name:
         lines += [f"![measured vs theoretical speedup]({png_name})", ""]
-    lines += ["## Speedup vs the optimized dense baseline (p50)", "",
-              "Columns are `b{batch}_s{seq}`; the theoretical speedup (FLOPs model at that seq) is in brackets.", ""]
-    lines += _pivot(report, lambda r: f"{r.speedup_vs_dense:.2f}x" + (
-        f" ({r.theoretical_speedup:.2f}x)" if r.kind in (PROFILE, ADJUSTABLE) else ""))
-    lines += ["", "## Paired speedup vs the optimized dense baseline", "",
-              "Median over timed rounds of baseline / candidate (samples of one round are taken moments apart).", ""]
+    lines += [
+        "## Speedup vs the optimized dense baseline (p50)",
+        "",
+        "Columns are `b{batch}_s{seq}`; the theoretical speedup (FLOPs model at that seq) is in brackets.",
+        "",
+    ]
+    lines += _pivot(
+        report,
+        lambda r: (
+            f"{r.speedup_vs_dense:.2f}x"
+            + (f" ({r.theoretical_speedup:.2f}x)" if r.kind in (PROFILE, ADJUSTABLE) else "")
+        ),
+    )
+    lines += [
+        "",
+        "## Paired speedup vs the optimized dense baseline",
+        "",
+        "Median over timed rounds of baseline / candidate (samples of one round are taken moments apart).",
+        "",
+    ]
     lines += _pivot(report, lambda r: f"{r.speedup_vs_dense_paired:.2f}x")
     lines += ["", "## Speedup vs the bundle's own dense graph (p50)", ""]
     lines += _pivot(report, lambda r: f"{r.speedup_vs_bundle_dense:.2f}x")
     lines += ["", "## p50 latency (ms)", ""]
     lines += _pivot(report, lambda r: f"{r.p50_ms:.2f}")
     lines += ["", "## All rows", ""]
-    header = ["candidate", "batch", "seq", "p50 ms", "p90 ms", "p99 ms", "seq/s", "x vs opt. dense",
-              "x vs opt. dense (paired)", "x vs bundle dense", "theoretical x", "measured/theory", "iters"]
+    header = [
+        "candidate",
+        "batch",
+        "seq",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "seq/s",
+        "x vs opt. dense",
+        "x vs opt. dense (paired)",
+        "x vs bundle dense",
+        "theoretical x",
+        "measured/theory",
+        "iters",
+    ]
     lines += [_row(header), _row(["---"] * len(header))]
     for r in report.rows:
-        lines.append(_row([r.candidate, r.batch, r.seq, f"{r.p50_ms:.3f}", f"{r.p90_ms:.3f}", f"{r.p99_ms:.3f}",
-                           f"{r.throughput_seqs_per_s:.1f}", f"{r.speedup_vs_dense:.3f}",
-                           f"{r.speedup_vs_dense_paired:.3f}", f"{r.speedup_vs_bundle_dense:.3f}", f"{r.theoretical_speedup:.3f}",
-                           f"{r.measured_over_theoretical:.3f}", r.iters]))
+        lines.append(
+            _row(
+                [
+                    r.candidate,
+                    r.batch,
+                    r.seq,
+                    f"{r.p50_ms:.3f}",
+                    f"{r.p90_ms:.3f}",
+                    f"{r.p99_ms:.3f}",
+                    f"{r.throughput_seqs_per_s:.1f}",
+                    f"{r.speedup_vs_dense:.3f}",
+                    f"{r.speedup_vs_dense_paired:.3f}",
+                    f"{r.speedup_vs_bundle_dense:.3f}",
+                    f"{r.theoretical_speedup:.3f}",
+                    f"{r.measured_over_theoretical:.3f}",
+                    r.iters,
+                ]
+            )
+        )
     fused = {op: n for op, n in (meta.get("baseline", {}).get("fused_ops") or {}).items() if n}
     lines += ["", "## Dense baseline: fused operators", "", _row(["operator", "count"]), _row(["---", "---"])]
     lines += [_row([op, n]) for op, n in fused.items()]
@@ -153,5 +195,12 @@ def _series(report: BenchReport, batch: int, keep) -> list[BenchRow]:  # noqa: A
 def _line(ax, rows: list[BenchRow], attribute: str, colour: str, style: str, marker: str | None, label: str | None):  # noqa: ANN001, ANN202
     if not rows:
         return
-    ax.plot([r.seq for r in rows], [getattr(r, attribute) for r in rows], linestyle=style, marker=marker,
-            color=colour, label=label, linewidth=1.4 if style == "-" else 1.0)
+    ax.plot(
+        [r.seq for r in rows],
+        [getattr(r, attribute) for r in rows],
+        linestyle=style,
+        marker=marker,
+        color=colour,
+        label=label,
+        linewidth=1.4 if style == "-" else 1.0,
+    )

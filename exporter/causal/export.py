@@ -47,6 +47,7 @@ from ..token_select import DOMAIN, DOMAIN_VERSION, OPSET, traceable_select
 if TYPE_CHECKING:
     from acc.modeling.causal.model import AccGPT2LMHeadModel
 
+
 @dataclass(frozen=True)
 class CausalGraph:
     """An exported causal graph: a prefill graph (fixed profile or adjustable) or the decode graph."""
@@ -108,7 +109,9 @@ def export_prefill(
         select_layers = list(range(1, layers))
     else:
         if profile.num_layers != layers:
-            raise ExportError(f"profile {name} has {profile.num_layers} ratios for a {layers}-layer model; offline-tune it")
+            raise ExportError(
+                f"profile {name} has {profile.num_layers} ratios for a {layers}-layer model; offline-tune it"
+            )
         select_layers = pruned_layers(profile.keep_ratios)
     wrapper = _PrefillWrapper(model, None if profile is None else profile.keep_ratios, select_layers).eval()
     input_ids, attention_mask = sample_prompts(model.config.vocab_size, batch=2, seq_len=sample_length)

@@ -13,13 +13,13 @@ from typing import Any, ClassVar
 
 from acc.modeling.checkpoint import CAUSAL_LM
 from acc.profiles import Profile
+from acc.runtime.causal_names import ADJUSTABLE_NAME, DECODE_NAME, PREFILL_INPUTS
 
 from ..config import AXES_BS
 from ..family import DENSE_NAME, GRAPHS_DIR, BuiltGraph, ExportFamily, ort_session, profiles_of
 from ..tokenizer_file import resolve_max_length
 from .export import CausalGraph, export_decode, export_prefill
 from .latency import CausalLatencyRow, measure_causal_latency
-from acc.runtime.causal_names import ADJUSTABLE_NAME, DECODE_NAME, PREFILL_INPUTS
 from .validate import (
     CAUSAL_FAST_GRID,
     CAUSAL_SLOW_GRID,
@@ -68,7 +68,9 @@ class CausalExport(ExportFamily):
     unsupported = ("inline", "precision", "int8", "attention", "engine", "engine_precision", "engine_batch",
                    "engine_seq", "engine_target", "triton", "triton_options")  # fmt: skip
     step_graphs = (DECODE_NAME,)
-    inputs: ClassVar[dict[str, dict[int, str]]] = {name: AXES_BS for name in PREFILL_INPUTS}  # left-padded prompts; the decode step has its own
+    inputs: ClassVar[dict[str, dict[int, str]]] = {
+        name: AXES_BS for name in PREFILL_INPUTS
+    }  # left-padded prompts; the decode step has its own
 
     def load(self) -> Any:
         from acc.modeling.causal.checkpoint import load_causal_model
@@ -162,7 +164,9 @@ class CausalExport(ExportFamily):
             },
         }  # fmt: skip
 
-    def result(self, bundle: Path, profiles: list[Profile], failures: list[str], triton: Path | None) -> CausalExportResult:
+    def result(
+        self, bundle: Path, profiles: list[Profile], failures: list[str], triton: Path | None
+    ) -> CausalExportResult:
         return CausalExportResult(bundle, summary_rows(profiles, self.reports, self.latency), self.latency, failures)
 
     @staticmethod
@@ -172,7 +176,9 @@ class CausalExport(ExportFamily):
         return render_causal_summary(result)
 
 
-def summary_rows(profiles: list[Profile], reports: list[CausalReport], latency: list[CausalLatencyRow]) -> list[CausalSummaryRow]:
+def summary_rows(
+    profiles: list[Profile], reports: list[CausalReport], latency: list[CausalLatencyRow]
+) -> list[CausalSummaryRow]:
     """Per profile, from its own prefill graph: next-token and greedy agreement, cache lengths, TTFT speedup."""
     rows: list[CausalSummaryRow] = []
     largest = max(((c.batch, c.seq) for c in latency), default=None)

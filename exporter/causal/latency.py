@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from acc.runtime.causal_names import past_names, present_names
 from acc.runtime.device_names import cpu_name
 from acc.runtime.ort_session import create_session, session_options
-from acc.runtime.causal_names import past_names, present_names
 
 from ..latency import measure_latency
 from .export import CausalGraph

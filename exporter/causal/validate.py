@@ -153,32 +153,41 @@ def measure_generation(
     return report
 
 
-def check_causal_reports(reports: Sequence[CausalReport], tolerance: CausalTolerance, allow_mismatch: bool = False) -> list[str]:
+def check_causal_reports(
+    reports: Sequence[CausalReport], tolerance: CausalTolerance, allow_mismatch: bool = False
+) -> list[str]:
     """Every failure as one line; raises one ``ToleranceError`` listing them unless ``allow_mismatch``."""
     failures: list[str] = []
     for r in reports:
         where = f"graph {r.graph} (profile {r.profile}, {r.source}, {r.examples} samples)"
         if r.kind == "generate":
             if r.token_agreement < tolerance.min_sequence_agreement:
-                failures.append(f"{where}: greedy tokens identical in {r.token_agreement:.3f} of rows < {tolerance.min_sequence_agreement}")
+                failures.append(
+                    f"{where}: greedy tokens identical in {r.token_agreement:.3f} of rows < {tolerance.min_sequence_agreement}"
+                )
             continue
         if r.max_abs_diff > tolerance.logits_atol:
             failures.append(f"{where}: logits max|diff| {r.max_abs_diff:.2e} > atol {tolerance.logits_atol:.0e}")
         if r.max_cache_diff > tolerance.cache_atol:
             failures.append(f"{where}: KV cache max|diff| {r.max_cache_diff:.2e} > atol {tolerance.cache_atol:.0e}")
         if r.cache_length_errors:
-            failures.append(f"{where}: {r.cache_length_errors} samples' cache lengths differ from the profile's keep counts")
+            failures.append(
+                f"{where}: {r.cache_length_errors} samples' cache lengths differ from the profile's keep counts"
+            )
         if r.token_agreement < tolerance.min_token_agreement:
             failures.append(f"{where}: next-token agreement {r.token_agreement:.4f} < {tolerance.min_token_agreement}")
     if failures and not allow_mismatch:
         raise ToleranceError(
-            f"{len(failures)} validation failure(s): " + "; ".join(failures)
+            f"{len(failures)} validation failure(s): "
+            + "; ".join(failures)
             + "; re-export, or pass --atol / --allow-mismatch to accept (recorded in the bundle)"
         )
     return failures
 
 
-def _cache_length_errors(outputs: dict[str, np.ndarray], mask: np.ndarray, ratios: Sequence[float], min_keep: int) -> int:
+def _cache_length_errors(
+    outputs: dict[str, np.ndarray], mask: np.ndarray, ratios: Sequence[float], min_keep: int
+) -> int:
     """Samples whose real cache entries per layer differ from ``keep_counts(ratios, n_valid)``."""
     errors = 0
     layers = len(ratios)

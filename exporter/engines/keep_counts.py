@@ -27,7 +27,6 @@ import copy
 from pathlib import Path
 from typing import Any
 
-
 from acc.profiles import EngineBuildError
 from acc.runtime.keep_widths import KEEP_COUNTS_INPUT, KEEP_RATIOS_INPUT
 
@@ -48,7 +47,9 @@ def token_select_k(source: Any) -> Any:
     function.input.append("width")
     producers = [node for node in function.node if WIDTH_VALUE in node.output]
     if len(producers) != 1:
-        raise EngineBuildError(f"TokenSelect body has {len(producers)} producers of {WIDTH_VALUE!r}, expected 1; file a bug")
+        raise EngineBuildError(
+            f"TokenSelect body has {len(producers)} producers of {WIDTH_VALUE!r}, expected 1; file a bug"
+        )
     index = list(function.node).index(producers[0])
     function.node[index].CopyFrom(onnx.helper.make_node("Identity", ["width"], [WIDTH_VALUE]))
     # Drop what only fed the replaced width (ORT would warn about unused nodes per call site), back to front.

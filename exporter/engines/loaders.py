@@ -112,7 +112,8 @@ def _parser_error(parser: Any) -> str:
         return "no error reported"
     error = parser.get_error(0)
     where = " ".join(
-        str(part) for part in (getattr(error, "node_name", lambda: "")(), getattr(error, "node_operator", lambda: "")())
+        str(part)
+        for part in (getattr(error, "node_name", lambda: "")(), getattr(error, "node_operator", lambda: "")())
         if part
     )
     # TensorRT puts the reason on the description's later lines ("Invalid Node - n17" / "... keep_ratios is a shape

@@ -84,7 +84,9 @@ class _DecoderWrapper(nn.Module):
         return (out.logits, *[tensor for pair in out.past for tensor in pair])
 
 
-def encoder_sample(batch: int = 2, seq_len: int = 16, vocab_size: int = 1000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def encoder_sample(
+    batch: int = 2, seq_len: int = 16, vocab_size: int = 1000, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids with valid lengths ``seq_len, seq_len - 1, ...`` so no length is specialised on the trace."""
     generator = torch.Generator().manual_seed(seed)
     ids = torch.randint(3, vocab_size, (batch, seq_len), generator=generator)
@@ -112,8 +114,16 @@ def export_encoder(model: AccT5ForConditionalGeneration, spec: GraphSpec, path: 
     previous = model.selector
     model.selector = traceable_select
     try:
-        export_onnx_graph(wrapper, args, path, input_names, output_names, dynamic_axes, spec.name,
-                          custom_opsets=used_domains(bool(select_layers)))
+        export_onnx_graph(
+            wrapper,
+            args,
+            path,
+            input_names,
+            output_names,
+            dynamic_axes,
+            spec.name,
+            custom_opsets=used_domains(bool(select_layers)),
+        )
     finally:
         model.selector = previous
     return ExportedGraph(spec, path, tuple(select_layers), tuple(output_names))
@@ -141,7 +151,5 @@ def export_decoder(model: AccT5ForConditionalGeneration, path: str | Path) -> De
         **{name: {0: "batch", 2: "total"} for name in past_names(layers, "present")},
     }
     wrapper = _DecoderWrapper(model).eval()
-    export_onnx_graph(
-        wrapper, (ids, hidden, mask, *past), path, input_names, output_names, dynamic_axes, DECODER_NAME
-    )
+    export_onnx_graph(wrapper, (ids, hidden, mask, *past), path, input_names, output_names, dynamic_axes, DECODER_NAME)
     return DecoderGraph(path, layers, heads, head_dim, tuple(input_names), tuple(output_names))

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from acc.modeling.checkpoint import SEQ2SEQ
 from acc.profiles import Profile
+from acc.runtime.seq2seq_names import DECODER_NAME, ENCODER_HIDDEN, ENCODER_INPUTS, ENCODER_MASK
 
 from ..config import AXES_BS, AccOnnxConfig
 from ..encoder import graph_specs, profile_measures
@@ -23,7 +24,6 @@ from ..tokenizer_file import resolve_max_length
 from ..validate import FAST_GRID, SLOW_GRID, GraphReport, check_reports
 from .export import DecoderGraph, export_decoder, export_encoder
 from .latency import GenerationCell, measure_seq2seq_latency
-from acc.runtime.seq2seq_names import DECODER_NAME, ENCODER_HIDDEN, ENCODER_INPUTS, ENCODER_MASK
 from .validate import measure_seq2seq, prompt_batches, synthetic_prompts
 
 FAMILY = SEQ2SEQ
@@ -75,8 +75,9 @@ class Seq2SeqExport(ExportFamily):
         options = self.options
         self.loaded = loaded = load_seq2seq(options.model)
         max_length = resolve_max_length(options.max_length, None, SEQ2SEQ_MAX_LENGTH)
-        self.config = AccOnnxConfig("t5", self.inputs, vocab_size=int(loaded.model.config.vocab_size),
-                                    max_length=max_length).with_atol(options.atol)  # the encoders' default tolerances
+        self.config = AccOnnxConfig(
+            "t5", self.inputs, vocab_size=int(loaded.model.config.vocab_size), max_length=max_length
+        ).with_atol(options.atol)  # the encoders' default tolerances
         self.template = templates_from_json(loaded.prompts)[0][0]  # validated under the first training template
         self.tokenizer, self.max_length = loaded.tokenizer, self.config.max_length
         self.latency: list[LatencyCell] = []
@@ -176,7 +177,9 @@ class Seq2SeqExport(ExportFamily):
             },
         }  # fmt: skip
 
-    def result(self, bundle: Path, profiles: list[Profile], failures: list[str], triton: Path | None) -> Seq2SeqExportResult:
+    def result(
+        self, bundle: Path, profiles: list[Profile], failures: list[str], triton: Path | None
+    ) -> Seq2SeqExportResult:
         rows = summary_rows(profiles, self.reports, self.latency, self.generation)
         return Seq2SeqExportResult(bundle, rows, self.template.name, self.latency, self.generation, failures)
 

@@ -66,7 +66,9 @@ def measure_seq2seq_latency(
     sessions = {graph.path: create_session(graph.path, options=options) for graph, _, _ in runs}
     decoder_session = create_session(decoder_path, options=options)
     run_decoder = session_runner(decoder_session)
-    config = GenerationConfig(max_new_tokens=GENERATION_NEW_TOKENS, eos_token_id=None, pad_token_id=decoder.pad_token_id)
+    config = GenerationConfig(
+        max_new_tokens=GENERATION_NEW_TOKENS, eos_token_id=None, pad_token_id=decoder.pad_token_id
+    )
     encoder_cells: list[LatencyCell] = []
     generation_cells: list[GenerationCell] = []
     bar = _bar(progress, len(runs) * len(batches) * len(seqs))
@@ -87,7 +89,9 @@ def measure_seq2seq_latency(
                     run_encoder = session_runner(session)
                     full = measure_latency(
                         lambda: generate(GraphSeq2SeqStep(run_encoder, run_decoder, decoder, run_feeds), config),
-                        warmup=1, iters=max(3, iters // 4), max_seconds=max_seconds_per_cell,
+                        warmup=1,
+                        iters=max(3, iters // 4),
+                        max_seconds=max_seconds_per_cell,
                     )
                     generation_cells.append(GenerationCell(profile.name, batch, seq, GENERATION_NEW_TOKENS,
                                                            full.p50_ms, full.p99_ms, stats.p50_ms, full.iters, device))  # fmt: skip

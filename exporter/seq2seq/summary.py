@@ -18,8 +18,18 @@ def render_seq2seq_summary(result: Seq2SeqExportResult) -> Table:
     speed = f"encoder CPU speedup b{largest[0]} s{largest[1]}" if largest else "encoder CPU speedup"
     gen = f"generate ms b{smallest[0]} s{smallest[1]}" if smallest else "generate ms"
     table = Table(title=f"bundle {result.bundle} (T5: encoder graph per profile + decoder step graph)")
-    for header in ("profile", "target", "theor. @64", "theor. @128", f"SST-2 dev acc ({result.template})",
-                   "same tokens as torch", "max|Δlogits|", "index flips", speed, gen):
+    for header in (
+        "profile",
+        "target",
+        "theor. @64",
+        "theor. @128",
+        f"SST-2 dev acc ({result.template})",
+        "same tokens as torch",
+        "max|Δlogits|",
+        "index flips",
+        speed,
+        gen,
+    ):
         table.add_column(header, justify="right")
     for row in result.rows:
         table.add_row(

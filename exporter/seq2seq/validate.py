@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from acc.modeling.data import Split
     from acc.modeling.seq2seq.model import AccT5ForConditionalGeneration
     from acc.modeling.seq2seq.prompts import PromptTemplate
-
     from acc.runtime.seq2seq_step import DecoderSpec
 
 SYNTHETIC_NEW_TOKENS = 6
@@ -70,7 +69,6 @@ def measure_seq2seq(
 
     from acc.modeling.seq2seq.decoding import TorchSeq2SeqStep
     from acc.runtime.generate import GenerationConfig, generate
-
     from acc.runtime.seq2seq_step import GraphSeq2SeqStep
 
     ratios = [float(r) for r in keep_ratios]

@@ -70,7 +70,9 @@ def load_causal_model(name: str | os.PathLike[str], attention: str = "eager") ->
     location = resolve_model_dir(name)
     local = isinstance(location, Path)
     if local and model_family(location) != CAUSAL_LM:
-        raise ModelError(f"{location} is a {model_family(location)} checkpoint, not a causal LM; pass a GPT-2 checkpoint")
+        raise ModelError(
+            f"{location} is a {model_family(location)} checkpoint, not a causal LM; pass a GPT-2 checkpoint"
+        )
     try:
         hf = GPT2LMHeadModel.from_pretrained(
             str(location), dtype=torch.float32, use_safetensors=True, attn_implementation="eager"

@@ -36,7 +36,9 @@ class PerplexityResult:
     continuation_len: int
 
 
-def heldout_windows(ids: np.ndarray, prompt_len: int, continuation_len: int, max_windows: int | None = None) -> np.ndarray:
+def heldout_windows(
+    ids: np.ndarray, prompt_len: int, continuation_len: int, max_windows: int | None = None
+) -> np.ndarray:
     """Non-overlapping [W, P + C] int64 windows from the start of ``ids`` (deterministic, no sampling)."""
     width = prompt_len + continuation_len
     count = len(ids) // width

@@ -22,9 +22,9 @@ from torch import nn
 
 from acc.profiles import EncoderShape, ModelError, pruned_layers
 
+from ..kernels import select_fused
 from ..model import keep_ratios_tensor
 from ..select import Selection, padded_length, select_tokens
-from ..kernels import select_fused
 from .fused import causal_bias, fused_causal_attention, static_slots, valid_prefix
 from .score import causal_acc_score
 

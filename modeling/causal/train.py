@@ -104,7 +104,9 @@ def pretrain(hf_model: torch.nn.Module, ids: np.ndarray, options: CausalTrainOpt
     return stats
 
 
-def acc_finetune(model: AccGPT2LMHeadModel, ids: np.ndarray, options: CausalTrainOptions, log: Log = print) -> PhaseStats:
+def acc_finetune(
+    model: AccGPT2LMHeadModel, ids: np.ndarray, options: CausalTrainOptions, log: Log = print
+) -> PhaseStats:
     """Sandwich ACC fine-tuning of the wrapped model (module docstring)."""
     import torch
     import torch.nn.functional as F
@@ -122,7 +124,9 @@ def acc_finetune(model: AccGPT2LMHeadModel, ids: np.ndarray, options: CausalTrai
         ceiling = 0.98 * max_speedup(model.shape, prompt_len, model.min_keep)  # shallow models top out early
         key = (round(min(speedup, ceiling), 2), prompt_len)
         if key not in profiles:
-            profiles[key] = profile_for_speedup(model.shape, key[0], reference_length=prompt_len, min_keep=model.min_keep)
+            profiles[key] = profile_for_speedup(
+                model.shape, key[0], reference_length=prompt_len, min_keep=model.min_keep
+            )
         return profiles[key].keep_ratios
 
     def step(progress: float) -> float:
@@ -153,7 +157,9 @@ def acc_finetune(model: AccGPT2LMHeadModel, ids: np.ndarray, options: CausalTrai
 # --------------------------------------------------------------------------------------------------- helpers
 
 
-def _run(step: Callable[[float], float], stats: PhaseStats, seconds: float, max_steps: int, device: str, log: Log) -> None:
+def _run(
+    step: Callable[[float], float], stats: PhaseStats, seconds: float, max_steps: int, device: str, log: Log
+) -> None:
     """Call ``step(progress)`` until the time budget or the step cap is reached; progress ∈ [0, 1] drives the LR."""
     start = time.perf_counter()
     window: list[float] = []
@@ -214,5 +220,6 @@ def _autocast(options: CausalTrainOptions):
     import torch
 
     on_cuda = options.device.startswith("cuda")
-    return torch.autocast(device_type="cuda" if on_cuda else "cpu", dtype=torch.bfloat16, enabled=on_cuda and options.amp)
-
+    return torch.autocast(
+        device_type="cuda" if on_cuda else "cpu", dtype=torch.bfloat16, enabled=on_cuda and options.amp
+    )

@@ -11,11 +11,11 @@ from .graphs import DEFAULT_BUCKETS, CapturedPass, FastAccRunner
 from .plan import METHODS, StaticPlan, make_plan, seq_bucket
 
 __all__ = [
-    "CapturedPass",
     "DEFAULT_BUCKETS",
+    "METHODS",
+    "CapturedPass",
     "FastAccBert",
     "FastAccRunner",
-    "METHODS",
     "StaticPlan",
     "make_plan",
     "seq_bucket",

@@ -21,7 +21,7 @@ _BIAS_ALIGN = 16  # memory-efficient attention wants the bias row stride aligned
 
 def key_bias(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """[B, N] 0/1 → [B, 1, 1, N] additive bias (0 or dtype-min, as eager BERT), row stride padded to 16."""
-    batch, n = mask.shape
+    _batch, n = mask.shape
     width = -(-n // _BIAS_ALIGN) * _BIAS_ALIGN
     values = (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
     return F.pad(values, (0, width - n))[..., :n]
@@ -56,7 +56,9 @@ def attention_with_lse(
     if lse_source not in LSE_SOURCES:
         raise ModelError(f"unknown lse source {lse_source!r}; pass one of {', '.join(LSE_SOURCES)}")
     if lse_source == "kernel":
-        return attention(q, k, v, bias, scale, causal), row_lse(q, k, mask, scale, backend=kernel_backend, causal=causal)
+        return attention(q, k, v, bias, scale, causal), row_lse(
+            q, k, mask, scale, backend=kernel_backend, causal=causal
+        )
     is_causal = causal and bias is None
     if q.device.type == "cpu":
         return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(

@@ -65,7 +65,9 @@ def compile_sm90(module_name: str, kernel: str, constexprs: dict, num_warps: int
     fn = getattr(importlib.import_module(f"acc.modeling.kernels.{module_name}"), kernel)
     types = {**SCORE_TYPES, **SELECT_TYPES}
     signature = {name: "constexpr" if name in constexprs else types.get(name, "i32") for name in fn.arg_names}
-    aligned = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(fn.arg_names) if signature[name].startswith("*")}
+    aligned = {
+        (i,): [["tt.divisibility", 16]] for i, name in enumerate(fn.arg_names) if signature[name].startswith("*")
+    }
     source = ASTSource(fn, signature, constexprs=constexprs, attrs=aligned)
     compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32),
                               options={"num_warps": num_warps, "num_stages": num_stages})  # fmt: skip

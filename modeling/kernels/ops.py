@@ -78,7 +78,9 @@ def triton_status(device: torch.device | str) -> str | None:
     if _interpreted(module):
         if device.type == "cpu":
             return None
-        return f"triton kernels were loaded in interpreter mode ({INTERPRET_ENV}=1); they take CPU tensors, not {device}"
+        return (
+            f"triton kernels were loaded in interpreter mode ({INTERPRET_ENV}=1); they take CPU tensors, not {device}"
+        )
     if device.type != "cuda":
         return (f"triton kernels run on CUDA tensors, got {device}; set {INTERPRET_ENV}=1 before first use to run them "
                 "on CPU (slow, for tests) or pass backend='torch'")  # fmt: skip

@@ -14,15 +14,15 @@ from .prompts import HELD_OUT_TEMPLATES, LABEL_WORDS, TRAIN_TEMPLATES, PromptTem
 from .tokenizer import t5_tokenizer
 
 __all__ = [
+    "HELD_OUT_TEMPLATES",
+    "LABEL_WORDS",
+    "TRAIN_TEMPLATES",
     "AccT5ForConditionalGeneration",
     "DecoderOutput",
     "EncoderOutput",
-    "HELD_OUT_TEMPLATES",
-    "LABEL_WORDS",
     "LoadedSeq2Seq",
     "PromptTemplate",
     "Seq2SeqOutput",
-    "TRAIN_TEMPLATES",
     "is_seq2seq_checkpoint",
     "load_seq2seq",
     "save_seq2seq",

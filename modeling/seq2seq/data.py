@@ -132,8 +132,8 @@ def span_corrupt(
         targets  <x0> c d <x1> g </s>
     """
     rows, length = windows.shape
-    num_noise = min(max(int(round(length * noise_density)), 1), length - 1)
-    num_spans = min(max(int(round(num_noise / mean_span)), 1), num_noise, length - num_noise, len(sentinels))
+    num_noise = min(max(round(length * noise_density), 1), length - 1)
+    num_spans = min(max(round(num_noise / mean_span), 1), num_noise, length - num_noise, len(sentinels))
     noise = random_segmentation(num_noise, num_spans, rows, rng)
     keep = random_segmentation(length - num_noise, num_spans, rows, rng)
     # Segment boundaries keep_0 | noise_0 | keep_1 | noise_1 ...; a position's segment = boundaries passed.

@@ -144,7 +144,9 @@ class AccT5ForConditionalGeneration(nn.Module):
         hidden = encoder.dropout(encoder.final_layer_norm(hidden))
         return EncoderOutput(hidden, mask, kept_positions, kept_masks)
 
-    def _encoder_block(self, block: nn.Module, hidden: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _encoder_block(
+        self, block: nn.Module, hidden: torch.Tensor, bias: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         self_attention = block.layer[0]
         normed = self_attention.layer_norm(hidden)
         keys, values = project_kv(self_attention.SelfAttention, normed, self.num_heads)
@@ -166,7 +168,7 @@ class AccT5ForConditionalGeneration(nn.Module):
         Cross-attention reads the kept encoder vectors; filler slots are masked by ``encoder_mask``.
         """
         decoder = self.hf.decoder
-        batch, new = decoder_input_ids.shape
+        _batch, new = decoder_input_ids.shape
         past_len = 0 if past is None else past[0][0].shape[2]
         hidden = decoder.dropout(decoder.embed_tokens(decoder_input_ids))
         device = decoder_input_ids.device
@@ -225,12 +227,12 @@ def t5_encoder_shape(config: object) -> EncoderShape:
     T5's attention width is ``num_heads · d_kv`` (not always ``d_model``) and gated FFNs (T5 v1.1, Flan-T5) have
     three matrices instead of two.
     """
-    num_heads = int(getattr(config, "num_heads"))
+    num_heads = int(config.num_heads)
     return EncoderShape(
-        num_layers=int(getattr(config, "num_layers")),
-        hidden_size=int(getattr(config, "d_model")),
-        intermediate_size=int(getattr(config, "d_ff")),
+        num_layers=int(config.num_layers),
+        hidden_size=int(config.d_model),
+        intermediate_size=int(config.d_ff),
         num_heads=num_heads,
-        attention_size=num_heads * int(getattr(config, "d_kv")),
+        attention_size=num_heads * int(config.d_kv),
         gated_ffn=bool(getattr(config, "is_gated_act", False)),
     )

@@ -35,7 +35,9 @@ TRAIN_TEMPLATES = (
     PromptTemplate("did-like", 'Movie review: "{text}" Did the reviewer like the movie? Answer positive or negative.'),
 )
 HELD_OUT_TEMPLATES = (
-    PromptTemplate("critic-opinion", "Here is what a critic wrote: {text}\nWould you call this opinion positive or negative?"),
+    PromptTemplate(
+        "critic-opinion", "Here is what a critic wrote: {text}\nWould you call this opinion positive or negative?"
+    ),
 )
 
 
@@ -62,7 +64,9 @@ def templates_to_json(train: Sequence[PromptTemplate], held_out: Sequence[Prompt
     }
 
 
-def templates_from_json(data: Mapping[str, object]) -> tuple[list[PromptTemplate], list[PromptTemplate], tuple[str, ...]]:
+def templates_from_json(
+    data: Mapping[str, object],
+) -> tuple[list[PromptTemplate], list[PromptTemplate], tuple[str, ...]]:
     """Inverse of :func:`templates_to_json`."""
     try:
         train = [PromptTemplate(name, text) for name, text in dict(data["train"]).items()]  # type: ignore[arg-type]

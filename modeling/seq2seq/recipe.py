@@ -77,9 +77,11 @@ def train_seq2seq(
     model = build_model(tokenizer, options.size, options.dropout, options.seed).to(device)
     sst2_train = load_sst2("train", options.data_dir).head(options.max_train_examples)
     info = describe(model)
-    say(f"model: T5 {info['num_layers']}+{info['num_decoder_layers']} layers, d_model {info['d_model']}, "
+    say(
+        f"model: T5 {info['num_layers']}+{info['num_decoder_layers']} layers, d_model {info['d_model']}, "
         f"vocab {info['vocab_size']}, {info['parameters']:,} parameters; corpus "
-        f"{corpus['train'].size if corpus is not None else 0:,} tokens, SST-2 train {len(sst2_train):,}")
+        f"{corpus['train'].size if corpus is not None else 0:,} tokens, SST-2 train {len(sst2_train):,}"
+    )
     phases: list[PhaseRecord] = []
     pretrain_eval = None
 
@@ -104,8 +106,9 @@ def train_seq2seq(
                 "s_max_profile": plan.profile.to_dict(), "phases": [p.to_dict() for p in phases],
                 "pretrain_heldout": pretrain_eval, "device_used": str(device), "versions": versions(),
                 "model_card": {**card, **info}}  # fmt: skip
-    acc_config = AccConfig(family=SEQ2SEQ, labels=LABEL_WORDS, max_length=options.max_length, min_keep=model.min_keep,
-                           training=training)
+    acc_config = AccConfig(
+        family=SEQ2SEQ, labels=LABEL_WORDS, max_length=options.max_length, min_keep=model.min_keep, training=training
+    )
     loaded = LoadedSeq2Seq(model.eval(), tokenizer, acc_config, templates_to_json(train_templates, held_out),
                            source="trained from scratch by acc.modeling.seq2seq.recipe")  # fmt: skip
     save_seq2seq(loaded, options.output_dir, fp16=True)  # before evaluating: a failed evaluation keeps the weights

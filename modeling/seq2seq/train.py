@@ -74,8 +74,15 @@ class Seq2SeqTrainOptions:
     def __post_init__(self) -> None:
         if self.size not in SIZES:
             raise FinetuneError(f"size {self.size!r} is not one of {sorted(SIZES)}; pass --size small or tiny")
-        for name in ("pretrain_steps", "pretrain_batch_size", "pretrain_length", "finetune_epochs", "batch_size",
-                     "max_length", "eval_batch_size"):
+        for name in (
+            "pretrain_steps",
+            "pretrain_batch_size",
+            "pretrain_length",
+            "finetune_epochs",
+            "batch_size",
+            "max_length",
+            "eval_batch_size",
+        ):
             if getattr(self, name) < 1:
                 raise FinetuneError(f"{name}={getattr(self, name)} must be at least 1")
         if self.pretrain_length < 8:
@@ -83,7 +90,9 @@ class Seq2SeqTrainOptions:
         if not self.templates:
             raise FinetuneError("no training templates given; pass --templates with at least one name")
         if set(self.templates) & set(self.held_out):
-            raise FinetuneError(f"templates {sorted(set(self.templates) & set(self.held_out))} are both trained and held out")
+            raise FinetuneError(
+                f"templates {sorted(set(self.templates) & set(self.held_out))} are both trained and held out"
+            )
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -94,11 +103,15 @@ class Seq2SeqTrainOptions:
             if item.name == "output_dir":
                 parser.add_argument(flag, default=None, help="directory the ACC T5 checkpoint is written to")
             elif isinstance(default, tuple):
-                parser.add_argument(flag, default=",".join(f"{v:g}" if isinstance(v, float) else v for v in default),
-                                    help=f"comma-separated (default {default})")
+                parser.add_argument(
+                    flag,
+                    default=",".join(f"{v:g}" if isinstance(v, float) else v for v in default),
+                    help=f"comma-separated (default {default})",
+                )
             else:
                 kind = {"corpus_dir": str, "data_dir": str, "max_train_examples": int, "max_eval_examples": int}.get(
-                    item.name, type(default))
+                    item.name, type(default)
+                )
                 parser.add_argument(flag, type=kind, default=default, help=f"(default {default})")
 
     @classmethod
@@ -201,13 +214,18 @@ def run_phase(
     record.seconds = round(time.perf_counter() - start, 3)
     values = torch.stack(losses).tolist() if losses else []
     chunk = max(1, len(values) // 10)
-    record.losses = [round(sum(values[i : i + chunk]) / len(values[i : i + chunk]), 5) for i in range(0, len(values), chunk)]
+    record.losses = [
+        round(sum(values[i : i + chunk]) / len(values[i : i + chunk]), 5) for i in range(0, len(values), chunk)
+    ]
     model.eval()
     return record
 
 
 def _train_step(
-    model: torch.nn.Module, batch: TextBatch, configs: Sequence[tuple[tuple[float, ...] | None, bool]], distill_weight: float
+    model: torch.nn.Module,
+    batch: TextBatch,
+    configs: Sequence[tuple[tuple[float, ...] | None, bool]],
+    distill_weight: float,
 ) -> torch.Tensor:
     """Forward and backward every configuration; loss over target tokens, KL to the dense model's answers.
 
@@ -243,7 +261,9 @@ def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         if param.requires_grad:
-            (no_decay if "layer_norm" in name or "shared" in name or "relative_attention" in name else decay).append(param)
+            (no_decay if "layer_norm" in name or "shared" in name or "relative_attention" in name else decay).append(
+                param
+            )
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     fused = next(model.parameters()).device.type == "cuda"
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), fused=fused)
@@ -260,17 +280,16 @@ def set_dropout(model: torch.nn.Module, p: float) -> None:
         model.dropout = p
 
 
-def pretrain_batches(
-    stream: Any, tokenizer: Any, options: Seq2SeqTrainOptions, rng: Any
-) -> Iterator[TextBatch]:
+def pretrain_batches(stream: Any, tokenizer: Any, options: Seq2SeqTrainOptions, rng: Any) -> Iterator[TextBatch]:
     """Endless span-corrupted windows of the corpus stream."""
     from .data import span_corruption_batch
     from .tokenizer import sentinel_ids
 
     sentinels = sentinel_ids(tokenizer)
     while True:
-        yield span_corruption_batch(stream, options.pretrain_batch_size, options.pretrain_length, sentinels,
-                                    tokenizer.eos_token_id, rng)
+        yield span_corruption_batch(
+            stream, options.pretrain_batch_size, options.pretrain_length, sentinels, tokenizer.eos_token_id, rng
+        )
 
 
 def finetune_batches(split: Any, tokenizer: Any, options: Seq2SeqTrainOptions) -> Iterator[TextBatch]:
@@ -280,8 +299,9 @@ def finetune_batches(split: Any, tokenizer: Any, options: Seq2SeqTrainOptions) -
 
     templates = templates_by_name(options.templates)
     for epoch in range(options.finetune_epochs):
-        yield from instruction_batches(split, tokenizer, templates, options.batch_size, options.max_length,
-                                       shuffle=True, seed=options.seed + epoch)
+        yield from instruction_batches(
+            split, tokenizer, templates, options.batch_size, options.max_length, shuffle=True, seed=options.seed + epoch
+        )
 
 
 def log(progress: bool, message: str) -> None:
@@ -293,8 +313,13 @@ def log(progress: bool, message: str) -> None:
 
 def sandwich_configs(model: Any, options: Seq2SeqTrainOptions) -> tuple[Any, Callable[[], list]]:
     """The fine-tuning plan of ``acc.modeling.finetune`` (same clamping of s_max) and its per-step sampler."""
-    plan_options = FinetuneOptions(output_dir=options.output_dir, s_max=options.s_max, num_random=options.num_random,
-                                   reference_length=options.reference_length, distill_weight=options.distill_weight)
+    plan_options = FinetuneOptions(
+        output_dir=options.output_dir,
+        s_max=options.s_max,
+        num_random=options.num_random,
+        reference_length=options.reference_length,
+        distill_weight=options.distill_weight,
+    )
     plan = plan_training(model.shape, plan_options, model.min_keep)
     rng = random.Random(options.seed)
     return plan, lambda: plan.configs(rng)
@@ -304,6 +329,18 @@ def describe(model: Any) -> dict[str, Any]:
     """Architecture numbers of an ``AccT5ForConditionalGeneration`` for the model card."""
     config = model.config
     params = sum(p.numel() for p in model.hf.parameters())
-    keys = ("vocab_size", "d_model", "d_kv", "num_heads", "d_ff", "num_layers", "num_decoder_layers", "feed_forward_proj")
-    return {"architecture": "T5ForConditionalGeneration", "parameters": params,
-            **{key: getattr(config, key) for key in keys}}
+    keys = (
+        "vocab_size",
+        "d_model",
+        "d_kv",
+        "num_heads",
+        "d_ff",
+        "num_layers",
+        "num_decoder_layers",
+        "feed_forward_proj",
+    )
+    return {
+        "architecture": "T5ForConditionalGeneration",
+        "parameters": params,
+        **{key: getattr(config, key) for key in keys},
+    }

@@ -29,8 +29,11 @@ class AotiBundle:
 
 
 @pytest.fixture(scope="session")
-def aoti_bundle(tiny_export_bundle: Path, tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> AotiBundle:
+def aoti_bundle(
+    tiny_export_bundle: Path, tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AotiBundle:
     import torch._inductor.config as inductor_config
+
     from acc.tools.aoti import main
 
     bundle = tmp_path_factory.mktemp("aoti") / "tiny"

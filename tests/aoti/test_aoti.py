@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import AOTI_BATCH, AOTI_LENGTH, AOTI_PROFILE, AotiBundle
+
 from acc.exporter.aoti import PACKAGE_FORMAT, export_aoti_package, validate_package
 from acc.exporter.bundle import file_digest
 from acc.modeling.checkpoint import load_model
@@ -20,7 +22,6 @@ from acc.profiles import ExportError, Profile
 from acc.runtime.aoti import PACKAGE_FORMAT as RUNTIME_FORMAT
 from acc.runtime.aoti import AotiPackageError, AotiRunner, PackageInfo
 from acc.runtime.manifest import read_manifest
-from conftest import AOTI_BATCH, AOTI_LENGTH, AOTI_PROFILE, AotiBundle
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -118,7 +119,9 @@ def test_runner_errors_name_the_problem_and_the_fix(aoti_bundle: AotiBundle, tmp
     with pytest.raises(AotiPackageError, match="compiled for cpu, asked to run on cuda.*--device cuda"):
         AotiRunner(package, device="cuda")
     old = _with_metadata(package, tmp_path / "old.pt2", acc_torch="2.3.1+cu121")
-    with pytest.raises(AotiPackageError, match=r"compiled with torch 2\.3\.1\+cu121, this is torch .*same torch release"):
+    with pytest.raises(
+        AotiPackageError, match=r"compiled with torch 2\.3\.1\+cu121, this is torch .*same torch release"
+    ):
         AotiRunner(old)
     cuda = _with_metadata(package, tmp_path / "cuda.pt2", acc_device="cuda")
     if not torch.cuda.is_available():
@@ -158,7 +161,9 @@ def test_export_rejects_bad_arguments_before_compiling(tiny_checkpoint: Path, ti
         with pytest.raises(ExportError, match="--device cuda needs a CUDA build"):
             export_aoti_package(model, profile, tmp_path / "x.pt2", device="cuda", progress=False)
     assert not list(tmp_path.iterdir())
-    code = main([str(aoti_bundle.bundle), "--device", "cpu", "--model", str(tiny4_checkpoint), "-o", str(tmp_path / "o")])
+    code = main(
+        [str(aoti_bundle.bundle), "--device", "cpu", "--model", str(tiny4_checkpoint), "-o", str(tmp_path / "o")]
+    )
     assert code == 2 and not (tmp_path / "o").exists()  # 4-layer model for a 2-layer bundle: refused, nothing written
     assert main([str(aoti_bundle.bundle), "--device", "cpu", "--profiles", "s9", "-o", str(tmp_path / "o")]) == 2
 
@@ -180,7 +185,9 @@ def test_cpp_example_gives_the_python_logits(aoti_bundle: AotiBundle, sst2_dir: 
         done = subprocess.run(command, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     ids, mask, types = _sst2_rows(aoti_bundle.checkpoint, sst2_dir, 11)
-    lines = [" ".join(str(int(t)) for t, m in zip(row, keep, strict=True) if m) for row, keep in zip(ids, mask, strict=True)]
+    lines = [
+        " ".join(str(int(t)) for t, m in zip(row, keep, strict=True) if m) for row, keep in zip(ids, mask, strict=True)
+    ]
     (tmp_path / "ids.txt").write_text("\n".join(lines) + "\n")
     done = subprocess.run([str(build / "classify_aoti"), str(aoti_bundle.package), str(tmp_path / "ids.txt")],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
@@ -214,7 +221,9 @@ def test_cuda_package_with_triton_kernels(tiny_checkpoint: Path, tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_acc_aoti_out_dir_leaves_the_bundle_untouched(tiny_export_bundle: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
+def test_acc_aoti_out_dir_leaves_the_bundle_untouched(
+    tiny_export_bundle: Path, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
     """``--output DIR``: packages and aoti.json in DIR, the bundle's files and manifest unchanged (one more compile)."""
     from acc.tools.aoti import main
 

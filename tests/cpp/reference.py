@@ -250,7 +250,9 @@ def policy(bundles: dict[str, Path]) -> dict[str, Any]:
             for batch, seq in shapes:
                 for backend, device in contexts:
                     timed = "latency_budget_ms" in request
-                    if not timed and ((backend, device) != ("ort-cpu", "Test CPU") or (batch, seq) not in (*shapes[:2], (0, 64))):
+                    if not timed and (
+                        (backend, device) != ("ort-cpu", "Test CPU") or (batch, seq) not in (*shapes[:2], (0, 64))
+                    ):
                         continue  # only latency requests read the shape, backend and device
                     try:
                         choice = choose_profile(manifest, **request, batch=batch, seq_len=seq, backend=backend,
@@ -291,9 +293,9 @@ def profiles() -> dict[str, Any]:
 
 def engines() -> dict[str, Any]:
     """``parse_cc`` and ``check_engine_compatible`` (acc.runtime.trt_backend) over records and machines."""
-    from acc.runtime.trt_flavour import parse_cc
     from acc.runtime import EngineEntry
     from acc.runtime.trt_backend import check_engine_compatible
+    from acc.runtime.trt_flavour import parse_cc
 
     texts = ["9.0", "90", "sm_90", "SM90", "sm89", "8.7", " sm75 ", "9", "sm", "ampere", "10.0", "sm120", "12.1"]
     parsed = []

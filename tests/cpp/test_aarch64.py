@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from acc.runtime import Runtime
 
 # Opt-in (addopts deselects the marker): a cold cross build plus qemu takes ~13 minutes on CI's 2 cores, more than
@@ -43,7 +44,9 @@ def _run_check(bundle: Path, data_dir: Path, out: Path, *extra: str) -> dict:
                           env={**os.environ, "PYTHON": sys.executable})  # fmt: skip
     report = out / "aarch64-check.json"
     if not report.is_file():
-        pytest.fail(f"aarch64_check.sh wrote no report (exit {done.returncode}):\n{(done.stdout + done.stderr)[-6000:]}")
+        pytest.fail(
+            f"aarch64_check.sh wrote no report (exit {done.returncode}):\n{(done.stdout + done.stderr)[-6000:]}"
+        )
     return {"exit": done.returncode, **json.loads(report.read_text())}
 
 

@@ -45,5 +45,7 @@ def test_acc_deps_dir_environment_variable_overrides_the_default(tmp_path: Path)
 
 def test_cmake_option_wins_over_the_environment(tmp_path: Path) -> None:
     option = tmp_path / "option-deps"
-    output = _configure("cpp", tmp_path / "build", f"-DACC_DEPS_DIR={option}", env={"ACC_DEPS_DIR": str(tmp_path / "env")})
+    output = _configure(
+        "cpp", tmp_path / "build", f"-DACC_DEPS_DIR={option}", env={"ACC_DEPS_DIR": str(tmp_path / "env")}
+    )
     assert f"{option} and ACC_FETCH_DEPS=OFF" in output, output

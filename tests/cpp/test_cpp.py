@@ -20,8 +20,9 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from acc.runtime import Runtime
 from manifest_mutations import apply_case, rule_cases
+
+from acc.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_DIR = REPO / "build" / "cpp-tests"
@@ -121,7 +122,10 @@ def test_example_reports_a_broken_bundle_in_one_line(cpp_build: Path, tmp_path: 
     done = subprocess.run([str(cpp_build / "examples" / "classify"), str(tmp_path / "nowhere"), "fine"],
                           check=False, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 1
-    assert done.stderr == f"error: bundle {tmp_path / 'nowhere'} does not exist; pass the directory written by acc-export\n"
+    assert (
+        done.stderr
+        == f"error: bundle {tmp_path / 'nowhere'} does not exist; pass the directory written by acc-export\n"
+    )
 
 
 def test_build_keeps_downloaded_headers_in_the_build_directory(cpp_build: Path) -> None:
@@ -286,8 +290,9 @@ def test_external_data_must_be_a_listed_file_inside_the_bundle(cpp_build: Path, 
     import hashlib
 
     import onnx
-    from acc.profiles import BundleError
     from onnx.external_data_helper import uses_external_data
+
+    from acc.profiles import BundleError
 
     bundle = Path(shutil.copytree(tiny_export_bundle, tmp_path / "bundle"))
     relative = "graphs/dense.onnx"

@@ -31,14 +31,21 @@ def predict_check() -> ModuleType:
     return _load("predict_check")
 
 
-def test_same_interpreter_gives_the_same_answers(predict_check: ModuleType, tiny_export_bundle: Path, tmp_path: Path) -> None:
+def test_same_interpreter_gives_the_same_answers(
+    predict_check: ModuleType, tiny_export_bundle: Path, tmp_path: Path
+) -> None:
     first, second = predict_check.run(tiny_export_bundle), predict_check.run(tiny_export_bundle)
     assert set(first["predictions"]) == {"dense", "s1.5"}
     result = predict_check.compare(first, second)
     assert result["passed"] and result["max_prob_diff"] == 0.0
     (tmp_path / "a.json").write_text(json.dumps(first))
     (tmp_path / "b.json").write_text(json.dumps(second))
-    assert predict_check.main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(tmp_path / "r")]) == 0
+    assert (
+        predict_check.main(
+            ["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(tmp_path / "r")]
+        )
+        == 0
+    )
     assert "same answers" in (tmp_path / "r.md").read_text()
 
 
@@ -54,7 +61,9 @@ def test_a_flipped_label_or_drifted_probability_fails(predict_check: ModuleType,
     assert not result["passed"] and result["max_prob_diff"] == pytest.approx(10 * predict_check.PROB_TOLERANCE)
 
 
-def test_run_refuses_a_directory_without_manifest(predict_check: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_refuses_a_directory_without_manifest(
+    predict_check: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert predict_check.main(["run", str(tmp_path), "--out", str(tmp_path / "x.json")]) == 2
     assert capsys.readouterr().err == f"error: {tmp_path} has no manifest.json; pass a bundle written by acc-export\n"
 
@@ -91,9 +100,13 @@ def test_jetpack_recipe_stops_with_one_line_without_a_bundle(tmp_path: Path) -> 
     assert done.stderr.startswith(f"error: bundle {tmp_path / 'none'} has no manifest.json; copy bundles/bert-sst2")
 
 
-def test_jetpack_check_refuses_cells_outside_the_engine_range(tiny_export_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_jetpack_check_refuses_cells_outside_the_engine_range(
+    tiny_export_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     jetpack_check = _load("jetpack_check")
-    code = jetpack_check.main([str(tiny_export_bundle), "--out", str(tmp_path), "--engine-seq", "16,64,128", "--cells", "1x256"])
+    code = jetpack_check.main(
+        [str(tiny_export_bundle), "--out", str(tmp_path), "--engine-seq", "16,64,128", "--cells", "1x256"]
+    )
     assert code == 2
     assert "cells [(1, 256)] are outside --engine-batch 1,4,8 / --engine-seq 16,64,128" in capsys.readouterr().err
 

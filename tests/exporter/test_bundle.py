@@ -142,7 +142,10 @@ def test_failed_rename_on_overwrite_restores_old_bundle(tmp_path: Path, monkeypa
         (lambda f: f.update(files={}), "'files' is computed by write_bundle"),
         (lambda f: f.pop("profiles"), "lacks profiles"),
         (lambda f: f["profiles"][0].update(graph="graphs/s9.onnx"), "'graphs/s9.onnx' is not a file in the bundle"),
-        (lambda f: f.update(adjustable={"graph": "graphs/adjustable.onnx", "input": "keep_ratios"}), "adjustable graph"),
+        (
+            lambda f: f.update(adjustable={"graph": "graphs/adjustable.onnx", "input": "keep_ratios"}),
+            "adjustable graph",
+        ),
         (lambda f: f.update(tokenizer="tok"), "tokenizer directory tok/"),
     ],
 )
@@ -187,7 +190,11 @@ def test_round_trip_through_the_runtime_reader(tmp_path: Path) -> None:
         "inputs": ["input_ids", "attention_mask", "token_type_ids"],
     }  # fmt: skip
     fields["profiles"] = [
-        {"name": "dense", "graph": "graphs/dense.onnx", "profile": profile_for_speedup(shape, 1.0, name="dense").to_dict()}
+        {
+            "name": "dense",
+            "graph": "graphs/dense.onnx",
+            "profile": profile_for_speedup(shape, 1.0, name="dense").to_dict(),
+        }
     ]
     write_bundle(_stage(target), target, fields)
     manifest = read_manifest(target)

@@ -28,8 +28,9 @@ def _limits(bundle: Path) -> tuple[int, int, int]:
 
 
 def test_every_artefact_states_the_same_max_length(tiny_export_bundle: Path, tmp_path: Path) -> None:
-    from acc.exporter.triton import write_triton_repository
     from tokenizers import Tokenizer
+
+    from acc.exporter.triton import write_triton_repository
 
     assert _limits(tiny_export_bundle) == (512, 512, 512)
     repository = write_triton_repository(tiny_export_bundle, tmp_path / "triton").path
@@ -55,7 +56,9 @@ def test_max_length_flag_is_written_everywhere(tiny_checkpoint: Path, sst2_dir: 
         main_export(ExportOptions(model=str(tiny_checkpoint), output=tmp_path / "c", max_length=513, progress=False))
 
 
-def test_model_source_is_an_alias_or_a_content_hash_never_a_path(tiny_export_bundle: Path, tiny_checkpoint: Path) -> None:
+def test_model_source_is_an_alias_or_a_content_hash_never_a_path(
+    tiny_export_bundle: Path, tiny_checkpoint: Path
+) -> None:
     from acc.modeling.checkpoint import ZOO_DIR
 
     source = json.loads((tiny_export_bundle / "manifest.json").read_text())["model"]["source"]

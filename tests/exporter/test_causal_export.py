@@ -10,18 +10,21 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+
 from acc.exporter.causal.export import export_decode, export_prefill
-from acc.runtime.causal_names import past_names, present_names
-from acc.runtime.causal_step import left_pad
 from acc.exporter.families import CAUSAL_LM, ENCODER_CLASSIFIER, family_for_model
 from acc.exporter.token_select import DOMAIN
 from acc.modeling.causal.checkpoint import load_causal_model
 from acc.modeling.checkpoint import model_family
 from acc.profiles import ModelError, keep_counts, profile_for_speedup
+from acc.runtime.causal_names import past_names, present_names
+from acc.runtime.causal_step import left_pad
 from acc.runtime.manifest import read_manifest
 
 
-def test_family_dispatch_reads_the_checkpoint(tiny_gpt2_checkpoint: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
+def test_family_dispatch_reads_the_checkpoint(
+    tiny_gpt2_checkpoint: Path, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
     assert family_for_model(str(tiny_gpt2_checkpoint)).name == CAUSAL_LM
     assert family_for_model("bert-sst2").name == ENCODER_CLASSIFIER  # no family field: model_type bert
     assert model_family(tiny_checkpoint) == ENCODER_CLASSIFIER
@@ -34,7 +37,9 @@ def test_family_dispatch_reads_the_checkpoint(tiny_gpt2_checkpoint: Path, tiny_c
         model_family(odd)
 
 
-def test_prefill_and_decode_graphs_match_pytorch_with_per_layer_cache_lengths(tiny_gpt2_checkpoint: Path, tmp_path: Path) -> None:
+def test_prefill_and_decode_graphs_match_pytorch_with_per_layer_cache_lengths(
+    tiny_gpt2_checkpoint: Path, tmp_path: Path
+) -> None:
     model = load_causal_model(tiny_gpt2_checkpoint).model
     profile = profile_for_speedup(model.shape, 2.0, reference_length=48)
     prefill = export_prefill(model, "s2", profile, tmp_path / "s2.onnx")
@@ -47,7 +52,9 @@ def test_prefill_and_decode_graphs_match_pytorch_with_per_layer_cache_lengths(ti
     batch = left_pad([rng.integers(1, model.config.vocab_size, n).tolist() for n in lengths], 0)
     out = dict(zip(prefill.output_names, p_sess.run(None, batch.feeds())))
     with torch.no_grad():
-        ref = model.prefill(torch.as_tensor(batch.input_ids), torch.as_tensor(batch.attention_mask), profile.keep_ratios)
+        ref = model.prefill(
+            torch.as_tensor(batch.input_ids), torch.as_tensor(batch.attention_mask), profile.keep_ratios
+        )
     assert np.abs(out["logits"] - ref.logits.numpy()).max() < 1e-4
     for layer in range(model.num_layers):
         got = out[present_names(layer)[2]].sum(axis=1).tolist()
@@ -72,11 +79,15 @@ def test_acc_export_writes_a_validated_causal_bundle(tiny_gpt2_bundle: Path) -> 
     reports = data["validation"]["reports"]
     assert {r["kind"] for r in reports} == {"prefill", "generate"} and not data["validation"]["failures"]
     assert all(r["cache_length_errors"] == 0 and r["token_agreement"] == 1.0 for r in reports)
-    assert len(manifest.tables.latency) == 3 and all(row["tokens_per_s"] > 0 for row in data["tables"]["decode_latency"])
+    assert len(manifest.tables.latency) == 3 and all(
+        row["tokens_per_s"] > 0 for row in data["tables"]["decode_latency"]
+    )
     assert (tiny_gpt2_bundle / "tokenizer" / "tokenizer.json").is_file()
 
 
-def test_acc_export_cli_prints_the_causal_summary(tiny_gpt2_checkpoint: Path, sst2_dir: Path, tmp_path: Path, capsys) -> None:
+def test_acc_export_cli_prints_the_causal_summary(
+    tiny_gpt2_checkpoint: Path, sst2_dir: Path, tmp_path: Path, capsys
+) -> None:
     from acc.tools.export import main
 
     code = main(["--model", str(tiny_gpt2_checkpoint), "--speedups", "1", "--output", str(tmp_path / "b"),

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from acc.exporter.families import FAMILIES, family_for_model
 from acc.exporter.family import ExportFamily
 from acc.exporter.int8 import Int8Options

@@ -81,7 +81,10 @@ def test_fused_form_matches_pytorch_or_is_refused(exported: dict, tmp_path: Path
         return
     graph = export_graph(model, spec, tmp_path / "fused.onnx", config, attention="fused")
     batch = loaded.tokenizer(TEXTS, padding=True, return_tensors="np")
-    feeds = {"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": batch["attention_mask"].astype(np.int64)}
+    feeds = {
+        "input_ids": batch["input_ids"].astype(np.int64),
+        "attention_mask": batch["attention_mask"].astype(np.int64),
+    }
     logits = ort_session(graph.path).run(["logits"], feeds)[0]
     with torch.no_grad():
         reference = model(torch.from_numpy(feeds["input_ids"]), torch.from_numpy(feeds["attention_mask"]),

@@ -33,7 +33,9 @@ def fused(tiny4_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     profile = flat_profile(model.shape)
     folder = tmp_path_factory.mktemp("fused")
     fixed = export_graph(model, GraphSpec(profile.name, profile), folder / "flat.onnx", config, attention="fused")
-    adjustable = export_graph(model, GraphSpec("adjustable", None), folder / "adjustable.onnx", config, attention="fused")
+    adjustable = export_graph(
+        model, GraphSpec("adjustable", None), folder / "adjustable.onnx", config, attention="fused"
+    )
     return {"model": model, "profile": profile, "fixed": fixed, "adjustable": adjustable}
 
 
@@ -58,12 +60,16 @@ def test_fused_graph_has_fused_attention_and_no_probabilities(fused: dict) -> No
 
 
 @pytest.mark.parametrize(("batch", "length", "seed"), [(1, 9, 0), (4, 23, 1), (3, 64, 2)])
-def test_fused_graph_matches_pytorch_and_keeps_the_same_word_vectors(fused: dict, batch: int, length: int, seed: int) -> None:
+def test_fused_graph_matches_pytorch_and_keeps_the_same_word_vectors(
+    fused: dict, batch: int, length: int, seed: int
+) -> None:
     feeds = random_feeds(batch, length, seed=seed)
     ratios = list(fused["profile"].keep_ratios)
     reference = torch_reference(fused["model"], feeds, ratios)
     for graph, extra in ((fused["fixed"], {}), (fused["adjustable"], {"keep_ratios": np.asarray(ratios, np.float32)})):
-        outputs = dict(zip(graph.output_names, ort_session(graph.path).run(list(graph.output_names), {**feeds, **extra})))
+        outputs = dict(
+            zip(graph.output_names, ort_session(graph.path).run(list(graph.output_names), {**feeds, **extra}))
+        )
         np.testing.assert_allclose(outputs["logits"], reference.logits.numpy(), atol=GOLDEN_ATOL, rtol=0)
         for layer in graph.select_layers:
             np.testing.assert_array_equal(outputs[f"kept_index_{layer + 1}"], kept_index(reference, layer))
@@ -92,7 +98,9 @@ def test_unknown_attention_form_is_one_clear_error() -> None:
         check_attention_form("flash")
 
 
-def test_bundle_records_the_form_and_trt_engines_are_refused(tiny4_checkpoint: Path, sst2_dir: Path, tmp_path: Path) -> None:
+def test_bundle_records_the_form_and_trt_engines_are_refused(
+    tiny4_checkpoint: Path, sst2_dir: Path, tmp_path: Path
+) -> None:
     options = ExportOptions(model=str(tiny4_checkpoint), speedups=(2.5,), output=tmp_path / "b", data_dir=sst2_dir,
                             max_examples=8, validate_grid="none", bench=False, progress=False, adjustable=False,
                             attention="fused")  # fmt: skip

@@ -11,6 +11,8 @@ import numpy as np
 import onnx
 import onnx.inliner
 import pytest
+from tiny_graphs import ort_session, random_feeds
+
 from acc.exporter.int8 import (
     Int8Options,
     layer_label,
@@ -21,7 +23,6 @@ from acc.exporter.int8 import (
 from acc.exporter.precision import INT8, variant_path, write_variant
 from acc.profiles import BundleError, ExportError
 from acc.runtime import Runtime
-from tiny_graphs import ort_session, random_feeds
 
 TEXTS = ["a gripping, beautifully shot film", "dull.", "the plot never quite comes together , but the cast is great"]
 

@@ -48,7 +48,10 @@ def test_fp32_nodes_keep_score_and_selection_but_fp16_all_ranks_in_fp16(tiny4_gr
     assert len(ranking) == len(ordering) == 2  # two TokenSelects (layers 2 and 4), two TopKs each
 
     fp16 = fp32_nodes(model, FP16)
-    ops = lambda names: {nodes[name].op_type for name in names}
+
+    def ops(names):
+        return {nodes[name].op_type for name in names}
+
     assert set(ranking + ordering) <= fp16
     assert {"Ceil", "Min", "MatMul", "ReduceSum", "Div"} <= ops(fp16)  # keep counts, static width + the ACC score
     assert "Softmax" not in ops(fp16) and "LayerNormalization" not in ops(fp16)  # the encoder is fp16

@@ -34,7 +34,8 @@ def test_bundle_has_encoder_graphs_decoder_and_passing_validation(tiny_t5_bundle
         assert [o.name for o in proto.graph.output][:2] == ["encoder_hidden", "encoder_mask"]
     reports = raw["validation"]["reports"]
     assert {(r["graph"], r["source"]) for r in reports} >= {
-        (name, source) for name in ("dense", "s1.5", "s2") for source in ("synthetic", "sst2-dev:review-question")}
+        (name, source) for name in ("dense", "s1.5", "s2") for source in ("synthetic", "sst2-dev:review-question")
+    }
     assert all(r["label_agreement"] == 1.0 and r["max_abs_diff"] <= 1e-4 for r in reports)
     assert raw["validation"]["failures"] == []
     assert {row.profile for row in manifest.tables.latency} == {"dense", "s1.5", "s2"}
@@ -44,7 +45,7 @@ def test_bundle_has_encoder_graphs_decoder_and_passing_validation(tiny_t5_bundle
     from safetensors import safe_open
 
     with safe_open(str(tiny_t5_checkpoint / "model.safetensors"), "np") as tensors:
-        params = sum(tensors.get_tensor(name).size for name in tensors.keys())
+        params = sum(tensors.get_tensor(name).size for name in tensors)
     weights = (tiny_t5_bundle / "graphs" / "weights.bin").stat().st_size
     lm_head = raw["model"]["vocab_size"] * raw["model"]["hidden_size"]
     assert params * 4 <= weights <= (params + lm_head) * 4 + 64 * 200

@@ -47,8 +47,10 @@ def test_old_data_dependent_width_is_detected() -> None:
     graph = helper.make_graph(
         nodes,
         "v2",
-        [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["B", "N"]),
-         helper.make_tensor_value_info("counts", TensorProto.INT64, ["B"])],  # fmt: skip
+        [
+            helper.make_tensor_value_info("score", TensorProto.FLOAT, ["B", "N"]),
+            helper.make_tensor_value_info("counts", TensorProto.INT64, ["B"]),
+        ],
         [helper.make_tensor_value_info("index", TensorProto.INT64, ["B", "K"])],
     )
     assert data_dependent_widths(helper.make_model(graph)) == ["rank"]

@@ -47,7 +47,7 @@ def _sha(path: Path) -> str:
 def test_one_model_folder_per_graph_with_its_weights(repository: TritonRepository, tiny_export_bundle: Path) -> None:
     root = repository.path
     assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ALL_MODELS
-    assert MODELS == sorted(m.name for m in repository.models)
+    assert sorted(m.name for m in repository.models) == MODELS
     assert {p.name for p in root.iterdir() if p.is_file()} == {"README.md", "acc_triton.json", "tokenizer.json"}
     assert not [p for p in root.parent.iterdir() if p.name.startswith(".")]  # no staging dir left behind
     graphs = {"tiny-bert_dense": "dense", "tiny-bert_s1_5": "s1.5", "tiny-bert_adjustable": "adjustable"}

@@ -12,6 +12,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+
 from acc.exporter._triton_schema import parse_model_config
 from acc.exporter.triton import (
     TritonOptions,
@@ -76,7 +77,9 @@ def test_tokenizer_then_model_equals_runtime_predict(tokenizer_model: object, re
     """What the ensemble does, step by step: the tokenizer's outputs fed to the member's ``1/model.onnx``."""
     runtime = Runtime.load(tiny_export_bundle, device="cpu", threads=1)
     feeds = _tokenize(tokenizer_model, TEXTS)
-    session = ort.InferenceSession(str(repository.path / model / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(repository.path / model / "1" / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
     index = json.loads((repository.path / "acc_triton.json").read_text())
     if model.endswith("adjustable"):
         ratios = next(m["keep_ratios"] for m in index["models"] if m["profile"] == profile)

@@ -21,8 +21,9 @@ LABELS = ("negative", "neutral", "positive")
 @pytest.fixture(scope="module")
 def three_class_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
-    from acc.modeling.checkpoint import _minilm_dir
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from acc.modeling.checkpoint import _minilm_dir
 
     torch.manual_seed(1)
     tokenizer = AutoTokenizer.from_pretrained(str(_minilm_dir()))

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from onnx import TensorProto
+
 from acc.exporter.acc_score import acc_score_model, acc_score_reference
 from acc.runtime.custom_ops import find_library
-from onnx import TensorProto
 
 
 def _cuda_ep() -> bool:
@@ -42,7 +43,9 @@ def cuda_library() -> Path:
 
 
 @pytest.mark.parametrize("dtype", ["fp32", "fp16"])
-def test_acc_score_kernel_runs_on_cuda_and_matches_the_reference(cuda_library: Path, dtype: str, tmp_path: Path) -> None:
+def test_acc_score_kernel_runs_on_cuda_and_matches_the_reference(
+    cuda_library: Path, dtype: str, tmp_path: Path
+) -> None:
     import onnxruntime as ort
 
     onnx_type, numpy_dtype = (TensorProto.FLOAT, np.float32) if dtype == "fp32" else (TensorProto.FLOAT16, np.float16)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from acc.modeling.data import load_sst2
 from acc.runtime import Runtime
 
@@ -41,4 +42,6 @@ def test_every_profile_on_cuda_agrees_with_cpu(tiny_export_bundle: Path, sst2_di
         agreement = float(np.mean(np.array(on_gpu.labels) == np.array(on_cpu.labels)))
         assert agreement >= MIN_LABEL_AGREEMENT, f"{on_gpu.profile}: CUDA and CPU labels agree on {agreement:.1%}"
         diff = np.abs(np.asarray(on_gpu.logits) - np.asarray(on_cpu.logits)).max(axis=1)
-        assert float(np.median(diff)) < MEDIAN_LOGITS_ATOL, f"{on_gpu.profile}: median max |Δlogit| {np.median(diff):.2e}"
+        assert float(np.median(diff)) < MEDIAN_LOGITS_ATOL, (
+            f"{on_gpu.profile}: median max |Δlogit| {np.median(diff):.2e}"
+        )

@@ -17,7 +17,9 @@ def test_shipped_dev_split_has_872_labelled_sentences(sst2_dir: Path) -> None:
     assert all(text.strip() for text in dev.texts)
 
 
-def test_env_variable_is_used_and_argument_wins(tmp_path: Path, sst2_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_variable_is_used_and_argument_wins(
+    tmp_path: Path, sst2_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "dev.tsv").write_text("label\tcontent\n1\tgood .\n0\tbad .\n")
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
     assert default_data_dir() == tmp_path
@@ -53,7 +55,9 @@ def test_batches_pad_to_the_longest_text_in_each_batch(tiny_checkpoint: Path, ss
         assert batch.input_ids.shape[1] == int(lengths.max()) <= 16
 
 
-def test_sst2_ships_inside_the_package_and_is_found_without_any_folder_beside_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sst2_ships_inside_the_package_and_is_found_without_any_folder_beside_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """No ACC_DATA_DIR, no --data-dir: both splits come from the package data, never from a path beside the clone."""
     from acc.modeling.data import shipped_sst2_dir
 

@@ -6,6 +6,7 @@ import argparse
 import json
 
 import pytest
+
 from acc.modeling.checkpoint import load_model
 from acc.modeling.finetune import (
     FinetuneError,

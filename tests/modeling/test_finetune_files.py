@@ -20,8 +20,9 @@ FEW = {"epochs": 1, "batch_size": 8, "max_length": 32, "eval_speedups": (1.5,), 
 def base_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny pre-trained-style BERT (no classifier head), as a user's base model: the head is sized by the data."""
     import torch
-    from acc.modeling.checkpoint import _minilm_dir
     from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from acc.modeling.checkpoint import _minilm_dir
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(str(_minilm_dir()))
@@ -98,7 +99,11 @@ def test_defaults_are_the_shipped_recipe() -> None:
     common = dict(re.findall(r"--([a-z-]+) (\S+)", re.search(r"common=\((.*)\)", recipe).group(1)))
     defaults = FinetuneOptions(output_dir="x")
     assert (int(chosen["batch-size"]), float(chosen["lr"]), int(chosen["epochs"]), int(common["max-length"])) == (
-        defaults.batch_size, defaults.lr, defaults.epochs, defaults.max_length)
+        defaults.batch_size,
+        defaults.lr,
+        defaults.epochs,
+        defaults.max_length,
+    )
     assert (defaults.batch_size, defaults.lr, defaults.epochs, defaults.max_length) == (64, 1e-4, 3, 64)
 
 

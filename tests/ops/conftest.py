@@ -11,6 +11,7 @@ import fcntl
 from pathlib import Path
 
 import pytest
+
 from acc.runtime.custom_ops import REPO, CustomOpsError, build_library
 
 CACHE_DIR = REPO / "build" / "ops-tests"

@@ -17,8 +17,15 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
-from acc.exporter.acc_score import (DOMAIN, FUNCTION_NAME, acc_score_model, acc_score_reference, attach_acc_score,
-                                    count_acc_score, traceable_acc_score)  # fmt: skip
+from acc.exporter.acc_score import (
+    DOMAIN,
+    FUNCTION_NAME,
+    acc_score_model,
+    acc_score_reference,
+    attach_acc_score,
+    count_acc_score,  # fmt: skip
+    traceable_acc_score,
+)
 from acc.exporter.export import attach_token_select
 from acc.runtime.custom_ops import LIBRARY_ENV, CustomOpsError, find_library, register
 
@@ -82,7 +89,9 @@ def test_function_body_alone_matches_pytorch(dtype: str, tmp_path: Path) -> None
 
 @pytest.mark.parametrize("dtype", sorted(DTYPES))
 @pytest.mark.parametrize("shape", [(3, 40, 4, 16), (2, 77, 12, 64)], ids=["small", "bert-base"])
-def test_registered_kernel_runs_instead_of_the_body_and_matches(ops_library: Path, dtype: str, shape, tmp_path: Path) -> None:
+def test_registered_kernel_runs_instead_of_the_body_and_matches(
+    ops_library: Path, dtype: str, shape, tmp_path: Path
+) -> None:
     batch, length, heads, head_dim = shape
     onnx_type, numpy_dtype = DTYPES[dtype]
     scale = head_dim**-0.5
@@ -144,8 +153,12 @@ def test_exported_graph_runs_with_and_without_the_library(ops_library: Path, tmp
 def test_token_select_still_inlines_next_to_the_kernel(ops_library: Path, tmp_path: Path) -> None:
     """Registering the ai.acc domain must not hide the other ai.acc local function (TokenSelect)."""
     vi = helper.make_tensor_value_info
-    nodes = [helper.make_node(FUNCTION_NAME, ["q", "k", "m"], ["s"], domain=DOMAIN, num_heads=2, scale=0.5),
-             helper.make_node("TokenSelect", ["q", "m", "pos", "s", "nv", "ratio", "mk", "n"], ["h", "m2", "p2"], domain=DOMAIN)]
+    nodes = [
+        helper.make_node(FUNCTION_NAME, ["q", "k", "m"], ["s"], domain=DOMAIN, num_heads=2, scale=0.5),
+        helper.make_node(
+            "TokenSelect", ["q", "m", "pos", "s", "nv", "ratio", "mk", "n"], ["h", "m2", "p2"], domain=DOMAIN
+        ),
+    ]
     graph = helper.make_graph(nodes, "g", [vi("q", TensorProto.FLOAT, ["B", "N", 8]), vi("k", TensorProto.FLOAT, ["B", "N", 8]),
                               vi("m", TensorProto.INT64, ["B", "N"]), vi("pos", TensorProto.INT64, ["B", "N"]),
                               vi("nv", TensorProto.INT64, ["B"]), vi("ratio", TensorProto.FLOAT, []), vi("mk", TensorProto.INT64, []),
@@ -175,7 +188,9 @@ def test_kernel_rejects_a_broken_call_in_one_line(ops_library: Path, tmp_path: P
         session.run(None, {"q": q, "k": k, "m": np.ones((1, 3), np.int64)})
 
 
-def test_register_finds_the_cached_build_by_device(ops_library: Path, ops_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_register_finds_the_cached_build_by_device(
+    ops_library: Path, ops_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(LIBRARY_ENV, raising=False)
     assert find_library("cpu", cache_dir=ops_cache) == ops_library
     # A CPU-only build is not offered to CUDA sessions (AccScore would run on the CPU between GPU nodes).
@@ -189,10 +204,14 @@ def test_register_finds_the_cached_build_by_device(ops_library: Path, ops_cache:
 
 def test_bad_library_path_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(LIBRARY_ENV, str(tmp_path / "missing.so"))
-    with pytest.raises(CustomOpsError, match=f"^{LIBRARY_ENV}=.*missing.so does not exist; build it with `acc-build-ops`"):
+    with pytest.raises(
+        CustomOpsError, match=f"^{LIBRARY_ENV}=.*missing.so does not exist; build it with `acc-build-ops`"
+    ):
         register(ort.SessionOptions())
     broken = tmp_path / "broken.so"
     broken.write_bytes(b"not a shared object")
     monkeypatch.setenv(LIBRARY_ENV, str(broken))
-    with pytest.raises(CustomOpsError, match="cannot load the custom-op library .*broken.so .*rebuild it with `acc-build-ops`"):
+    with pytest.raises(
+        CustomOpsError, match="cannot load the custom-op library .*broken.so .*rebuild it with `acc-build-ops`"
+    ):
         register(ort.SessionOptions())

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from acc.runtime.custom_ops import REPO, deps_dir
 
 
-def test_headers_of_the_session_build_sit_in_its_cache(ops_library: Path, ops_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_headers_of_the_session_build_sit_in_its_cache(
+    ops_library: Path, ops_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("ACC_DEPS_DIR", raising=False)
     assert deps_dir(ops_cache) == ops_cache / "deps"
     cache = ops_library.parents[1] / "build" / ops_library.parent.name / "CMakeCache.txt"

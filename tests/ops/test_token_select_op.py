@@ -116,8 +116,9 @@ def test_kernel_equals_pytorch_reference(kernel_library: Path, tmp_path: Path) -
     feeds = feeds_for(6, 64, 8, np.float32, 0.45, 2, seed=3, ties=False)
     (hidden, mask, positions), _ = run(token_select_model(TensorProto.FLOAT), feeds, tmp_path, kernel_library)
     t = {name: torch.from_numpy(value) for name, value in feeds.items()}
-    expected = select_tokens(t["hidden"], t["mask"], t["positions"], t["score"], t["n_valid"], t["ratio"], 2,
-                             t["padded_len"])
+    expected = select_tokens(
+        t["hidden"], t["mask"], t["positions"], t["score"], t["n_valid"], t["ratio"], 2, t["padded_len"]
+    )
     np.testing.assert_array_equal(mask, expected.mask.numpy())
     kept = mask == 1
     np.testing.assert_array_equal(positions[kept], expected.positions.numpy()[kept])

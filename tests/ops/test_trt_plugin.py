@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from acc.runtime.custom_ops import (
     SOURCE_DIR,
     TRT_LIBRARY_NAME,
@@ -67,7 +68,9 @@ def trt_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if done.returncode != 0:
             pytest.fail(f"{' '.join(step[:2])} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}", pytrace=False)
         # -Wall -Wextra for host code, -Xptxas=-warn-spills for the kernels: the build must be warning-clean.
-        warnings = [line for line in (done.stdout + done.stderr).splitlines() if re.search(r"warning", line, re.IGNORECASE)]
+        warnings = [
+            line for line in (done.stdout + done.stderr).splitlines() if re.search(r"warning", line, re.IGNORECASE)
+        ]
         assert not warnings, "\n".join(warnings[:20])
     return build
 
@@ -85,7 +88,9 @@ def test_unresolved_symbols_are_system_cuda_or_tensorrt(trt_build: Path) -> None
     library = trt_build / TRT_LIBRARY_NAME
     undefined = _symbols(library, "--undefined-only")
     assert undefined, "nm listed no undefined symbols at all: not a dynamically linked library?"
-    unexpected = [s for s in undefined if not (_SYSTEM_VERSION.search(s) or s in _WEAK_HOOKS or _CUDA_OR_TENSORRT.match(s))]
+    unexpected = [
+        s for s in undefined if not (_SYSTEM_VERSION.search(s) or s in _WEAK_HOOKS or _CUDA_OR_TENSORRT.match(s))
+    ]
     assert not unexpected, f"unresolved symbols beyond libc/CUDA/TensorRT: {unexpected[:20]}"
     dynamic = subprocess.run(["readelf", "-d", str(library)], capture_output=True, text=True, check=True).stdout
     needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dynamic)

@@ -53,7 +53,9 @@ def test_bert_base_profile_hits_target_within_two_percent(target: float) -> None
     profile = profile_for_speedup(BERT_BASE, target)
     assert profile.theoretical_speedup == pytest.approx(target, rel=0.02)
     assert profile.theoretical_speedup >= target  # the smallest tilt that reaches the target
-    assert theoretical_speedup(profile.keep_ratios, BERT_BASE, 128) == pytest.approx(profile.theoretical_speedup, abs=1e-3)
+    assert theoretical_speedup(profile.keep_ratios, BERT_BASE, 128) == pytest.approx(
+        profile.theoretical_speedup, abs=1e-3
+    )
 
 
 @settings(max_examples=40, deadline=None)

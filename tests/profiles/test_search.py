@@ -24,9 +24,7 @@ MINILM = EncoderShape(num_layers=6, hidden_size=384, intermediate_size=1536, num
 
 
 def _monotone(gene, space) -> bool:
-    return gene[0] == space.reference_length and all(
-        space.min_count <= b <= a for a, b in zip(gene, gene[1:])
-    )
+    return gene[0] == space.reference_length and all(space.min_count <= b <= a for a, b in itertools.pairwise(gene))
 
 
 @pytest.mark.parametrize("reference_length", [128, 100, 37])
@@ -48,7 +46,9 @@ def test_mutation_and_crossover_stay_monotone_and_in_bounds() -> None:
         assert _monotone(space.mutate(a, rng, 0.7), space)
         child = space.crossover(a, b, rng)
         assert _monotone(child, space)
-        assert all(min(x, y) <= c <= max(x, y) or c == child[i - 1] for i, (x, y, c) in enumerate(zip(a, b, child)) if i)
+        assert all(
+            min(x, y) <= c <= max(x, y) or c == child[i - 1] for i, (x, y, c) in enumerate(zip(a, b, child)) if i
+        )
 
 
 def test_geometric_seed_round_trips_through_a_gene() -> None:
@@ -116,7 +116,9 @@ def test_search_is_deterministic_for_a_seed_and_seeds_are_evaluated() -> None:
 def test_search_stops_on_max_seconds_and_rejects_bad_budgets() -> None:
     space = SearchSpace(num_layers=3, reference_length=8)
     cost = FlopsCost(EncoderShape(3, 64, 256, 4), reference_length=8)
-    result = evolutionary_search(_toy_score, cost, space, (), SearchOptions(population=2, generations=50, max_seconds=0.0))
+    result = evolutionary_search(
+        _toy_score, cost, space, (), SearchOptions(population=2, generations=50, max_seconds=0.0)
+    )
     assert result.generations == 0
     with pytest.raises(ProfileError, match="minimum speedup"):
         evolutionary_search(_toy_score, cost, space, (0.5,))

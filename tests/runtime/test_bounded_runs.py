@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from acc.runtime import Runtime, pad_batch
 from acc.runtime.runtime import split_batch
 

@@ -14,8 +14,8 @@ from acc.profiles import BundleError, DataError, PolicyError
 from acc.runtime import BackendError, Runtime, cpu_name, read_manifest, update_manifest_tables
 from acc.runtime import calibrate as calibrate_module
 from acc.runtime.calibrate import calibrate
-from acc.runtime.timing import full_length_feeds
 from acc.runtime.session import available_ort_providers
+from acc.runtime.timing import full_length_feeds
 
 SMALL = {"batches": (1, 2), "seqs": (8, 16), "iters": 3, "warmup": 1, "threads": 1}
 OTHER = {"profile": "dense", "backend": "ort-cuda", "device": "NVIDIA H100 80GB HBM3", "batch": 1, "seq": 64,
@@ -138,6 +138,6 @@ def test_full_length_feeds_are_full_length_and_reproducible() -> None:
                                                                    (3, 7))  # fmt: skip
     assert all(v.dtype == np.int64 for v in feeds.values())
     assert feeds["attention_mask"].min() == 1 and feeds["token_type_ids"].max() == 0
-    assert 1000 <= feeds["input_ids"].min() and feeds["input_ids"].max() < 30000
+    assert feeds["input_ids"].min() >= 1000 and feeds["input_ids"].max() < 30000
     np.testing.assert_array_equal(feeds["input_ids"], full_length_feeds(3, 7, vocab_size=30522)["input_ids"])
     assert full_length_feeds(1, 5, vocab_size=100)["input_ids"].max() < 100  # tiny vocabularies stay in range

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from acc.modeling.causal.checkpoint import load_causal_model
 from acc.modeling.causal.decoding import TorchCausalStep
 from acc.profiles import BundleError, DataError, PolicyError
@@ -109,4 +110,6 @@ def test_acc_generate_errors_speak_the_command_line(tiny_gpt2_bundle: Path, tiny
 
 def test_the_runtime_imports_neither_torch_nor_transformers() -> None:
     code = "import sys, acc.runtime.causal; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    )

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("transformers")
+from transformers import pipeline
+
 from acc.profiles import DataError
 from acc.runtime import RequestOptionError, Runtime
 from acc.runtime.hf import (
@@ -18,7 +20,6 @@ from acc.runtime.hf import (
     load_tokenizer,
     with_options,
 )
-from transformers import pipeline
 
 TEXTS = ["a gripping, beautifully shot film", "dull.", "the plot never quite comes together , but the cast is great"]
 
@@ -93,7 +94,9 @@ def test_bad_options_and_inputs_are_one_line_errors(model, tiny_export_bundle: P
     with pytest.raises(Exception, match="speedup must be a number >= 1"):
         classifier(TEXTS[0], speedup=0.5)
     long_text = "word " * 600
-    with pytest.raises(DataError, match=r"more than the model's max_length 512; call the pipeline with truncation=True"):
+    with pytest.raises(
+        DataError, match=r"more than the model's max_length 512; call the pipeline with truncation=True"
+    ):
         classifier(long_text)
     assert classifier(long_text, truncation=True, max_length=512)[0]["label"] in ("negative", "positive")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from acc.runtime.hints import as_flags, as_json
 
 CASES = [  # runtime message (Python keywords), command-line form, JSON form

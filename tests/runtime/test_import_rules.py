@@ -77,8 +77,9 @@ def test_no_runtime_source_imports_the_exporter_modeling_torch_or_transformers()
 
 def test_the_static_check_sees_lazy_imports_and_honours_the_allow_list(tmp_path: Path) -> None:
     source = tmp_path / "module.py"
-    source.write_text("import numpy\n\ndef f():\n    from acc.exporter.precision import variant_path\n"
-                      "    import torch.nn\n")
+    source.write_text(
+        "import numpy\n\ndef f():\n    from acc.exporter.precision import variant_path\n    import torch.nn\n"
+    )
     assert _offences(source, "module.py") == ["runtime/module.py:4 imports acc.exporter.precision",
                                               "runtime/module.py:5 imports torch.nn"]  # fmt: skip
     assert _offences(source, "aoti.py") == ["runtime/aoti.py:4 imports acc.exporter.precision"]

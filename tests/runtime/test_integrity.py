@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from acc.exporter.bundle import file_digest
 from acc.profiles import BundleError
 from acc.runtime import Runtime, read_manifest

@@ -12,10 +12,10 @@ import pytest
 
 from acc.profiles import BundleError, PolicyError
 from acc.runtime import (
+    SUPPORTED_FORMAT_VERSION,
     AccuracyRow,
     LatencyRow,
     Manifest,
-    SUPPORTED_FORMAT_VERSION,
     read_manifest,
     update_manifest_tables,
 )
@@ -114,7 +114,9 @@ def test_newer_format_version_says_upgrade(make_fake_bundle: MakeBundle) -> None
         data["versions"]["acc"] = "9.9.9"
 
     _edit_manifest(bundle, newer)
-    with pytest.raises(BundleError, match=r"format_version 2, written by acc-deploy 9.9.9; .*upgrade acc-deploy") as exc:
+    with pytest.raises(
+        BundleError, match=r"format_version 2, written by acc-deploy 9.9.9; .*upgrade acc-deploy"
+    ) as exc:
         read_manifest(bundle)
     _one_line(exc)
 

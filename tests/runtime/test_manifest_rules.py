@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from manifest_mutations import apply_case, rule_cases
+
 from acc.profiles import BundleError
 from acc.runtime import read_manifest
-from manifest_mutations import apply_case, rule_cases
 
 
 @pytest.mark.parametrize("case", rule_cases(), ids=lambda case: case["name"])

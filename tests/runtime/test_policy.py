@@ -163,7 +163,9 @@ def test_budget_picks_most_accurate_that_fits(budget: float, batch: int, seq: in
 
 
 def test_budget_impossible_names_fastest_and_best_effort_returns_it() -> None:
-    with pytest.raises(PolicyError, match=r"no profile fits latency budget 1 ms .*fastest: s3 at p99 ≈ 4 ms.*best_effort"):
+    with pytest.raises(
+        PolicyError, match=r"no profile fits latency budget 1 ms .*fastest: s3 at p99 ≈ 4 ms.*best_effort"
+    ):
         choose_profile(_catalog(), latency_budget_ms=1.0)
     choice = choose_profile(_catalog(), latency_budget_ms=1.0, best_effort=True)
     assert choice.profile == "s3" and "best effort" in choice.reason
@@ -173,7 +175,9 @@ def test_budget_uses_rows_of_the_requested_backend_and_device() -> None:
     catalog = _catalog()
     slow_gpu = [LatencyRow(r.profile, "ort-cuda", "gpu", r.batch, r.seq, 0.1, 0.1) for r in _latency_rows()]
     other_cpu = [LatencyRow(r.profile, "ort-cpu", "cpu-b", r.batch, r.seq, 0.1, r.p99_ms / 10) for r in _latency_rows()]
-    catalog = Catalog(catalog.profiles, Tables(catalog.tables.accuracy, catalog.tables.latency + tuple(slow_gpu + other_cpu)))
+    catalog = Catalog(
+        catalog.profiles, Tables(catalog.tables.accuracy, catalog.tables.latency + tuple(slow_gpu + other_cpu))
+    )
     assert choose_profile(catalog, latency_budget_ms=5.0).profile == "s3"  # first device listed: cpu-a
     assert choose_profile(catalog, latency_budget_ms=5.0, device="cpu-b").profile == "dense"  # 1 ms there
     assert choose_profile(catalog, latency_budget_ms=5.0, device="unknown").profile == "s3"  # falls back to cpu-a
@@ -216,7 +220,9 @@ def test_invalid_shape() -> None:
 # ------------------------------------------------------------------------------------------------- min accuracy
 
 
-@pytest.mark.parametrize(("floor", "expected"), [(0.0, "s3"), (0.90, "s3"), (0.905, "s1.5"), (0.915, "s1.5"), (0.92, "dense")])
+@pytest.mark.parametrize(
+    ("floor", "expected"), [(0.0, "s3"), (0.90, "s3"), (0.905, "s1.5"), (0.915, "s1.5"), (0.92, "dense")]
+)
 def test_min_accuracy_picks_fastest_above_floor(floor: float, expected: str) -> None:
     choice = choose_profile(_catalog(), min_accuracy=floor)
     assert choice.profile == expected and choice.accuracy is not None and choice.accuracy >= floor
@@ -240,7 +246,9 @@ def test_min_accuracy_is_a_fraction() -> None:
 
 
 def test_accuracy_dataset_defaults_to_widest_coverage() -> None:
-    rows = (AccuracyRow("s3", "tiny", 10, 0.99),) + tuple(AccuracyRow(n, "sst2-dev", 872, a) for n, a in ACCURACY.items())
+    rows = (AccuracyRow("s3", "tiny", 10, 0.99),) + tuple(
+        AccuracyRow(n, "sst2-dev", 872, a) for n, a in ACCURACY.items()
+    )
     dataset, table = accuracy_by_profile(Tables(accuracy=rows))
     assert dataset == "sst2-dev" and table == ACCURACY
     assert accuracy_by_profile(Tables(accuracy=rows), "tiny") == ("tiny", {"s3": 0.99})

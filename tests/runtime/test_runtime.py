@@ -34,7 +34,10 @@ def torch_logits(tiny_checkpoint: Path):  # noqa: ANN201 - returns a function
     loaded = load_model(tiny_checkpoint)
 
     def run(
-        input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray, keep_ratios=None  # noqa: ANN001
+        input_ids: np.ndarray,
+        attention_mask: np.ndarray,
+        token_type_ids: np.ndarray,
+        keep_ratios=None,  # noqa: ANN001
     ) -> np.ndarray:
         with torch.no_grad():
             out = loaded.model(torch.from_numpy(input_ids), torch.from_numpy(attention_mask),
@@ -120,7 +123,8 @@ def test_shipped_speedup_runs_its_graph(runtime: Runtime, torch_logits) -> None:
 
 
 def test_adhoc_speedup_feeds_keep_ratios_to_the_adjustable_graph(
-    tiny_bundle: Path, torch_logits  # noqa: ANN001
+    tiny_bundle: Path,
+    torch_logits,  # noqa: ANN001
 ) -> None:
     from acc.profiles import profile_for_speedup
 

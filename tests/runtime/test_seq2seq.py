@@ -11,7 +11,11 @@ import torch
 from acc.profiles import BundleError, DataError, Profile
 from acc.runtime.seq2seq import Seq2SeqRuntime
 
-TEXTS = ["a gorgeous , witty , seductive movie .", "flat and boring .", "the acting is fine but the plot never comes alive"]
+TEXTS = [
+    "a gorgeous , witty , seductive movie .",
+    "flat and boring .",
+    "the acting is fine but the plot never comes alive",
+]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +56,9 @@ def test_dense_generation_equals_hugging_face(runtime, torch_model) -> None:
 
 
 @pytest.mark.parametrize("speedup", [2.0, 1.7])  # a shipped profile, and the adjustable graph offline-tuned
-def test_pruned_generation_equals_pytorch_and_keeps_profile_counts(runtime, torch_model, tiny_t5_bundle, speedup) -> None:
+def test_pruned_generation_equals_pytorch_and_keeps_profile_counts(
+    runtime, torch_model, tiny_t5_bundle, speedup
+) -> None:
     template = runtime.template("critic-opinion")
     prompts = [template.replace("{text}", text) for text in TEXTS]
     result = runtime.generate(TEXTS, template="critic-opinion", speedup=speedup, max_new_tokens=5)

@@ -11,10 +11,11 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
 import httpx
-from acc.runtime import LoadAdaptivePolicy, Runtime, update_manifest_tables
-from acc.runtime.server import create_app, describe_validation_errors
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+
+from acc.runtime import LoadAdaptivePolicy, Runtime, update_manifest_tables
+from acc.runtime.server import create_app, describe_validation_errors
 
 TEXTS = ["a gripping, beautifully shot film", "dull."]
 LONG = "word " * 600  # > max_length 512 tokens

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
-from acc.runtime import Runtime
-from acc.runtime.server import create_app
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from test_serve import SCRIPT, _wait_for_url
+
+from acc.runtime import Runtime
+from acc.runtime.server import create_app
 
 JSON = {"content-type": "application/json"}
 
@@ -43,7 +44,9 @@ def _errors(client: TestClient) -> dict[tuple[str, str], float]:
 
 def _profiles(client: TestClient) -> set[str]:
     text = client.get("/metrics").text
-    return {s.labels["profile"] for f in text_string_to_metric_families(text) for s in f.samples if "profile" in s.labels}
+    return {
+        s.labels["profile"] for f in text_string_to_metric_families(text) for s in f.samples if "profile" in s.labels
+    }
 
 
 @pytest.mark.parametrize(

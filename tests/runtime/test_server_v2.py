@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
-from acc.runtime import Runtime
 from fastapi.testclient import TestClient
 from test_serve import SCRIPT, _wait_for_url
+
+from acc.runtime import Runtime
 
 TEXTS = ["a gripping, beautifully shot film", "dull.", "the plot never quite comes together , but the cast is great"]
 MODEL = "tiny-bert"

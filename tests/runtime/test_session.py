@@ -4,7 +4,6 @@ the runtime's precision choice. Every path runs here on the CPU EP; only the CUD
 from __future__ import annotations
 
 import dataclasses
-
 import shutil
 from pathlib import Path
 
@@ -53,7 +52,11 @@ def test_io_binding_on_cpu_returns_what_run_returns(tiny_bundle: Path) -> None:
 
 def test_buckets_pad_to_the_smallest_shape_and_unpad() -> None:
     buckets = Buckets((1, 4, 8), (16, 64))
-    assert buckets.shape_for(1, 1) == (1, 16) and buckets.shape_for(3, 17) == (4, 64) and buckets.shape_for(8, 64) == (8, 64)
+    assert (
+        buckets.shape_for(1, 1) == (1, 16)
+        and buckets.shape_for(3, 17) == (4, 64)
+        and buckets.shape_for(8, 64) == (8, 64)
+    )
     with pytest.raises(DataError, match="exceeds the largest bucket") as info:
         buckets.shape_for(9, 10)
     assert "\n" not in str(info.value)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from acc_study.drop_restore import DropAndRestoreBert
+
 from acc.modeling.checkpoint import load_model
 from acc.modeling.data import iter_batches, load_sst2
 from acc.profiles import ModelError
-from acc_study.drop_restore import DropAndRestoreBert
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def test_every_position_comes_back_in_order_with_its_state_at_drop_time(setup) -
 
 
 def test_loss_on_a_dropped_position_does_not_reach_the_layers_after_its_drop(setup) -> None:
-    loaded, tagger, batch = setup
+    _loaded, tagger, batch = setup
     tagger.zero_grad()
     out = tagger(batch.input_ids, batch.attention_mask, batch.token_type_ids, keep_ratios=[1.0, 0.3])
     b, p = (out.dropped_before == 1).nonzero()[0].tolist()

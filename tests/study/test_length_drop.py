@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
-from acc.profiles import EncoderShape, ProfileError, keep_counts, profile_for_speedup, theoretical_speedup
 from acc_study.length_drop import LengthDrop
+
+from acc.profiles import EncoderShape, ProfileError, keep_counts, profile_for_speedup, theoretical_speedup
 
 MINILM = EncoderShape(num_layers=6, hidden_size=384, intermediate_size=1536, num_heads=12)
 
@@ -19,13 +21,13 @@ def test_every_sample_drops_between_zero_and_p_per_layer(p) -> None:
     for _ in range(500):
         ratios = drop.sample(rng)
         assert ratios[0] == 1.0 and len(ratios) == 6
-        for before, after in zip(ratios, ratios[1:]):
+        for before, after in itertools.pairwise(ratios):
             assert (1 - p) * before - 1e-12 <= after <= before  # ℓ_{l+1} = (1 − p_l)·ℓ_l, p_l ∈ [0, p]
         assert all(s <= r + 1e-12 for s, r in zip(smallest, ratios))  # never below the smallest sub-model
         for n in (5, 23, 64):  # and so are the keep counts the model applies
             counts, floor = keep_counts(ratios, n), keep_counts(smallest, n)
             assert all(f <= c <= n for f, c in zip(floor, counts))
-            assert all(b <= a for a, b in zip(counts, counts[1:]))
+            assert all(b <= a for a, b in itertools.pairwise(counts))
 
 
 def test_samples_cover_the_range_not_only_the_ends() -> None:

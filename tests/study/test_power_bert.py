@@ -3,12 +3,10 @@ hits the target, the penalty pushes retention down, and the whole two-step run w
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
-from acc.modeling.checkpoint import load_model
-from acc.modeling.data import iter_batches, load_sst2
-from acc.modeling.finetune import FinetuneOptions
-from acc.profiles import EncoderShape, ProfileError, theoretical_speedup
 from acc_study.power_bert import (
     SoftExtractBert,
     default_lambda,
@@ -16,6 +14,11 @@ from acc_study.power_bert import (
     power_bert,
     rescale_to_speedup,
 )
+
+from acc.modeling.checkpoint import load_model
+from acc.modeling.data import iter_batches, load_sst2
+from acc.modeling.finetune import FinetuneOptions
+from acc.profiles import EncoderShape, ProfileError, theoretical_speedup
 
 MINILM = EncoderShape(num_layers=6, hidden_size=384, intermediate_size=1536, num_heads=12)
 
@@ -53,7 +56,7 @@ def test_weights_follow_relative_rank_bins_and_pin_cls(tiny4_checkpoint) -> None
 def test_retention_configuration_is_monotone_and_valid() -> None:
     ratios = monotone_ratios([0.5, 0.8, 0.3, 0.0, 0.4], floor=1 / 64)
     assert ratios == pytest.approx((1.0, 0.5, 0.5, 0.3, 1 / 64, 1 / 64))
-    assert all(b <= a for a, b in zip(ratios, ratios[1:]))
+    assert all(b <= a for a, b in itertools.pairwise(ratios))
 
 
 @pytest.mark.parametrize("target", [1.5, 3.0, 4.8])
@@ -62,7 +65,7 @@ def test_rescale_reaches_the_target_and_keeps_the_order_of_layers(target) -> Non
     ratios = rescale_to_speedup(learned, target, MINILM)
     assert theoretical_speedup(ratios, MINILM, 128) >= target
     assert theoretical_speedup(ratios, MINILM, 128) < target * 1.05
-    assert ratios[0] == 1.0 and all(b <= a for a, b in zip(ratios, ratios[1:]))
+    assert ratios[0] == 1.0 and all(b <= a for a, b in itertools.pairwise(ratios))
     with pytest.raises(ProfileError, match="outside"):
         rescale_to_speedup(learned, 9.0, MINILM)
 

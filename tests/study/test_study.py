@@ -21,7 +21,12 @@ def test_every_stage_then_render_writes_the_report(tiny4_checkpoint, sst2_dir, t
     assert main(["lat", *common, "--model", str(tiny4_checkpoint)]) == 0
     assert main(["acc", *common, "--model", str(tiny4_checkpoint)]) == 0
     parts = sorted(out.glob("study-*.json"))
-    assert [p.name for p in parts] == ["study-acc.json", "study-dense.json", "study-lat.json", "study-power-bert-2x.json"]
+    assert [p.name for p in parts] == [
+        "study-acc.json",
+        "study-dense.json",
+        "study-lat.json",
+        "study-power-bert-2x.json",
+    ]
 
     dense = json.loads((out / "study-dense.json").read_text())
     assert dense["options"]["smoke"] and dense["data"]["train_examples"] == 32
@@ -48,14 +53,18 @@ def test_every_stage_then_render_writes_the_report(tiny4_checkpoint, sst2_dir, t
     assert "wrote" in capsys.readouterr().out
 
 
-def test_acc_stage_searches_with_a_bundle_latency_table(tiny_checkpoint, tiny_export_bundle, sst2_dir, tmp_path) -> None:
+def test_acc_stage_searches_with_a_bundle_latency_table(
+    tiny_checkpoint, tiny_export_bundle, sst2_dir, tmp_path
+) -> None:
     import shutil
 
     from acc.runtime import update_manifest_tables
 
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_export_bundle, bundle)
-    rows = [{"profile": p, "batch": 8, "seq": 128, "p50_ms": ms, "p99_ms": ms} for p, ms in (("dense", 4.0), ("s1.5", 3.0))]
+    rows = [
+        {"profile": p, "batch": 8, "seq": 128, "p50_ms": ms, "p99_ms": ms} for p, ms in (("dense", 4.0), ("s1.5", 3.0))
+    ]
     update_manifest_tables(bundle, latency_rows=rows, backend="ort-cpu", device="test-cpu")
     out = tmp_path / "out"
     assert main(["acc", "-o", str(out), "--data-dir", str(sst2_dir), "--smoke", "--model", str(tiny_checkpoint),

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from acc.profiles import EncoderShape
+
 from acc.exporter.bench import random_bert_checkpoint
+from acc.profiles import EncoderShape
 from acc.tools import bench as bench_tool
 
 SCRIPT = Path(sys.executable).parent / "acc-bench"
@@ -28,8 +29,19 @@ def test_help_lists_the_flags(capsys) -> None:
         bench_tool.main(["--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("BUNDLE", "--random-bert-base", "--batches", "--seqs", "--iters", "--warmup", "--threads",
-                 "--max-seconds-per-cell", "--output", "--source", "--device"):
+    for flag in (
+        "BUNDLE",
+        "--random-bert-base",
+        "--batches",
+        "--seqs",
+        "--iters",
+        "--warmup",
+        "--threads",
+        "--max-seconds-per-cell",
+        "--output",
+        "--source",
+        "--device",
+    ):
         assert flag.lower() in out.lower(), flag
 
 
@@ -71,7 +83,9 @@ def test_not_a_bundle_and_too_long_seq(tiny_export_bundle: Path, tmp_path: Path,
 def test_console_script_bad_bundle_exits_2(tmp_path: Path) -> None:
     assert SCRIPT.exists(), f"console script acc-bench is not installed next to {sys.executable}; pip install -e ."
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([str(SCRIPT), str(tmp_path / "missing")], capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [str(SCRIPT), str(tmp_path / "missing")], capture_output=True, text=True, env=env, timeout=120
+    )
     assert done.returncode == 2
     assert "does not exist" in _one_error_line(done.stderr)
     assert done.stdout == ""
@@ -106,8 +120,9 @@ def test_bench_times_cpu_only_and_says_where_gpu_latency_comes_from(tmp_path: Pa
     assert "acc-bench times ONNX Runtime CPU only, not --device cuda" in line and "acc-calibrate BUNDLE" in line
 
 
-def test_old_calibrate_spelling_runs_acc_calibrate_with_a_warning(tiny_export_bundle: Path, tmp_path: Path,
-                                                                   capsys) -> None:
+def test_old_calibrate_spelling_runs_acc_calibrate_with_a_warning(
+    tiny_export_bundle: Path, tmp_path: Path, capsys
+) -> None:
     import shutil
 
     bundle = Path(shutil.copytree(tiny_export_bundle, tmp_path / "bundle"))

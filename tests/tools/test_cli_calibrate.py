@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from acc.tools import calibrate as calibrate_tool
 
 
@@ -15,8 +16,9 @@ def _one_error_line(stderr: str) -> str:
     return errors[0]
 
 
-def test_calibrate_writes_the_latency_table(tiny_export_bundle: Path, tmp_path: Path, capsys,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_calibrate_writes_the_latency_table(
+    tiny_export_bundle: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from acc.runtime import cpu_name, read_manifest
 
     bundle = Path(shutil.copytree(tiny_export_bundle, tmp_path / "bundle"))

@@ -11,10 +11,11 @@ import argparse
 import importlib
 import re
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
+
 from acc.tools import cli
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from acc.exporter.triton import check_repository
 from acc.runtime import read_manifest
 from acc.tools import export as export_tool
@@ -73,8 +74,13 @@ def test_console_script_runs_with_an_argv_list(tiny_checkpoint: Path, sst2_dir: 
     assert done.returncode == 0, done.stderr
     assert "s1.5" in done.stdout and "SST-2 dev acc" in done.stdout
     assert f"Triton model repository {tmp_path / 'triton'}" in done.stdout
-    assert check_repository(tmp_path / "triton") == ["tiny-bert_dense", "tiny-bert_s1_5", "tiny-bert_text_dense",
-                                                     "tiny-bert_text_s1_5", "tiny-bert_tokenizer"]  # from the bundle
+    assert check_repository(tmp_path / "triton") == [
+        "tiny-bert_dense",
+        "tiny-bert_s1_5",
+        "tiny-bert_text_dense",
+        "tiny-bert_text_s1_5",
+        "tiny-bert_tokenizer",
+    ]  # from the bundle
     manifest = json.loads((output / "manifest.json").read_text())
     assert [p["name"] for p in manifest["profiles"]] == ["dense", "s1.5"] and manifest["adjustable"] is None
     assert manifest["tables"]["latency"] == []

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from acc.runtime import Runtime, read_manifest
 from acc.tools import export as export_tool
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from acc.tools import evaluate as eval_tool
 from acc.tools import finetune as finetune_tool
 

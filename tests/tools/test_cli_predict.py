@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from acc.runtime import Runtime
 from acc.runtime.batch_predict import Summary
 from acc.tools.predict import main
@@ -27,7 +28,7 @@ def runtime(tiny_export_bundle: Path) -> Runtime:
 def _expected(runtime: Runtime, texts: list[str], batch: int, **options: float) -> list[tuple[str, float, str]]:
     out = []
     for start in range(0, len(texts), batch):
-        prediction = runtime.predict(texts[start:start + batch], **options)
+        prediction = runtime.predict(texts[start : start + batch], **options)
         out += [(label, float(p[i]), prediction.profile)
                 for label, i, p in zip(prediction.labels, prediction.label_ids, prediction.probabilities)]  # fmt: skip
     return out
@@ -65,7 +66,9 @@ def test_tsv_in_tsv_out_with_the_sst2_header(tiny_export_bundle: Path, runtime: 
     assert capsys.readouterr().err == ""  # --quiet: no bar, no summary
 
 
-def test_jsonl_strings_and_objects_with_min_accuracy(tiny_export_bundle: Path, runtime: Runtime, tmp_path: Path) -> None:
+def test_jsonl_strings_and_objects_with_min_accuracy(
+    tiny_export_bundle: Path, runtime: Runtime, tmp_path: Path
+) -> None:
     source = tmp_path / "texts.jsonl"
     source.write_text(json.dumps({"review": TEXTS[0]}) + "\n" + json.dumps({"review": TEXTS[1], "id": 7}) + "\n")
     out = tmp_path / "out.jsonl"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from acc.exporter.triton import check_repository
 from acc.tools import export as export_tool
 

@@ -36,8 +36,9 @@ def test_an_export_command_without_torch_fails_in_one_line(monkeypatch, capsys) 
     monkeypatch.setattr(export_extra, "EXPORT_MODULES", ("torch", "acc_no_such_module"))
     assert export_tool.main(["--help"]) == 2
     err = capsys.readouterr().err
-    assert err == ('error: acc-export needs acc_no_such_module, which this install lacks; '
-                   'pip install "acc-deploy[export]"\n')
+    assert err == (
+        'error: acc-export needs acc_no_such_module, which this install lacks; pip install "acc-deploy[export]"\n'
+    )
 
 
 def test_with_the_extra_installed_the_command_runs(capsys) -> None:  # noqa: ANN001

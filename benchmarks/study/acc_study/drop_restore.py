@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from torch import nn
+
 from acc.modeling.families import additive_mask
 from acc.modeling.model import Selector
 from acc.modeling.score import acc_score
 from acc.modeling.select import select_tokens
 from acc.profiles import ModelError, pruned_layers
-from torch import nn
 
 
 @dataclass
@@ -68,7 +69,9 @@ class DropAndRestoreBert(nn.Module):
         if keep_ratios is not None:
             ratios = torch.as_tensor(keep_ratios, dtype=torch.float32, device=hidden.device)
             if ratios.shape != (self.num_layers,):
-                raise ModelError(f"profile has {ratios.numel()} keep ratios but the encoder has {self.num_layers} layers")
+                raise ModelError(
+                    f"profile has {ratios.numel()} keep ratios but the encoder has {self.num_layers} layers"
+                )
         selected = set(pruned_layers(ratios.tolist())) if ratios is not None else set()
         # One spare column N takes the writes of masked slots, which carry no word-vector.
         restored = torch.cat([hidden, hidden.new_zeros(batch, 1, width)], dim=1)
@@ -79,7 +82,9 @@ class DropAndRestoreBert(nn.Module):
                 restored = _write(restored, hidden, mask, positions, seq_len)
                 before = _alive(mask, positions, seq_len)
                 score = acc_score(probs, mask)
-                hidden, mask, positions = self.selector(hidden, mask, positions, score, n_valid, ratios[index], self.min_keep)
+                hidden, mask, positions = self.selector(
+                    hidden, mask, positions, score, n_valid, ratios[index], self.min_keep
+                )
                 gone = before & ~_alive(mask, positions, seq_len)
                 dropped_before = torch.where(gone, torch.full_like(dropped_before, index), dropped_before)
             attention_output, probs = layer.attention(hidden, additive_mask(mask, hidden.dtype))
@@ -89,7 +94,9 @@ class DropAndRestoreBert(nn.Module):
         return TokenOutput(logits, restored, dropped_before)
 
 
-def _write(restored: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, seq_len: int) -> torch.Tensor:
+def _write(
+    restored: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, seq_len: int
+) -> torch.Tensor:
     """``restored`` with each real slot's state written at its original position (masked slots go to column N)."""
     target = torch.where(mask > 0, positions, torch.full_like(positions, seq_len))
     index = target[:, :, None].expand(-1, -1, hidden.shape[2])

@@ -15,11 +15,12 @@ from acc.profiles import DataError, ModelError
 
 if TYPE_CHECKING:
     import torch
+    from transformers import PreTrainedTokenizerBase
+
     from acc.modeling.checkpoint import LoadedModel
     from acc.modeling.data import Batch, Split
     from acc.modeling.evaluate import EvalRow
     from acc.profiles import Profile
-    from transformers import PreTrainedTokenizerBase
 
 
 def holdout_split(train: Split, count: int, min_words: int = 8, seed: int = 0) -> tuple[Split, Split]:
@@ -83,8 +84,9 @@ def evaluate_profiles(
 ) -> list[EvalRow]:
     """acc-eval's rows (accuracy, kept fraction, theoretical speedups at 64/128/512) for any profiles."""
     import torch
-    from acc.modeling.evaluate import _row, _run_profile
     from tqdm.auto import tqdm
+
+    from acc.modeling.evaluate import _row, _run_profile
 
     device = batches[0].input_ids.device if batches else torch.device("cpu")
     model = loaded.model.to(device)

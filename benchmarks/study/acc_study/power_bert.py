@@ -20,17 +20,19 @@ extraction* at that configuration (top-k by significance, as ACC) and re-trainin
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import nn
+
 from acc.modeling.families import additive_mask
 from acc.modeling.model import AccBertForSequenceClassification, AccOutput
 from acc.modeling.score import acc_score
 from acc.profiles import DEFAULT_REFERENCE_LENGTH, EncoderShape, ProfileError, max_speedup, theoretical_speedup
-from torch import nn
 
 if TYPE_CHECKING:
     from acc.modeling.data import Split
@@ -159,7 +161,7 @@ def default_lambda(target: float) -> float:
         return DEFAULT_LAMBDAS[target]
     if target <= points[0][0]:
         return points[0][1]
-    for (s0, l0), (s1, l1) in zip(points, points[1:]):
+    for (s0, l0), (s1, l1) in itertools.pairwise(points):
         if target <= s1:
             t = (target - s0) / (s1 - s0)
             return math.exp(math.log(l0) + t * (math.log(l1) - math.log(l0)))

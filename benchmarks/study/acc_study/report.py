@@ -8,6 +8,7 @@ error ≈ 1.1 points), so small gaps are not read as wins.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -96,7 +97,9 @@ def crossings(report: dict[str, Any]) -> list[dict[str, Any]]:
             row = {"method": method["method"], "threshold_pts": threshold, "crossing_speedup": None,
                    "last_within": None, "first_below": None}  # fmt: skip
             if first is None:
-                row.update(last_within=drops[-1][0], status=f"never more than {threshold} below up to {drops[-1][0]:.2f}x")
+                row.update(
+                    last_within=drops[-1][0], status=f"never more than {threshold} below up to {drops[-1][0]:.2f}x"
+                )
             elif first == 0:
                 row.update(first_below=drops[0][0], status=f"already {drops[0][1]:.2f} below at {drops[0][0]:.2f}x")
             else:
@@ -145,9 +148,13 @@ def render_files(json_path: str | os.PathLike[str]) -> StudyFiles:
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise StudyError(f"cannot read study report {path} ({exc}); pass an accuracy-*.json written by run.sh render") from exc
+        raise StudyError(
+            f"cannot read study report {path} ({exc}); pass an accuracy-*.json written by run.sh render"
+        ) from exc
     if report.get("kind") != REPORT_KIND:
-        raise StudyError(f"{path} is not a study report (kind {report.get('kind')!r}); render one written by run.sh render")
+        raise StudyError(
+            f"{path} is not a study report (kind {report.get('kind')!r}); render one written by run.sh render"
+        )
     files = StudyFiles(path, path.with_suffix(".md"), path.with_suffix(".png"))
     files.markdown.write_text(render_markdown(report, files.png.name), encoding="utf-8")
     render_png(report, files.png)
@@ -269,7 +276,9 @@ def _read_part(path: Path) -> dict[str, Any]:
     try:
         part = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise StudyError(f"cannot read study part {path} ({exc}); pass the study-*.json files a device call wrote") from exc
+        raise StudyError(
+            f"cannot read study part {path} ({exc}); pass the study-*.json files a device call wrote"
+        ) from exc
     if part.get("kind") != PART_KIND or part.get("schema_version") != SCHEMA_VERSION:
         raise StudyError(f"{path} is not a study part of schema {SCHEMA_VERSION} (kind {part.get('kind')!r}); "
                          "pass the study-*.json files a device call wrote")  # fmt: skip
@@ -279,7 +288,7 @@ def _read_part(path: Path) -> dict[str, Any]:
 def _interp(points: Sequence[tuple[float, float]], x: float) -> float | None:
     if not points or x < points[0][0] - 1e-9 or x > points[-1][0] + 1e-9:
         return None
-    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
         if x0 <= x <= x1:
             return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
     return points[-1][1]
@@ -291,7 +300,9 @@ def _order(method: str) -> tuple[int, str]:
 
 def _steps(method: dict[str, Any]) -> str:
     runs = method["runs"]
-    configs = {phase.get("configs_per_step") for run in runs for phase in run.get("train", []) if phase.get("configs_per_step")}
+    configs = {
+        phase.get("configs_per_step") for run in runs for phase in run.get("train", []) if phase.get("configs_per_step")
+    }
     per = f", {'/'.join(str(c) for c in sorted(configs))} configs/step" if configs else ""
     return f"{method['train_steps']}{per}" if method["train_steps"] else "0"
 

@@ -198,8 +198,14 @@ def run_acc(options: StudyOptions, latency_cost: Cost | None = None) -> Path:
 
 
 def search_and_report(
-    loaded: LoadedModel, o: StudyOptions, heldout: Sequence[Batch], dev: Sequence[Batch], cost: Cost, prefix: str,
-    family: str, deadline: float | None = None,
+    loaded: LoadedModel,
+    o: StudyOptions,
+    heldout: Sequence[Batch],
+    dev: Sequence[Batch],
+    cost: Cost,
+    prefix: str,
+    family: str,
+    deadline: float | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Search on held-out, then dev rows of the best profile per budget (one row per distinct profile).
 
@@ -282,6 +288,7 @@ def environment(device: str) -> dict[str, Any]:
 
     import torch
     import transformers
+
     from acc.modeling.evaluate import resolve_device
 
     resolved = resolve_device(device)
@@ -294,7 +301,9 @@ def environment(device: str) -> dict[str, Any]:
             "transformers": transformers.__version__, "acc-deploy": acc_version, "python": platform.python_version()}  # fmt: skip
 
 
-def _method(method: str, label: str, points: list[dict[str, Any]], train: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+def _method(
+    method: str, label: str, points: list[dict[str, Any]], train: list[dict[str, Any]], **extra: Any
+) -> dict[str, Any]:
     steps = sum(int(phase.get("steps") or 0) for phase in train)
     return {"method": method, "label": label, "points": points, "train": train, "train_steps": steps, **extra}
 
@@ -302,6 +311,7 @@ def _method(method: str, label: str, points: list[dict[str, Any]], train: list[d
 def _load(name: str, seed: int) -> LoadedModel:
     """Seeded before loading: a base model's classifier head is initialised there."""
     import torch
+
     from acc.modeling.checkpoint import load_model
 
     torch.manual_seed(seed)
@@ -331,7 +341,9 @@ def _reachable(speedups: Sequence[float], loaded: LoadedModel, reference_length:
     ceiling = _ceiling(loaded.model.shape, reference_length, loaded.model.min_keep)
     skipped = [s for s in speedups if s >= ceiling]
     if skipped:
-        log(True, f"skipping speedups {skipped}: above this model's ceiling {ceiling:.2f}x at {reference_length} tokens")
+        log(
+            True, f"skipping speedups {skipped}: above this model's ceiling {ceiling:.2f}x at {reference_length} tokens"
+        )
     return [s for s in speedups if s < ceiling]
 
 
@@ -343,4 +355,3 @@ def _ceiling(shape: Any, reference_length: int, min_keep: int) -> float:
 
 def _summary(points: Sequence[dict[str, Any]]) -> str:
     return "  ".join(f"{p['profile']} {p['theoretical_speedup_128']:.2f}x {100 * p['accuracy']:.2f}%" for p in points)
-

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
+    from transformers import PreTrainedTokenizerBase
+
     from acc.modeling.data import Split
     from acc.modeling.finetune import FinetuneOptions
-    from transformers import PreTrainedTokenizerBase
 
 # (keep ratios, or None for dense; distil towards the dense configuration?) per configuration, as TrainPlan.configs.
 Configs = list[tuple[tuple[float, ...] | None, bool]]
@@ -79,10 +80,11 @@ def train_loop(
     a caller-built one must not have a scheduler yet: the linear warm-up/decay schedule is attached here.
     The model is left in eval mode on ``options.device``.
     """
+    from tqdm.auto import tqdm
+
     from acc.modeling.data import iter_batches
     from acc.modeling.evaluate import resolve_device
     from acc.modeling.finetune import _linear_schedule, _optimizer, _train_step
-    from tqdm.auto import tqdm
 
     device = resolve_device(options.device)
     epochs = options.epochs if epochs is None else epochs

@@ -12,7 +12,9 @@ TINY_GRID = {"batches": (1,), "seqs": (16,), "iters": 3, "warmup": 1}
 
 
 @pytest.fixture(scope="session")
-def tiny_bench(tiny_export_bundle: Path, tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> BenchResult:
+def tiny_bench(
+    tiny_export_bundle: Path, tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory
+) -> BenchResult:
     """``source``: the bundle of a local checkpoint records its content hash, not a path, so the bench is told."""
     out = tmp_path_factory.mktemp("bench-results")
     return run_benchmark(BenchOptions(bundle=tiny_export_bundle, source=tiny_checkpoint, output_dir=out, progress=False,

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from acc.profiles import DataError
-from acc.runtime import read_manifest
 from acc.exporter.bench import ADJUSTABLE, BASELINE, BUNDLE_DENSE, PROFILE, SessionSettings, bundle_candidates
 from acc.exporter.bench.measure import latency_stats, paired_speedup
+from acc.profiles import DataError
+from acc.runtime import read_manifest
 from acc.runtime.timing import MIN_TIMED_ROUNDS, measure_interleaved
 
 
@@ -59,7 +59,11 @@ def test_bundle_candidates(tiny_export_bundle: Path, tmp_path: Path) -> None:
     manifest = read_manifest(tiny_export_bundle)
     candidates = bundle_candidates(manifest, tmp_path / "baseline.onnx")
     assert [(c.label, c.kind) for c in candidates] == [
-        ("baseline", BASELINE), ("dense", BUNDLE_DENSE), ("s1.5", PROFILE), ("adjustable@s1.5", ADJUSTABLE)]
+        ("baseline", BASELINE),
+        ("dense", BUNDLE_DENSE),
+        ("s1.5", PROFILE),
+        ("adjustable@s1.5", ADJUSTABLE),
+    ]
     adjustable = candidates[-1]
     assert adjustable.ratios_input == "keep_ratios"
     assert adjustable.keep_ratios == manifest.profile("s1.5").profile.keep_ratios
@@ -79,9 +83,9 @@ def test_session_settings_are_applied() -> None:
 def test_a_failing_graph_is_a_one_line_backend_error(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from acc.runtime import BackendError
     from acc.exporter.bench import Candidate
     from acc.exporter.bench.measure import _runner
+    from acc.runtime import BackendError
 
     class Broken:
         def get_inputs(self):  # noqa: ANN202
@@ -93,7 +97,9 @@ def test_a_failing_graph_is_a_one_line_backend_error(tmp_path: Path) -> None:
     import numpy as np
 
     run = _runner(Broken(), Candidate("s3", PROFILE, "s3", tmp_path / "s3.onnx"), {"input_ids": np.ones((8, 512))})
-    with pytest.raises(BackendError, match=r"s3 \(s3.onnx\) failed on inputs \{'input_ids': \(8, 512\)\} \(bad_alloc\)"):
+    with pytest.raises(
+        BackendError, match=r"s3 \(s3.onnx\) failed on inputs \{'input_ids': \(8, 512\)\} \(bad_alloc\)"
+    ):
         run()
 
 

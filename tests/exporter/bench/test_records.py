@@ -8,13 +8,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from acc.profiles import DataError, theoretical_speedup
-from acc.runtime import read_manifest
 from acc.exporter.bench import (
     ADJUSTABLE,
     BASELINE,
@@ -27,6 +25,8 @@ from acc.exporter.bench import (
     write_json_new,
 )
 from acc.exporter.dense_baseline import BASELINE_METHOD
+from acc.profiles import DataError, theoretical_speedup
+from acc.runtime import read_manifest
 
 
 def _row(**overrides) -> BenchRow:  # noqa: ANN003
@@ -99,7 +99,7 @@ def test_load_reports_missing_and_invalid_files(tmp_path: Path) -> None:
 
 
 def test_results_are_new_files_never_overwritten(tmp_path: Path) -> None:
-    moment = datetime(2025, 1, 31, 12, 0, 0, tzinfo=timezone.utc)
+    moment = datetime(2025, 1, 31, 12, 0, 0, tzinfo=UTC)
     stem = results_stem(tmp_path / "results", "cpu-tiny", moment)
     assert stem.name == "cpu-tiny_20250131T120000Z"
     path = write_json_new(_report(), stem.with_suffix(".json"))

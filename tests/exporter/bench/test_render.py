@@ -29,8 +29,15 @@ def test_rerender_from_json_only(tiny_bench, tmp_path: Path) -> None:  # noqa: A
     assert files.png.read_bytes().startswith(PNG_MAGIC) and files.png.stat().st_size > 5000
     text = files.markdown.read_text()
     assert text == tiny_bench.files.markdown.read_text()  # same JSON, same Markdown
-    for needle in ("| candidate | b1_s16 |", "| baseline | 1.00x |", "adjustable@s1.5", "Optimum unavailable",
-                   "| Attention | 2 |", "## All rows", files.png.name):
+    for needle in (
+        "| candidate | b1_s16 |",
+        "| baseline | 1.00x |",
+        "adjustable@s1.5",
+        "Optimum unavailable",
+        "| Attention | 2 |",
+        "## All rows",
+        files.png.name,
+    ):
         assert needle in text, needle
 
 

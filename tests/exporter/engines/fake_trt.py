@@ -99,7 +99,9 @@ class ParserError:
 
 
 _ELEM = {
-    onnx.TensorProto.FLOAT: DataType.FLOAT, onnx.TensorProto.FLOAT16: DataType.HALF, onnx.TensorProto.INT64: DataType.INT64,
+    onnx.TensorProto.FLOAT: DataType.FLOAT,
+    onnx.TensorProto.FLOAT16: DataType.HALF,
+    onnx.TensorProto.INT64: DataType.INT64,
 }
 
 

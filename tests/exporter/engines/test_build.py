@@ -69,8 +69,8 @@ def test_without_tensorrt_nothing_is_built(no_trt: None, staged: Path) -> None:
 
 
 def _no_builder_reason() -> str | None:
-    from acc.runtime.trt_flavour import visible_compute_capability
     from acc.profiles import AccError
+    from acc.runtime.trt_flavour import visible_compute_capability
 
     if visible_compute_capability() is None:
         return "needs a CUDA GPU to build for (none visible; CPU-only builds are test_rtx_aot.py's)"

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from acc.exporter.engines import trt_module
-from acc.runtime.trt_flavour import NO_TENSORRT
 from acc.profiles import AccError
+from acc.runtime.trt_flavour import NO_TENSORRT
 from acc.tools import export as export_tool
 
 SMALL = ["--speedups", "1.5", "--max-examples", "8", "--validate-grid", "none", "--no-bench", "--quiet"]

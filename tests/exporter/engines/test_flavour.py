@@ -35,13 +35,13 @@ def test_stub_tensorrt_without_builder_counts_as_absent(no_trt: None, monkeypatc
     assert backend_name(rtx) == "tensorrt-rtx"
 
 
-def test_real_tensorrt_wins_over_rtx(fake_trt: Callable[..., types.ModuleType], monkeypatch) -> None:  # noqa: ANN001
+def test_real_tensorrt_wins_over_rtx(fake_trt: Callable[..., types.ModuleType], monkeypatch) -> None:
     full = fake_trt()
     monkeypatch.setitem(sys.modules, "tensorrt_rtx_bindings", make_fake_trt("tensorrt_rtx_bindings", rtx=True))
     assert trt_module() is full and backend_name(full) == "tensorrt"
 
 
-def test_installed_but_broken_flavour_is_named(no_trt: None, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+def test_installed_but_broken_flavour_is_named(no_trt: None, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     """Bindings without their libraries fail to import: say so, rather than 'not found'."""
     package = tmp_path / "tensorrt_rtx_bindings"
     package.mkdir()
@@ -59,8 +59,15 @@ def test_installed_but_broken_flavour_is_named(no_trt: None, monkeypatch: pytest
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("9.0", "sm90"), ("90", "sm90"), ("sm_90", "sm90"), ("SM89", "sm89"), ("8.7", "sm87"), ("12.1", "sm121"),
-     ("sm121", "sm121")],  # fmt: skip
+    [
+        ("9.0", "sm90"),
+        ("90", "sm90"),
+        ("sm_90", "sm90"),
+        ("SM89", "sm89"),
+        ("8.7", "sm87"),
+        ("12.1", "sm121"),
+        ("sm121", "sm121"),
+    ],
 )
 def test_parse_cc(text: str, expected: str) -> None:
     assert parse_cc(text) == expected

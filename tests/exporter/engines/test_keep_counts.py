@@ -15,8 +15,8 @@ from tiny_graphs import ort_session, random_feeds
 
 from acc.exporter.engines import EngineFromNetwork, InlinedOnnx, NetworkFromOnnx, ShapeRanges
 from acc.exporter.engines.keep_counts import KeepCountsOnnx, save_beside
-from acc.runtime.keep_widths import bucket_widths, keep_widths
 from acc.profiles import DataError, EngineBuildError, keep_counts
+from acc.runtime.keep_widths import bucket_widths, keep_widths
 
 
 @settings(max_examples=60, deadline=None)
@@ -25,7 +25,9 @@ from acc.profiles import DataError, EngineBuildError, keep_counts
     st.lists(st.integers(0, 40), min_size=1, max_size=5),
     st.integers(1, 3),
 )
-def test_widths_are_the_largest_count_and_buckets_cover_them(tail: list[float], lengths: list[int], min_keep: int) -> None:
+def test_widths_are_the_largest_count_and_buckets_cover_them(
+    tail: list[float], lengths: list[int], min_keep: int
+) -> None:
     ratios = [1.0, *sorted(tail, reverse=True)]
     seq = max(lengths + [1])
     mask = (np.arange(seq)[None, :] < np.asarray(lengths)[:, None]).astype(np.int64)

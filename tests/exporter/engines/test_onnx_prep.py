@@ -94,6 +94,8 @@ def test_fp16_graph_keeps_io_types_and_fp32_topk(tiny4_graphs, tmp_path: Path) -
 
 
 def test_fp16_refuses_a_graph_with_functions(tiny4_graphs) -> None:  # noqa: ANN001
-    with_functions = OnnxGraph(onnx.load(str(tiny4_graphs.fixed.path), load_external_data=False), tiny4_graphs.fixed.path)
+    with_functions = OnnxGraph(
+        onnx.load(str(tiny4_graphs.fixed.path), load_external_data=False), tiny4_graphs.fixed.path
+    )
     with pytest.raises(EngineBuildError, match="wrap it in InlinedOnnx first"):
         Fp16Onnx(with_functions)()

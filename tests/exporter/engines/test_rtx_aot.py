@@ -25,8 +25,8 @@ from acc.exporter.engines import (
     engine_target,
     trt_module,
 )
-from acc.runtime.trt_flavour import backend_name, visible_compute_capability
 from acc.profiles import AccError, EngineBuildError
+from acc.runtime.trt_flavour import backend_name, visible_compute_capability
 
 TARGET = "sm89"
 SMALL = ["--speedups", "1.5", "--max-examples", "8", "--validate-grid", "none", "--no-bench", "--no-progress"]

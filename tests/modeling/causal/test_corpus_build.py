@@ -50,7 +50,7 @@ def test_pod_commands_and_codes_are_stripped() -> None:
 
 
 def test_gcide_source_tags_and_pronunciations_go() -> None:
-    text = 'Barm \\Barm\\, n. [OE. berme.]\n   Foam rising upon {beer}.\n   [1913 Webster]\n'
+    text = "Barm \\Barm\\, n. [OE. berme.]\n   Foam rising upon {beer}.\n   [1913 Webster]\n"
     assert clean_gcide(text) == "Barm , n. [OE. berme.]\nFoam rising upon beer."
 
 

@@ -70,7 +70,9 @@ def test_padding_and_batch_do_not_change_a_sample(reference) -> None:
     runner = FastAccRunner(FastAccBert(reference, kernel_backend="torch"), "fused", seq_buckets=(9, 16, 32))
     together = runner(ids, mask, None, RATIOS)  # bucket 16, padded (sample 1 is shorter)
     alone = runner(ids[1:, :9], mask[1:, :9], None, RATIOS)  # bucket 9, no padding: the unpadded plan
-    wide = runner(torch.nn.functional.pad(ids, (0, 10)), torch.nn.functional.pad(mask, (0, 10)), None, RATIOS)  # bucket 32
+    wide = runner(
+        torch.nn.functional.pad(ids, (0, 10)), torch.nn.functional.pad(mask, (0, 10)), None, RATIOS
+    )  # bucket 32
     torch.testing.assert_close(together.logits[1], alone.logits[0], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(together.logits, wide.logits, atol=1e-5, rtol=1e-5)
     assert all(_kept(together, layer, 1) == _kept(alone, layer, 0) == _kept(wide, layer, 1) for layer in range(4))
@@ -81,7 +83,9 @@ def test_lse_from_triton_kernel_equals_lse_from_attention(reference, triton_cpu_
     ids, mask = _batch([12, 7], 12, seed=2)
     outputs = []
     for source in ("sdpa", "kernel"):
-        runner = FastAccRunner(FastAccBert(reference, lse_source=source, kernel_backend="triton"), "fused", seq_buckets=(12,))
+        runner = FastAccRunner(
+            FastAccBert(reference, lse_source=source, kernel_backend="triton"), "fused", seq_buckets=(12,)
+        )
         outputs.append(runner(ids, mask, None, RATIOS))
     torch.testing.assert_close(outputs[0].logits, outputs[1].logits, atol=1e-6, rtol=1e-6)
 

@@ -81,7 +81,9 @@ def test_select_torch_backend_is_select_static() -> None:
     partial = column_sums_reference(q, k, row_lse_reference(q, k, mask, 0.3), mask, 0.3)
     hidden = torch.randn(2, 10, 4)
     positions = torch.arange(10)[None, :].expand(2, 10)
-    chosen, score = select_fused(hidden, mask, positions, partial, mask.sum(1), 0.5, 5, return_score=True, backend="torch")
+    chosen, score = select_fused(
+        hidden, mask, positions, partial, mask.sum(1), 0.5, 5, return_score=True, backend="torch"
+    )
     expected = select_static(hidden, mask, positions, score, mask.sum(1), 0.5, 5)
     assert all(torch.equal(a, b) for a, b in zip(chosen, expected))
 

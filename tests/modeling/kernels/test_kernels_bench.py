@@ -31,5 +31,7 @@ def test_smoke_run_writes_json_that_renders(tmp_path: Path, triton_cpu: None, mo
     render = _load(ROOT / "benchmarks" / "kernels" / "render_kernels.py", "render_kernels_under_test")
     assert render.main([str(out), "--results-dir", str(tmp_path / "results"), "--prefix", "smoke"]) == 0
     markdown = next((tmp_path / "results").glob("smoke-*.md")).read_text()
-    assert "Kernels vs PyTorch references" in markdown and "| kernel vs reference checks pass | True | yes |" in markdown
+    assert (
+        "Kernels vs PyTorch references" in markdown and "| kernel vs reference checks pass | True | yes |" in markdown
+    )
     sys.modules.pop("kernels_parts", None)

@@ -24,6 +24,12 @@ def test_kernels_compile_for_sm90_without_spills() -> None:
                          env=env, timeout=300, check=False)  # fmt: skip
     rows = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
     kernels = {row["kernel"] for row in rows}
-    assert {"_column_sum_kernel", "_row_lse_kernel", "_select_kernel", "_select_plan_kernel", "_gather_kernel"} <= kernels
+    assert {
+        "_column_sum_kernel",
+        "_row_lse_kernel",
+        "_select_kernel",
+        "_select_plan_kernel",
+        "_gather_kernel",
+    } <= kernels
     bad = [row for row in rows if "error" in row or row["local"] > 0]
     assert run.returncode == 0 and not bad, (bad, run.stderr[-2000:])

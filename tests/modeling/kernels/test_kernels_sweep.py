@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_sweep_smoke_checks_new_kernels_against_old(tmp_path: Path, triton_cpu: None) -> None:
-    spec = importlib.util.spec_from_file_location("kernels_sweep_under_test", ROOT / "benchmarks/device/kernels_sweep.py")
+    spec = importlib.util.spec_from_file_location(
+        "kernels_sweep_under_test", ROOT / "benchmarks/device/kernels_sweep.py"
+    )
     sweep = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sweep)
     try:

@@ -74,7 +74,9 @@ def test_zero_keep_count_gives_only_fillers(triton_cpu: None, config: SelectConf
     chosen, _ = select_fused(hidden, mask, positions, values, mask.sum(1), 0.0, 5, min_keep=0, pin_first=False,
                              backend="triton", config=config)  # fmt: skip
     assert chosen.mask.sum() == 0
-    _assert_same(chosen, select_ranked(hidden, mask, positions, finish_score(values, mask, False), mask.sum(1), 0.0, 5, 0))
+    _assert_same(
+        chosen, select_ranked(hidden, mask, positions, finish_score(values, mask, False), mask.sum(1), 0.0, 5, 0)
+    )
 
 
 def test_launch_choices_follow_the_shape() -> None:

@@ -48,7 +48,9 @@ def test_keep_ratio_one_generates_hugging_face_tokens(tiny) -> None:
     from acc.runtime.generate import GenerationConfig, generate
 
     ids, mask = _batch([15, 9, 4], 15, seed=2)
-    config = GenerationConfig(max_new_tokens=7, eos_token_id=tiny.config.eos_token_id, pad_token_id=tiny.config.pad_token_id)
+    config = GenerationConfig(
+        max_new_tokens=7, eos_token_id=tiny.config.eos_token_id, pad_token_id=tiny.config.pad_token_id
+    )
     ours = generate(TorchSeq2SeqStep(tiny, ids, mask, [1.0] * 3, [1, 2]), config).tokens
     with torch.no_grad():
         theirs = tiny.hf.generate(input_ids=ids, attention_mask=mask, max_new_tokens=7, do_sample=False, num_beams=1)

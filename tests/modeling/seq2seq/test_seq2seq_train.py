@@ -23,7 +23,9 @@ def tiny_corpus(tmp_path_factory, sst2_dir):
     separator = tokenizer.token_to_id(EOS_TOKEN)
     splits = {"train": encode_documents(tokenizer, docs[:36], separator),
               "heldout": encode_documents(tokenizer, docs[36:], separator)}  # fmt: skip
-    return save_token_corpus(tmp_path_factory.mktemp("corpus") / "c", tokenizer, splits, {"sources": [{"name": "sst2"}]})
+    return save_token_corpus(
+        tmp_path_factory.mktemp("corpus") / "c", tokenizer, splits, {"sources": [{"name": "sst2"}]}
+    )
 
 
 def test_recipe_writes_a_loadable_checkpoint_with_its_record(tiny_corpus, sst2_dir, tmp_path) -> None:
@@ -40,7 +42,8 @@ def test_recipe_writes_a_loadable_checkpoint_with_its_record(tiny_corpus, sst2_d
     assert [(p.name, p.steps) for p in report.phases] == [("pretrain", 3), ("finetune", 2)]
     assert all(math.isfinite(loss) for p in report.phases for loss in p.losses)
     assert {(r["template"], r["profile"]) for r in report.rows} == {
-        (t, p) for t in (*options.templates, *options.held_out) for p in ("dense", "s1.5")}
+        (t, p) for t in (*options.templates, *options.held_out) for p in ("dense", "s1.5")
+    }
     assert [r["held_out"] for r in report.rows].count(True) == 2
     loaded = load_seq2seq(report.output_dir)
     assert model_family(report.output_dir) == SEQ2SEQ
