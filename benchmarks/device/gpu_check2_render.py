@@ -36,6 +36,19 @@ def markdown(data: dict) -> str:
         lines += [f"Graph form: **fused** (ORT `MultiHeadAttention` + `ai.acc::AccScore`, `acc-export --attention fused`); "
                   f"AccScore kernel library: {'`' + Path(library).name + '` (registered on CUDA)' if library else 'none (ONNX body inlined)'}. "
                   "Recipe: `benchmarks/device/fused_gpu.sh`.", ""]  # fmt: skip
+    copies = data.get("host_copies") or {}
+    if copies:  # static-width graphs (issue #17): recorded by static_gpu.sh
+        lines += ["Recipe of this run: `benchmarks/device/static_gpu.sh` (static-width TokenSelect v3).", "",
+                  "## Copies in ONNX Runtime's optimized graph on the CUDA EP", "",
+                  "MemcpyToHost (device → host) stalls the stream; MemcpyFromHost (host → device) feeds values that "
+                  "ORT computed on the CPU EP (shape arithmetic) and rules out CUDA graphs.", "",
+                  "| graph | MemcpyToHost | MemcpyFromHost | nodes |", "|---|---|---|---|"]  # fmt: skip
+        for name, row in copies.items():
+            if "error" in row:
+                lines.append(f"| {name} | error: {row['error']} | | |")
+            else:
+                lines.append(f"| {name} | {row['MemcpyToHost']} | {row['MemcpyFromHost']} | {row['nodes']} |")
+        lines.append("")
     rows = data.get("agreement") or []
     if rows:
         examples = next((r["examples"] for r in rows if "examples" in r), "?")

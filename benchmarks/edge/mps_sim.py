@@ -137,6 +137,34 @@ def table(runs: list[dict]) -> tuple[str, dict]:
     return "\n".join(lines), summary
 
 
+def plot(summary: dict, path: Path) -> None:
+    """One panel per run: each profile's speedup over dense per (batch x seq) cell, 1.0 marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = summary["runs"]
+    fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4), sharey=True, squeeze=False)
+    for ax, run in zip(axes[0], runs, strict=True):
+        cells = run["cells"]
+        labels = [f"{c['batch']}x{c['seq']}" for c in cells]
+        profiles = [k for k in cells[0] if k not in ("batch", "seq", "dense_p50_ms")] if cells else []
+        for name in profiles:
+            ax.plot(labels, [c[name] for c in cells], marker="o", label=name)
+        ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+        env = run["env"]
+        ax.set_title(f"{run['label']}: {env.get('sm_count', '?')} SMs")
+        ax.set_xlabel("batch x sequence")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("speedup vs dense (same run)")
+    axes[0][-1].legend()
+    fig.suptitle("ACC profiles on an SM-limited H100 (CUDA MPS), Triton fast path, BERT-base fp16")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     if args.command == "run":
@@ -146,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text(markdown)
     args.out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
+    plot(summary, args.out.with_suffix(".png"))
     print(markdown)
     return 0
 
