@@ -6,21 +6,35 @@ against); an fp16 graph is a *rewrite* of the fp32 graph with ONNX Runtime's con
 Two variants, named by what stays in fp32:
 
 - ``fp16``: encoder in fp16; the ACC score (from the fp16 attention probabilities on), the keep-count arithmetic
-  and both TopKs stay fp32, as PyTorch autocast runs them (scores are computed in fp32:
+  and the ranking stay fp32, as PyTorch autocast runs them (scores are computed in fp32:
   docs/METHOD.md#1-acc-score), so fp16 rounding cannot reorder which word-vectors are kept. This is what the
-  runtime picks on CUDA.
+  runtime picks on CUDA, so its ``ai.acc::TokenSelect`` nodes stay *calls*: hidden states go in and come out fp16
+  (the library's kernels take float or float16 there, and the function body only gathers them, so ONNX Runtime's
+  inliner types it for fp16 too when no library is loaded); score, n_valid, ratio, min_keep and padded_len go in
+  fp32. Inlined, the body's shape arithmetic landed on the CPU EP (Memcpy nodes, no CUDA graph; BERT-base b1 s128
+  on an H100: s3 fp16 4.19 ms against 1.19 ms for the dense fp16 baseline), and the CUDA kernel never ran.
 - ``fp16-all``: only the keep-count arithmetic stays fp32 (``ceil(ratio · n_valid)`` must stay exact, or a
-  layer keeps a different *number* of word-vectors); the score and the ranking TopK run in fp16. Shipped only to
-  measure how often fp16 scores change the kept set (its flip rate); never picked by default.
+  layer keeps a different *number* of word-vectors); the score and the ranking TopK run in fp16, so its
+  ``TokenSelect`` is inlined (the call ranks in fp32). Shipped only to measure how often fp16 scores change the kept
+  set (its flip rate); never picked by default, so the inlined body's speed does not matter.
 
-The converter does not look inside ONNX functions, so ``TokenSelect`` is inlined first (the variant files are
-inlined graphs; the fp32 graphs keep their function). Which nodes stay fp32 is read from the graph, not from
-names: walking back from each TopK's inputs, stopping at the attention ``Softmax``, at other TopKs, and at
-``Shape`` (whose output carries no float)::
+``AccScore`` (fused form) stays a call in every variant: it computes the score in fp32 from fp16 Q and K itself.
+Every other local function is inlined first (``inline_for_conversion``): the converter does not look inside
+functions, and a call it blocks sees fp32 copies of its inputs, so ``_feed_kernels_fp16`` wires the kept calls' fp16
+data straight in and out. Which nodes stay fp32 is read from the graph, not from names: walking back from each
+kept ``TokenSelect``'s selection inputs, or from each TopK of an inlined one, stopping at the attention
+``Softmax``, at ``AccScore``, at other selections, and at ``Shape`` (whose output carries no float). Inlined
+(``fp16-all``, and TensorRT's ``Fp16Onnx``, which converts inlined graphs)::
 
     Softmax ─► [Cast→fp32] MatMul(mask, probs) → ReduceSum → Div → Where → Where ─► TopK(score, K)  (fp16: fp32)
     n_valid, ratio ─► Cast → Mul → Ceil → Cast → Max → Min ─────────────► k per sample (always fp32)
     padded_len, ratio ─► Cast → Mul → Ceil → Cast → Max → Reshape → Min ─► K (from shapes; always fp32)
+
+Kept call (``fp16``; the counts are computed inside it, in fp32)::
+
+    Softmax ─► [Cast→fp32] MatMul(mask, probs) → … → Where ─┐ (or AccScore's fp32 output, fused form)
+    hidden (fp16) ──────────────────────────────────────────┼─► TokenSelect ─► hidden (fp16), mask, positions
+    n_valid, ratio, min_keep, padded_len (fp32 / int64) ────┘
 """
 
 from __future__ import annotations
