@@ -144,7 +144,7 @@ def fp32_nodes(model: onnx.ModelProto, precision: str) -> set[str]:
     return keep
 
 
-def inline_for_conversion(model: onnx.ModelProto, precision: str = FP16) -> onnx.ModelProto:
+def inline_for_conversion(model: onnx.ModelProto, precision: str) -> onnx.ModelProto:
     """Inline every local function except the kernel-backed calls ``precision`` keeps (``_KEPT_FUNCTIONS``)."""
     import onnx.inliner
 
@@ -158,7 +158,9 @@ def _attribute(node: onnx.NodeProto, name: str, default: int) -> int:
 
 
 def to_fp16(model: onnx.ModelProto, precision: str = FP16) -> onnx.ModelProto:
-    """A converted copy of an inlined model with weights loaded: float16 inside, float32 inputs and outputs.
+    """A converted copy of a model with weights loaded: float16 inside, float32 inputs and outputs.
+
+    ``model`` is fully inlined (TensorRT's ``Fp16Onnx``) or prepared by ``inline_for_conversion`` for ``precision``.
 
     Inputs and outputs keep their types (``keep_io_types``), so a variant is a drop-in for its fp32 graph.
     """
