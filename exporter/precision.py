@@ -6,21 +6,35 @@ against); an fp16 graph is a *rewrite* of the fp32 graph with ONNX Runtime's con
 Two variants, named by what stays in fp32:
 
 - ``fp16``: encoder in fp16; the ACC score (from the fp16 attention probabilities on), the keep-count arithmetic
-  and both TopKs stay fp32, as PyTorch autocast runs them (scores are computed in fp32:
+  and the ranking stay fp32, as PyTorch autocast runs them (scores are computed in fp32:
   docs/METHOD.md#1-acc-score), so fp16 rounding cannot reorder which word-vectors are kept. This is what the
-  runtime picks on CUDA.
+  runtime picks on CUDA, so its ``ai.acc::TokenSelect`` nodes stay *calls*: hidden states go in and come out fp16
+  (the library's kernels take float or float16 there, and the function body only gathers them, so ONNX Runtime's
+  inliner types it for fp16 too when no library is loaded); score, n_valid, ratio, min_keep and padded_len go in
+  fp32. Inlined, the body's shape arithmetic landed on the CPU EP (Memcpy nodes, no CUDA graph; BERT-base b1 s128
+  on an H100: s3 fp16 4.19 ms against 1.19 ms for the dense fp16 baseline), and the CUDA kernel never ran.
 - ``fp16-all``: only the keep-count arithmetic stays fp32 (``ceil(ratio · n_valid)`` must stay exact, or a
-  layer keeps a different *number* of word-vectors); the score and the ranking TopK run in fp16. Shipped only to
-  measure how often fp16 scores change the kept set (its flip rate); never picked by default.
+  layer keeps a different *number* of word-vectors); the score and the ranking TopK run in fp16, so its
+  ``TokenSelect`` is inlined (the call ranks in fp32). Shipped only to measure how often fp16 scores change the kept
+  set (its flip rate); never picked by default, so the inlined body's speed does not matter.
 
-The converter does not look inside ONNX functions, so ``TokenSelect`` is inlined first (the variant files are
-inlined graphs; the fp32 graphs keep their function). Which nodes stay fp32 is read from the graph, not from
-names: walking back from each TopK's inputs, stopping at the attention ``Softmax``, at other TopKs, and at
-``Shape`` (whose output carries no float)::
+``AccScore`` (fused form) stays a call in every variant: it computes the score in fp32 from fp16 Q and K itself.
+Every other local function is inlined first (``inline_for_conversion``): the converter does not look inside
+functions, and a call it blocks sees fp32 copies of its inputs, so ``_feed_kernels_fp16`` wires the kept calls' fp16
+data straight in and out. Which nodes stay fp32 is read from the graph, not from names: walking back from each
+kept ``TokenSelect``'s selection inputs, or from each TopK of an inlined one, stopping at the attention
+``Softmax``, at ``AccScore``, at other selections, and at ``Shape`` (whose output carries no float). Inlined
+(``fp16-all``, and TensorRT's ``Fp16Onnx``, which converts inlined graphs)::
 
     Softmax ─► [Cast→fp32] MatMul(mask, probs) → ReduceSum → Div → Where → Where ─► TopK(score, K)  (fp16: fp32)
     n_valid, ratio ─► Cast → Mul → Ceil → Cast → Max → Min ─────────────► k per sample (always fp32)
     padded_len, ratio ─► Cast → Mul → Ceil → Cast → Max → Reshape → Min ─► K (from shapes; always fp32)
+
+Kept call (``fp16``; the counts are computed inside it, in fp32)::
+
+    Softmax ─► [Cast→fp32] MatMul(mask, probs) → … → Where ─┐ (or AccScore's fp32 output, fused form)
+    hidden (fp16) ──────────────────────────────────────────┼─► TokenSelect ─► hidden (fp16), mask, positions
+    n_valid, ratio, min_keep, padded_len (fp32 / int64) ────┘
 """
 
 from __future__ import annotations
@@ -57,9 +71,18 @@ BOUNDS = {
 }  # (logits atol, min label agreement) per variant
 # Ops the converter keeps fp32 by default minus TopK, whose inputs we decide per variant (see module doc).
 # ``AccScore`` (fused form) computes the score from Q and K in fp32 itself: it stays a call, fp32, and the walk
-# stops there as at the Softmax of the default form.
-_STOP_OPS = ("Softmax", "TopK", "AccScore")
-_KEPT_FUNCTIONS = (("ai.acc", "AccScore"),)
+# stops there as at the Softmax of the default form. ``TokenSelect`` (kept as a call in ``fp16``) starts walks of
+# its own, so a later selection's walk stops at an earlier one's mask output.
+_STOP_OPS = ("Softmax", "TopK", "AccScore", "TokenSelect")
+_ACC_SCORE = ("ai.acc", "AccScore")
+_TOKEN_SELECT = ("ai.acc", "TokenSelect")
+# Calls that survive conversion per variant: kernel-backed ops whose CUDA kernels must run in the variant.
+_KEPT_FUNCTIONS = {FP16: (_ACC_SCORE, _TOKEN_SELECT), FP16_ALL: (_ACC_SCORE,), INT8: (_ACC_SCORE,)}
+# Inputs of a kept TokenSelect that decide the selection (score, n_valid, ratio, min_keep, padded_len): fp32 always.
+_SELECTION_INPUTS = slice(3, 8)
+# Per kept call: (inputs, outputs) that carry fp16 data straight through (the kernels take float16 there; the
+# function bodies cast or only gather). AccScore: query, key. TokenSelect: hidden in, hidden out.
+_FP16_DATA = {"AccScore": ((0, 1), ()), "TokenSelect": ((0,), (0,))}
 
 
 def parse_graph_precisions(text: str | Iterable[str]) -> tuple[str, ...]:
@@ -77,15 +100,17 @@ def parse_graph_precisions(text: str | Iterable[str]) -> tuple[str, ...]:
 
 
 def fp32_nodes(model: onnx.ModelProto, precision: str) -> set[str]:
-    """Names of the nodes of an inlined graph that stay fp32 in ``precision`` (see the module doc).
+    """Names of the nodes of a graph prepared by ``inline_for_conversion`` that stay fp32 in ``precision``.
 
-    Every node needs a unique name (the exporter and the inliner give one); a graph that still calls
-    ``TokenSelect`` hides its TopKs, so it is refused.
+    Walks start at each TopK of an inlined selection, or at the selection inputs of a kept ``TokenSelect`` call
+    (see the module doc). Every node needs a unique name (the exporter and the inliner give one); a graph that
+    still calls a function this variant inlines is refused (its TopKs would be hidden).
     """
     if precision not in (FP16, FP16_ALL):
         raise ExportError(f"fp32_nodes is for fp16 variants, got {precision!r}")
-    if any((f.domain, f.name) not in _KEPT_FUNCTIONS for f in model.functions):
-        raise ExportError("graph still has local functions (TokenSelect); inline it before converting to fp16")
+    if any((f.domain, f.name) not in _KEPT_FUNCTIONS[precision] for f in model.functions):
+        raise ExportError(f"graph still has local functions (TokenSelect) that {precision} inlines; "
+                          "run inline_for_conversion before converting to fp16")  # fmt: skip
     producer = {output: node for node in model.graph.node for output in node.output if output}
     keep: set[str] = set()
 
@@ -102,10 +127,15 @@ def fp32_nodes(model: onnx.ModelProto, precision: str) -> set[str]:
                 stack.extend(name for name in node.input if name)
 
     for node in model.graph.node:
-        if node.op_type != "TopK":
+        if node.op_type not in ("TopK", "TokenSelect"):
             continue
         if not node.name:
-            raise ExportError("a TopK node has no name; re-export the graph (names decide what stays fp32)")
+            raise ExportError(f"a {node.op_type} node has no name; re-export the graph (names decide what stays fp32)")
+        if node.op_type == "TokenSelect":  # the call ranks and counts inside: its score and count inputs stay fp32
+            keep.add(node.name)
+            for name in node.input[_SELECTION_INPUTS]:
+                walk(name)
+            continue
         walk(node.input[1])  # K: the keep-count arithmetic, exact in fp32 for every variant
         ranks_scores = _attribute(node, "largest", 1) == 1
         if precision == FP16 or not ranks_scores:  # the ordering TopK sorts positions: always fp32
@@ -114,13 +144,13 @@ def fp32_nodes(model: onnx.ModelProto, precision: str) -> set[str]:
     return keep
 
 
-def inline_for_conversion(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Inline every local function except the kernel-backed ones (``AccScore``), whose call must survive."""
+def inline_for_conversion(model: onnx.ModelProto, precision: str) -> onnx.ModelProto:
+    """Inline every local function except the kernel-backed calls ``precision`` keeps (``_KEPT_FUNCTIONS``)."""
     import onnx.inliner
 
     if not model.functions:
         return model
-    return onnx.inliner.inline_selected_functions(model, list(_KEPT_FUNCTIONS), exclude=True)
+    return onnx.inliner.inline_selected_functions(model, list(_KEPT_FUNCTIONS[precision]), exclude=True)
 
 
 def _attribute(node: onnx.NodeProto, name: str, default: int) -> int:
@@ -128,7 +158,9 @@ def _attribute(node: onnx.NodeProto, name: str, default: int) -> int:
 
 
 def to_fp16(model: onnx.ModelProto, precision: str = FP16) -> onnx.ModelProto:
-    """A converted copy of an inlined model with weights loaded: float16 inside, float32 inputs and outputs.
+    """A converted copy of a model with weights loaded: float16 inside, float32 inputs and outputs.
+
+    ``model`` is fully inlined (TensorRT's ``Fp16Onnx``) or prepared by ``inline_for_conversion`` for ``precision``.
 
     Inputs and outputs keep their types (``keep_io_types``), so a variant is a drop-in for its fp32 graph.
     """
@@ -152,7 +184,7 @@ def _convert(inferred: onnx.ModelProto, keep: set[str]) -> onnx.ModelProto:
                                          node_block_list=sorted(keep), disable_shape_infer=True)  # fmt: skip
     _drop_duplicate_casts(converted.graph)
     _drop_fp16_round_trips(converted.graph)
-    _feed_accscore_fp16(converted.graph)
+    _feed_kernels_fp16(converted.graph)
     _sort_topologically(converted.graph)
     return converted
 
@@ -164,7 +196,7 @@ def _drop_fp16_round_trips(graph: onnx.GraphProto) -> None:
     ``Cast(to=fp16)`` → ``Cast(to=fp32)``, so ``ceil(ratio · n)`` saw ``ratio`` and ``n`` rounded to fp16 (a layer
     could keep another *number* of word-vectors) and TensorRT refused the padded-length width arithmetic
     (Myelin: "Input 0's element type (float) differs from input 1's element type (half)"). The now unread Casts
-    are removed by ``_feed_accscore_fp16``.
+    are removed by ``_feed_kernels_fp16``.
     """
     import onnx
 
@@ -183,31 +215,48 @@ def _drop_fp16_round_trips(graph: onnx.GraphProto) -> None:
                 node.input[index] = down.input[0]
 
 
-def _feed_accscore_fp16(graph: onnx.GraphProto) -> None:
-    """Give ``AccScore`` its fp16 Q and K directly instead of the fp32 copies the converter casts for it.
+def _feed_kernels_fp16(graph: onnx.GraphProto) -> None:
+    """Wire the kept calls' fp16 data (``_FP16_DATA``) straight in and out instead of through fp32 copies.
 
-    The node is blocked (its score must stay fp32), so the converter feeds it ``Cast(to=float)`` of the fp16
-    projections; the op takes float16 itself (the kernel's tensor-core path, and the body casts on its own), so the
-    two [B, N, H·dh] casts per selection are pure cost. Casts nobody else reads are removed.
+    The calls are blocked (their score and counts must stay fp32), so the converter feeds them ``Cast(to=float)`` of
+    fp16 values and casts their float outputs back to fp16. Both kernels take float16 data (AccScore's tensor-core
+    path; TokenSelect gathers rows of either type) and both bodies accept it (AccScore's casts, TokenSelect's only
+    gathers), so these casts of [B, N, D] tensors per selection are pure cost, and TokenSelect's hidden output is
+    then fp16 as its input. Casts nobody reads any more are removed.
     """
     import onnx
 
     producer = {output: node for node in graph.node for output in node.output}
     types = {info.name: info.type.tensor_type.elem_type for info in graph.value_info}
+    dropped: set[int] = set()  # ids of the converter's output Casts, whose work the call now does
     for node in graph.node:
-        if node.op_type != "AccScore":
-            continue
-        for index in (0, 1):  # query, key
+        inputs, outputs = _FP16_DATA.get(node.op_type, ((), ()))
+        for index in inputs:
             cast = producer.get(node.input[index])
-            if (cast is not None and cast.op_type == "Cast" and _attribute(cast, "to", 0) == onnx.TensorProto.FLOAT
-                    and types.get(cast.input[0]) == onnx.TensorProto.FLOAT16):  # fmt: skip
+            if _is_cast(cast, onnx.TensorProto.FLOAT) and types.get(cast.input[0]) == onnx.TensorProto.FLOAT16:
                 node.input[index] = cast.input[0]
+        for index in outputs:
+            readers = [n for n in graph.node if node.output[index] in n.input]
+            if len(readers) == 1 and _is_cast(readers[0], onnx.TensorProto.FLOAT16):
+                dropped.add(id(readers[0]))
+                node.output[index] = readers[0].output[0]
     read = {name for node in graph.node for name in node.input} | {output.name for output in graph.output}
-    kept = [node for node in graph.node if node.op_type != "Cast" or any(out in read for out in node.output)]
+    kept = [node for node in graph.node if id(node) not in dropped
+            and (node.op_type != "Cast" or any(out in read for out in node.output))]  # fmt: skip
     if len(kept) != len(graph.node):
         nodes = [copy.deepcopy(node) for node in kept]
         del graph.node[:]
         graph.node.extend(nodes)
+    written = {name for node in graph.node for name in node.output} | {value.name for value in graph.input}
+    written |= {tensor.name for tensor in graph.initializer}
+    infos = [copy.deepcopy(info) for info in graph.value_info if info.name in written]
+    if len(infos) != len(graph.value_info):
+        del graph.value_info[:]
+        graph.value_info.extend(infos)
+
+
+def _is_cast(node: onnx.NodeProto | None, to: int) -> bool:
+    return node is not None and node.op_type == "Cast" and _attribute(node, "to", 0) == to
 
 
 def _drop_duplicate_casts(graph: onnx.GraphProto) -> None:
@@ -265,7 +314,8 @@ def _sort_topologically(graph: onnx.GraphProto) -> None:
 
 @dataclass(frozen=True)
 class GraphVariant:
-    """One written variant: its file, what it converts, and how many nodes stayed fp32 (for the manifest)."""
+    """One written variant: its file, what it converts, how many nodes stayed fp32 and which calls were not inlined
+    (for the manifest)."""
 
     graph: str  # graph name (profile or "adjustable")
     precision: str
@@ -273,11 +323,12 @@ class GraphVariant:
     source: Path
     fp32_nodes: int
     nodes: int
+    calls: tuple[str, ...]  # local functions still called (kernel-backed ai.acc ops), e.g. ("AccScore", "TokenSelect")
 
     def to_manifest(self, root: Path) -> dict[str, Any]:
         return {"graph": self.graph, "precision": self.precision, "file": self.path.relative_to(root).as_posix(),
                 "source": self.source.relative_to(root).as_posix(), "fp32_nodes": self.fp32_nodes,
-                "nodes": self.nodes, "inlined": True}  # fmt: skip
+                "nodes": self.nodes, "calls": list(self.calls)}  # fmt: skip
 
 
 def write_variant(source: Path, precision: str, name: str | None = None,
@@ -303,10 +354,10 @@ def write_variant(source: Path, precision: str, name: str | None = None,
     if precision == INT8:
         from .int8 import quantize
 
-        converted, _, float_count = quantize(inline_for_conversion(model), int8_options)
+        converted, _, float_count = quantize(inline_for_conversion(model, INT8), int8_options)
         keep: set[str] | list[str] = [""] * float_count  # counted for the manifest: weight matmuls left float
     else:
-        model = _inferred(inline_for_conversion(model))
+        model = _inferred(inline_for_conversion(model, precision))
         keep = fp32_nodes(model, precision)
         converted = _convert(model, keep)
     if converted.ByteSize() >= 2**31:
@@ -314,4 +365,5 @@ def write_variant(source: Path, precision: str, name: str | None = None,
     temporary = target.with_name(f".{target.name}.partial")
     onnx.save(converted, str(temporary))
     temporary.replace(target)
-    return GraphVariant(name or source.stem, precision, target, source, len(keep), len(converted.graph.node))
+    calls = tuple(sorted(function.name for function in converted.functions))
+    return GraphVariant(name or source.stem, precision, target, source, len(keep), len(converted.graph.node), calls)

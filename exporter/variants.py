@@ -113,7 +113,7 @@ def manifest_section(
     bounds = {precision: variant_config(config, precision) for precision in variants}
     return {
         "graphs": [FP32, *variants],
-        "naming": "<graph>.<precision>.onnx beside <graph>.onnx (TokenSelect inlined)",
+        "naming": "<graph>.<precision>.onnx beside <graph>.onnx (calls kept: see each variant's calls)",
         "default": {"cpu": FP32, "cuda": FP16 if FP16 in variants else FP32},  # int8 runs only by name
         "variants": [variant.to_manifest(root) for items in variants.values() for variant, _ in items],
         "validation": {

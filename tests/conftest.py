@@ -63,6 +63,36 @@ def tiny4_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def ops_cache() -> Path:
+    """Build cache of the custom-op tests (``build/ops-tests`` in the checkout; its deps/ holds the ORT headers)."""
+    from acc.runtime.custom_ops import REPO
+
+    return REPO / "build" / "ops-tests"
+
+
+@pytest.fixture(scope="session")
+def ops_library(ops_cache: Path) -> Path:
+    """Path of the CPU build of cpp/ops (``acc_ort_ops``) for the current sources, built once per session.
+
+    Built with ``acc.runtime.custom_ops.build_library`` (as ``acc-build-ops`` does), serialised by a lock file.
+    No cmake or C++ compiler: skipped with the reason. Headers that cannot be fetched: the tests fail with the reason.
+    """
+    import fcntl
+
+    from acc.runtime.custom_ops import CustomOpsError, build_library
+
+    ops_cache.mkdir(parents=True, exist_ok=True)
+    with open(ops_cache / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return build_library(cuda=False, cache_dir=ops_cache)
+        except CustomOpsError as exc:
+            if "not installed" in str(exc) or "no C++17 compiler" in str(exc):
+                pytest.skip(f"custom-op library not buildable here: {exc}")
+            pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
 def sst2_dir() -> Path:
     """The SST-2 folder the package reads (the shipped copy unless ACC_DATA_DIR says otherwise)."""
     from acc.modeling.data import default_data_dir

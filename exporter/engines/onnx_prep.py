@@ -9,10 +9,11 @@ Both run without TensorRT (and are tested on CPU with ONNX Runtime). Why they ex
       … → [ai.acc::TokenSelect] → [layer 2]   ⟹   … → [TopK, Less, Where, TopK, GatherElements, …] → [layer 2]
 
 - ``Fp16Onnx``: TensorRT-RTX (and TensorRT 11) build *strongly typed* networks: precision is what the graph's
-  tensors say, there is no fp16 builder flag. So fp16 is decided here, identically for both flavours and for the
-  bundle's ORT fp16 graphs (one definition: ``acc.exporter.precision.to_fp16``): float weights and activations
-  become float16, inputs/outputs keep their types, and the ACC score, keep counts and TopKs stay float32 so fp16
-  rounding cannot reorder which tokens are kept.
+  tensors say, there is no fp16 builder flag. So fp16 is decided here, identically for both flavours and by the
+  same rules as the bundle's ORT fp16 graphs (``acc.exporter.precision``; those keep TokenSelect as a call, whose
+  body computes in fp32 what the inlined TopKs do here): float weights and activations become float16,
+  inputs/outputs keep their types, and the ACC score, keep counts and TopKs stay float32 so fp16 rounding cannot
+  reorder which tokens are kept.
 """
 
 from __future__ import annotations

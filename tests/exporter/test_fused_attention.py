@@ -1,8 +1,8 @@
 """exporter/fused_attention.py: the fused export form (ORT MultiHeadAttention + ai.acc::AccScore) on tiny4.
 
 The fused graphs must compute what the eager graphs compute (same logits, same kept word-vectors) on ONNX Runtime,
-with no attention probabilities in the main graph; their fp16 variants keep the ``AccScore`` call; and the bundle
-records the form, while TensorRT engines are refused for it with one line.
+with no attention probabilities in the main graph; their fp16 variants keep the ``AccScore`` and ``TokenSelect``
+calls; and the bundle records the form, while TensorRT engines are refused for it with one line.
 """
 
 from __future__ import annotations
@@ -15,7 +15,16 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from tiny_graphs import GOLDEN_ATOL, flat_profile, kept_index, ort_session, random_feeds, torch_reference
+from tiny_graphs import (
+    GOLDEN_ATOL,
+    flat_profile,
+    kept_index,
+    ort_session,
+    random_feeds,
+    run_profiled,
+    token_select_dtypes,
+    torch_reference,
+)
 
 from acc.exporter import ExportOptions, GraphSpec, config_for, export_graph, main_export
 from acc.exporter.acc_score import count_acc_score
@@ -75,22 +84,43 @@ def test_fused_graph_matches_pytorch_and_keeps_the_same_word_vectors(
             np.testing.assert_array_equal(outputs[f"kept_index_{layer + 1}"], kept_index(reference, layer))
 
 
-def test_fp16_variant_of_the_fused_form_keeps_the_accscore_call(fused: dict) -> None:
-    variant = write_variant(fused["fixed"].path, "fp16")
+@pytest.mark.parametrize("graph", ["fixed", "adjustable"])
+def test_fp16_variant_of_the_fused_form_keeps_both_calls(
+    fused: dict, graph: str, ops_library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AccScore and TokenSelect stay calls in fp16 (their CUDA kernels must run): fp16 Q, K and hidden states go
+    straight in, AccScore's fp32 score straight into TokenSelect. The library's kernels (CPU TokenSelect switched
+    on) give the kept sets and logits of ONNX Runtime's inlined bodies."""
+    exported = fused[graph]
+    variant = write_variant(exported.path, "fp16")
     proto = onnx.load(str(variant.path))
-    assert [f.name for f in proto.functions] == ["AccScore"]  # TokenSelect inlined, AccScore kept as one call
-    assert count_acc_score(proto) == 2
+    assert sorted(f.name for f in proto.functions) == ["AccScore", "TokenSelect"] == list(variant.calls)
+    assert count_acc_score(proto) == len(exported.select_layers)
     producer = {out: node for node in proto.graph.node for out in node.output}
     types = {info.name: info.type.tensor_type.elem_type for info in proto.graph.value_info}
     for node in (n for n in proto.graph.node if n.op_type == "AccScore"):  # fp16 Q, K straight in: no fp32 copies
         assert [types.get(name) for name in node.input[:2]] == [onnx.TensorProto.FLOAT16] * 2, node.name
         assert all(producer[name].op_type != "Cast" for name in node.input[:2]), node.name
-    onnx.checker.check_model(proto)
+    selects = [n for n in proto.graph.node if n.op_type == "TokenSelect"]
+    assert {producer[n.input[3]].op_type for n in selects} == {"AccScore"}  # no fp16 round trip of the score
+    onnx.checker.check_model(proto, full_check=True)
+
     feeds = random_feeds(3, 20, seed=5)
-    fp16 = ort_session(variant.path).run(["logits"], feeds)[0]
-    fp32 = ort_session(fused["fixed"].path).run(["logits"], feeds)[0]
-    assert np.isfinite(fp16).all()
-    np.testing.assert_allclose(fp16, fp32, atol=5e-3, rtol=0)
+    if exported.spec.adjustable:
+        feeds["keep_ratios"] = np.asarray(fused["profile"].keep_ratios, np.float32)
+    f16, f32 = np.dtype(np.float16), np.dtype(np.float32)
+    assert token_select_dtypes(variant.path, feeds) == [(f16, f32, f16)] * len(exported.select_layers)
+    body, body_ran = run_profiled(variant.path, feeds, tmp_path)
+    monkeypatch.setenv("ACC_ORT_OPS_CPU_TOKENSELECT", "1")
+    kernel, kernel_ran = run_profiled(variant.path, feeds, tmp_path, library=ops_library)
+    assert {"AccScore", "TokenSelect"} <= kernel_ran and "TopK" not in kernel_ran and "TopK" in body_ran
+    fp32 = ort_session(exported.path).run(None, feeds)
+    for a, b, c in zip(kernel[1:], body[1:], fp32[1:]):
+        np.testing.assert_array_equal(a, b)  # the kernels keep what the bodies keep ...
+        np.testing.assert_array_equal(b, c)  # ... and what the fp32 graph keeps
+    assert np.isfinite(body[0]).all()
+    np.testing.assert_allclose(kernel[0], body[0], atol=1e-3, rtol=0)
+    np.testing.assert_allclose(body[0], fp32[0], atol=5e-3, rtol=0)
 
 
 def test_unknown_attention_form_is_one_clear_error() -> None:

@@ -1,5 +1,6 @@
 """fp16 graph variants (``acc.exporter.precision``, ``acc.exporter.variants``): what stays fp32, that the variants run
-on ONNX Runtime's CPU EP and keep the same *number* of word-vectors, and that ``--precision`` bundles record them."""
+on ONNX Runtime's CPU EP and keep the same *number* of word-vectors, that ``fp16`` keeps the ``TokenSelect`` calls
+(fp16 hidden states, fp32 score) so the library's kernel runs, and that ``--precision`` bundles record them."""
 
 from __future__ import annotations
 
@@ -11,9 +12,17 @@ import numpy as np
 import onnx
 import onnx.inliner
 import pytest
-from tiny_graphs import FLAT_RATIOS, ort_session, random_feeds
+from tiny_graphs import FLAT_RATIOS, ort_session, random_feeds, run_profiled, token_select_dtypes
 
-from acc.exporter.precision import FP16, FP16_ALL, fp32_nodes, parse_graph_precisions, variant_path, write_variant
+from acc.exporter.precision import (
+    FP16,
+    FP16_ALL,
+    fp32_nodes,
+    inline_for_conversion,
+    parse_graph_precisions,
+    variant_path,
+    write_variant,
+)
 from acc.profiles import DataError, ExportError
 
 
@@ -63,8 +72,19 @@ def test_fp32_nodes_keep_score_and_selection_but_fp16_all_ranks_in_fp16(tiny4_gr
     assert "Ceil" in ops(every) and "MatMul" not in ops(every)  # counts exact; score in fp16
     assert every < fp16
 
-    with pytest.raises(ExportError, match="inline it before converting"):
-        fp32_nodes(onnx.load(str(tiny4_graphs.fixed.path), load_external_data=False), FP16)
+    calls = inline_for_conversion(onnx.load(str(tiny4_graphs.fixed.path), load_external_data=False), FP16)
+    kept_calls = fp32_nodes(onnx.shape_inference.infer_shapes(calls), FP16)
+    selects = [node for node in calls.graph.node if node.op_type == "TokenSelect"]
+    assert len(selects) == 2 and {node.name for node in selects} <= kept_calls  # the calls stay, blocked (fp32)
+    kept_ops = {node.op_type for node in calls.graph.node if node.name in kept_calls}
+    assert {"MatMul", "ReduceSum", "Div"} <= kept_ops and "Softmax" not in kept_ops  # the ACC score, from the probs
+    assert "Ceil" not in kept_ops and "LayerNormalization" not in kept_ops  # counts inside the call; encoder fp16
+
+    with pytest.raises(ExportError, match="fp16-all inlines; run inline_for_conversion"):
+        fp32_nodes(onnx.load(str(tiny4_graphs.fixed.path), load_external_data=False), FP16_ALL)
+
+
+F16, F32 = np.dtype(np.float16), np.dtype(np.float32)
 
 
 def _kept_counts(outputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -81,20 +101,27 @@ def test_variants_run_on_cpu_ort_with_the_same_keep_counts(tiny4_graphs, graph: 
         variant = write_variant(tmp_path / exported.path.name, precision)
         assert variant.path.name == Path(variant_path(exported.path.name, precision)).name
         model = onnx.load(str(variant.path))
-        assert not model.functions  # inlined
         assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
-        types = {v.name: v.type.tensor_type.elem_type for v in (*model.graph.value_info, *model.graph.input)}
-        ranking = [n.input[0] for n in model.graph.node
-                   if n.op_type == "TopK" and next((a.i for a in n.attribute if a.name == "largest"), 1) == 1]  # fmt: skip
-        expected_type = onnx.TensorProto.FLOAT if precision == FP16 else onnx.TensorProto.FLOAT16
-        assert ranking and {types.get(name) for name in ranking} == {expected_type}
-        onnx.checker.check_model(model, full_check=True)  # topologically sorted, typed
+        if precision == FP16:  # TokenSelect stays a call: fp16 hidden states in and out, fp32 score
+            assert [f.name for f in model.functions] == ["TokenSelect"] and variant.calls == ("TokenSelect",)
+            selects = [node for node in model.graph.node if node.op_type == "TokenSelect"]
+            assert len(selects) == len(exported.select_layers)  # one call per pruned layer
+        else:  # fp16-all ranks in fp16: TokenSelect inlined, its ranking TopK reads an fp16 score
+            types = {v.name: v.type.tensor_type.elem_type for v in (*model.graph.value_info, *model.graph.input)}
+            ranking = [n.input[0] for n in model.graph.node
+                       if n.op_type == "TopK" and next((a.i for a in n.attribute if a.name == "largest"), 1) == 1]  # fmt: skip
+            assert (
+                not model.functions and ranking and {types.get(name) for name in ranking} == {onnx.TensorProto.FLOAT16}
+            )
+        onnx.checker.check_model(model, full_check=True)  # topologically sorted, typed (through the function body)
 
         session = ort_session(variant.path)
         for batch, seq in ((1, 1), (4, 37), (2, 64)):
             feeds = random_feeds(batch, seq, seed=batch)
             if exported.spec.adjustable:
                 feeds["keep_ratios"] = np.asarray(FLAT_RATIOS, dtype=np.float32)
+            if precision == FP16:  # fp16 hidden states in and out of each call, fp32 score
+                assert token_select_dtypes(variant.path, feeds) == [(F16, F32, F16)] * len(exported.select_layers)
             expected, got = reference_session.run(None, feeds), session.run(None, feeds)
             assert got[0].dtype == np.float32 and got[0].shape == expected[0].shape
             for a, b in zip(_kept_counts(got), _kept_counts(expected)):
@@ -168,16 +195,24 @@ def test_duplicate_casts_from_older_converters_are_merged_and_clashes_refused() 
         _drop_duplicate_casts(graph)
 
 
-def test_keep_count_arithmetic_never_passes_through_fp16(tiny4_graphs, tmp_path: Path) -> None:
+@pytest.mark.parametrize("precision", [FP16, FP16_ALL])
+def test_keep_count_arithmetic_never_passes_through_fp16(tiny4_graphs, precision: str, tmp_path: Path) -> None:
     """The converter used to round-trip values between fp32 nodes through fp16 (Cast→fp16→Cast→fp32), so
-    ``ceil(ratio · n)`` saw ``ratio`` rounded to fp16 and TensorRT refused the padded-length widths."""
+    ``ceil(ratio · n)`` saw ``ratio`` rounded to fp16 and TensorRT refused the padded-length widths. Walked back
+    from the Ceils of inlined selections (``fp16-all``) or from the count inputs of the TokenSelect calls
+    (``fp16``: n_valid, ratio, min_keep, padded_len), no value and no constant is fp16, and the ratios are the fp32
+    graph's bit for bit (0.6 is not a float16: it would round to 0.6001). The calls' score input is checked to be
+    float32 in ``test_variants_run_on_cpu_ort_with_the_same_keep_counts``."""
     for name in (tiny4_graphs.fixed.path.name, tiny4_graphs.weights.name):
         shutil.copy(tiny4_graphs.fixed.path.parent / name, tmp_path / name)
-    model = onnx.load(str(write_variant(tmp_path / tiny4_graphs.fixed.path.name, FP16).path))
+    model = onnx.load(str(write_variant(tmp_path / tiny4_graphs.fixed.path.name, precision).path))
     producer = {output: node for node in model.graph.node for output in node.output}
     types = {v.name: v.type.tensor_type.elem_type for v in (*model.graph.value_info, *model.graph.input)}
+    types.update({t.name: t.data_type for t in model.graph.initializer})
+    selects = [node for node in model.graph.node if node.op_type == "TokenSelect"]
     stack = [name for node in model.graph.node if node.op_type == "Ceil" for name in node.input]
-    assert stack
+    stack += [name for node in selects for name in node.input[4:]]
+    assert stack and bool(selects) == (precision == FP16)
     seen: set[str] = set()
     while stack:
         name = stack.pop()
@@ -186,5 +221,45 @@ def test_keep_count_arithmetic_never_passes_through_fp16(tiny4_graphs, tmp_path:
         seen.add(name)
         assert types.get(name) != onnx.TensorProto.FLOAT16, f"{name} feeds a keep count in fp16"
         node = producer.get(name)
-        if node is not None and node.op_type != "Shape":
-            stack.extend(i for i in node.input if i)
+        if node is None or node.op_type in ("Shape", "TokenSelect"):
+            continue
+        assert all(a.t.data_type != onnx.TensorProto.FLOAT16 for a in node.attribute), f"{node.name}: fp16 constant"
+        stack.extend(i for i in node.input if i)
+    if precision == FP16:
+        ratios = [_constant(model, node.input[5]) for node in selects]
+        assert all(value.dtype == np.float32 for value in ratios)
+        assert sorted(float(value) for value in ratios) == [float(np.float32(0.3)), float(np.float32(0.6))]
+
+
+def _constant(model: onnx.ModelProto, name: str) -> np.ndarray:
+    """The value of ``name``, held by an initializer or a Constant node (anything else fails the test)."""
+    from onnx import numpy_helper
+
+    for tensor in model.graph.initializer:
+        if tensor.name == name:
+            return numpy_helper.to_array(tensor)
+    node = next(node for node in model.graph.node if name in node.output)
+    assert node.op_type == "Constant", f"{name} comes from {node.op_type}, not a constant"
+    return numpy_helper.to_array(node.attribute[0].t)
+
+
+@pytest.mark.parametrize("graph", ["fixed", "adjustable"])
+def test_fp16_token_select_calls_run_the_library_kernel(tiny4_graphs, ops_library: Path, graph: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """With the custom-op library (its CPU TokenSelect kernel switched on) the fp16 variant's calls run the kernel on
+    fp16 hidden states; without it ONNX Runtime inlines the body on them. Both give the same kept sets and logits."""
+    monkeypatch.setenv("ACC_ORT_OPS_CPU_TOKENSELECT", "1")
+    exported = getattr(tiny4_graphs, graph)
+    for name in (exported.path.name, tiny4_graphs.weights.name):
+        shutil.copy(exported.path.parent / name, tmp_path / name)
+    variant = write_variant(tmp_path / exported.path.name, FP16)
+    feeds = random_feeds(4, 37, seed=3)
+    if exported.spec.adjustable:
+        feeds["keep_ratios"] = np.asarray(FLAT_RATIOS, dtype=np.float32)
+    body, body_ran = run_profiled(variant.path, feeds, tmp_path)
+    kernel, kernel_ran = run_profiled(variant.path, feeds, tmp_path, library=ops_library)
+    assert "TokenSelect" in kernel_ran and "TokenSelect" not in body_ran and "TopK" in body_ran
+    assert "TopK" not in kernel_ran  # every selection ran in the kernel
+    for a, b in zip(kernel[1:], body[1:]):
+        np.testing.assert_array_equal(a, b)  # kept word-vectors
+    np.testing.assert_allclose(kernel[0], body[0], rtol=0, atol=1e-3)

@@ -102,3 +102,39 @@ def kept_index(reference: Any, layer: int) -> np.ndarray:
     """PyTorch's kept positions entering 0-based ``layer`` as the graph reports them (−1 in filler slots)."""
     mask = reference.kept_masks[layer].numpy()
     return np.where(mask > 0, reference.kept_positions[layer].numpy(), -1)
+
+
+def token_select_dtypes(path: Path, feeds: dict[str, np.ndarray]) -> list[tuple[Any, Any, Any]]:
+    """(hidden in, score in, hidden out) dtypes of each ``ai.acc::TokenSelect`` call of the graph at ``path`` (weights
+    embedded), as ONNX Runtime computes them: the values become extra graph outputs, since values from contrib ops
+    (fused form: SkipLayerNormalization) carry no static type."""
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(str(path))
+    selects = [node for node in model.graph.node if node.op_type == "TokenSelect"]
+    names = [name for node in selects for name in (node.input[0], node.input[3], node.output[0])]
+    model.graph.output.extend(onnx.ValueInfoProto(name=name) for name in names)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    dtypes = [value.dtype for value in session.run(names, feeds)]
+    return [tuple(dtypes[i : i + 3]) for i in range(0, len(dtypes), 3)]
+
+
+def run_profiled(path: Path, feeds: dict[str, np.ndarray], profile_dir: Path, library: Path | None = None) -> Any:
+    """(outputs, {op types run}) of a 1-thread CPU session of ``path``, with the custom-op library if given."""
+    import json
+
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.enable_profiling = True
+    options.profile_file_prefix = str(profile_dir / "profile")
+    if library is not None:
+        options.register_custom_ops_library(str(library))
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    outputs = session.run(None, feeds)
+    events = json.loads(Path(session.end_profiling()).read_text())
+    return outputs, {e["args"].get("op_name") for e in events if e.get("cat") == "Node"}
