@@ -31,7 +31,8 @@ def memory():
     return {key: round(int(fields[key].split()[0]) / 1024, 1) for key in ("VmRSS", "VmHWM")}
 manifest = read_manifest(bundle)
 encoder = TextEncoder.from_manifest(manifest)
-backend = ort_factory("cpu", threads=1, manifest=manifest, release_arena=release)(manifest.bundle_dir / manifest.profiles[0].graph)
+factory = ort_factory("cpu", threads=1, manifest=manifest, release_arena=release)
+backend = factory(manifest.bundle_dir / manifest.profiles[0].graph)
 def run(texts):
     backend.infer(encoder.encode(texts).feeds())
 for i in range(20):
@@ -49,8 +50,8 @@ for i in range(small):
     times.append((time.perf_counter() - start) * 1e3)
 times.sort()
 print(json.dumps({"idle_rss_mb": idle["VmRSS"], "peak_mb": after["VmHWM"], "after_rss_mb": after["VmRSS"],
-                  "after_small_rss_mb": memory()["VmRSS"], "large_rows": rows, "large_tokens": manifest.model.max_length,
-                  "large_s": round(large_s, 2), "small_requests": small,
+                  "after_small_rss_mb": memory()["VmRSS"], "large_rows": rows,
+                  "large_tokens": manifest.model.max_length, "large_s": round(large_s, 2), "small_requests": small,
                   "small_p50_ms": round(times[len(times) // 2], 3), "small_mean_ms": round(sum(times) / len(times), 3),
                   "small_p99_ms": round(times[int(len(times) * 0.99)], 3)}))
 """

@@ -1,14 +1,15 @@
 """The reliability suite of issue #20: re-run it on any bundle, on loopback only; it stops by itself.
 
-    python benchmarks/reliability/run.py --bundle bundles/bert-sst2 [--quick]
+    python benchmarks/reliability/run.py --bundle bundles/bert-sst2 [--parts matrices,server,memory,arena,soak]
 
-Writes ``benchmarks/results/reliability-<model>_<UTC>.{json,md,png}``: the tamper matrix (every listed file and the
+Writes ``benchmarks/results/reliability-<model>_<UTC>.{json,md,png}`` (``reliability-<parts>-<model>_…`` when
+``--parts`` is not the default). Parts: ``matrices``, the tamper matrix (every listed file and the
 manifest x flip/truncate/delete/unlist/symlink/FIFO), manifest mutations (plain and digest-pinned), the bad-input
-matrix, server probes under the default limits (oversize bodies, the biggest legal request, 200 slowloris heads,
-20 slow bodies, SIGINT with 20 slow clients), memory per request (split vs one graph run) and whether memory comes
-back after the largest graph run (ORT arena kept vs released, ``arena.py``). ``--quick`` skips the server and memory
-parts. ``--soak`` adds 16 clients x 5,000 requests against acc-serve with every answer checked against
-``Runtime.predict`` (``benchmarks/load/load_test.py``) and SIGTERM under load; ``--only-soak`` runs just those two.
+matrix; ``server``, probes under the default limits (oversize bodies, the biggest legal request, 200 slowloris heads,
+20 slow bodies, SIGINT with 20 slow clients); ``memory``, memory per request (split vs one graph run); ``arena``,
+whether memory comes back after the largest graph run (ORT arena kept vs released, ``arena.py``); ``soak`` (not by
+default: ~15 min on 2 cores), 16 clients x 5,000 requests against acc-serve with every answer checked against
+``Runtime.predict`` (``benchmarks/load/load_test.py``), then SIGTERM under load.
 """
 
 from __future__ import annotations
@@ -30,18 +31,18 @@ from server_probe import memory_per_request, server_cases, sigterm_under_load
 from soak import soak
 
 DEFECTS = ("WRONG ANSWERS", "CRASH", "SLOW", "ANSWERED")
+PARTS = ("matrices", "server", "memory", "arena", "soak")
+DEFAULT_PARTS = ("matrices", "server", "memory", "arena")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", type=Path, help="bundle directory written by acc-export (required unless --render)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "results")
-    parser.add_argument("--quick", action="store_true", help="matrices only (no server, no memory runs)")
+    parser.add_argument("--parts", default=",".join(DEFAULT_PARTS), help=f"comma list of {', '.join(PARTS)}")
     parser.add_argument("--sizes", default="16,64,256", help="texts per request for the memory runs")
     parser.add_argument("--unsplit-max", type=int, default=64, help="largest request run as one graph run")
     parser.add_argument("--cap-gb", type=float, default=12.0, help="address-space cap of each memory run")
-    parser.add_argument("--soak", action="store_true", help="add the load soak and SIGTERM under load")
-    parser.add_argument("--only-soak", action="store_true", help="run only the load soak and SIGTERM under load")
     parser.add_argument("--soak-clients", type=int, default=16, help="concurrent clients of the soak")
     parser.add_argument("--soak-requests", type=int, default=5000, help="requests per soak client")
     parser.add_argument(
@@ -59,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.bundle is None:
         parser.error("pass --bundle BUNDLE (or --render JSON)")
+    parts = tuple(part for part in PARTS if part in args.parts.split(","))
+    unknown = set(args.parts.split(",")) - set(PARTS)
+    if unknown or not parts:
+        parser.error(f"--parts takes a comma list of {', '.join(PARTS)}; got {args.parts!r}")
     from acc.runtime import read_manifest
 
     manifest = read_manifest(args.bundle)
@@ -67,24 +72,26 @@ def main(argv: list[str] | None = None) -> int:
         speedups.append(round(min(s for s in speedups[1:] or [1.2]) + 0.07, 2))  # an ad-hoc speedup: adjustable
     report: dict[str, Any] = {"bundle": str(args.bundle), "model": manifest.model.name, "digest": manifest.digest,
                               "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
-    if not args.only_soak:
+    if "matrices" in parts:
         with tempfile.TemporaryDirectory(prefix="acc-reliability-") as work:
             start = time.monotonic()
             report["tamper"] = tamper_matrix(args.bundle, Path(work), speedups)
             report["manifest"] = manifest_matrix(args.bundle, Path(work), speedups)
             report["bad_inputs"] = bad_input_matrix(args.bundle)
             report["matrix_seconds"] = round(time.monotonic() - start, 1)
-    if not args.quick and not args.only_soak:
+    if "server" in parts:
         report["server"] = server_cases(args.bundle)
+    if "memory" in parts:
         sizes = tuple(int(s) for s in args.sizes.split(","))
         report["memory"] = memory_per_request(args.bundle, sizes, args.unsplit_max, args.cap_gb)
+    if "arena" in parts:
         rows = arena_settings(args.bundle)
         report["arena"] = {"rows": rows, "summary": summarise_arena(rows)}
-    if args.soak or args.only_soak:
+    if "soak" in parts:
         report["soak"] = soak(args.bundle, args.soak_clients, args.soak_requests)
         report["sigterm"] = sigterm_under_load(args.bundle, clients=args.soak_clients)
     report["summary"] = summarise(report)
-    kind = "reliability-soak" if args.only_soak else "reliability"
+    kind = "reliability" if parts == DEFAULT_PARTS else "-".join(("reliability", *parts))
     stem = args.out / f"{kind}-{manifest.model.name}_{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     args.out.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
@@ -135,10 +142,11 @@ the run of 2026-12-07T20:40Z, whose one defect this is: the request needed ~12 m
 after the largest graph run with the arena released; a soak with any error, lost, duplicated or wrong answer, or a
 server count unlike the requests sent; under SIGTERM, a request sent before the signal that got no reply or a reply
 without the documented JSON error, or an exit later than the shutdown deadline + 5 s. A flipped `manifest.json` byte
-that changes nothing the runtime reads (`same answers`: on bert-sst2 it renames the `examples` key of an accuracy-table
-row to `exampmes`) is not a defect: the digest still tells the bytes changed. Under SIGTERM, connections refused after the signal (listener closed) and
-connections reset unaccepted (queued by the kernel, never read by the server: nothing ran, a client may retry) are
-reported apart; acc-serve exits by re-raising SIGTERM after its graceful shutdown (exit code -15)."""
+that changes nothing the runtime reads (`same answers`: on bert-sst2 it renames the `examples` key of an
+accuracy-table row to `exampmes`) is not a defect: the digest still tells the bytes changed. Under SIGTERM,
+connections refused after the signal (listener closed) and connections reset unaccepted (queued by the kernel,
+never read by the server: nothing ran, a client may retry) are reported apart; acc-serve exits by re-raising
+SIGTERM after its graceful shutdown (exit code -15)."""
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -148,7 +156,8 @@ def render_markdown(report: dict[str, Any]) -> str:
              f"**{summary['defects']} defects**."]  # fmt: skip
     if "tamper" in report:
         lines[-1] += (f" Files and inputs: {summary['outcomes']}; manifest mutations loaded plainly: "
-                      f"{summary['manifest_plain']}, with the digest pinned: {summary['manifest_with_digest']}.")  # fmt: skip
+                      f"{summary['manifest_plain']}, with the digest pinned: "
+                      f"{summary['manifest_with_digest']}.")  # fmt: skip
         lines += _matrices_markdown(report)
     if "server" in report:
         lines += ["", "## Server (acc-serve, default limits, loopback)", "", "```",
@@ -204,8 +213,9 @@ def _arena_markdown(arena: dict[str, Any]) -> list[str]:
              f"{first['small_requests']} one-text requests timed.", "",
              "| arena | idle RSS MB | peak MB | after MB | kept above idle MB | small p50 ms | small mean ms |",
              "|---|---|---|---|---|---|---|"]  # fmt: skip
-    lines += [f"| {name} | {row['idle_rss_mb']} | {row['peak_mb']} | {row['after_rss_mb']} | {row['kept_after_mb']} | "
-              f"{row['small_p50_ms']} | {row['small_mean_ms']} |" for name, row in arena["summary"].items()]  # fmt: skip
+    lines += [f"| {name} | {row['idle_rss_mb']} | {row['peak_mb']} | {row['after_rss_mb']} | "
+              f"{row['kept_after_mb']} | {row['small_p50_ms']} | {row['small_mean_ms']} |"
+              for name, row in arena["summary"].items()]  # fmt: skip
     return lines
 
 
@@ -214,7 +224,8 @@ def _soak_markdown(soak: dict[str, Any]) -> list[str]:
     overall = results["overall"] or {}
     lines = ["", f"## Soak: {config['clients']} clients x {config['requests_per_client']} requests (acc-serve, "
              "loopback, every answer checked against `Runtime.predict`)", "",
-             f"**{'PASSED' if checks['passed'] else 'FAILED'}**: {checks['answered']} of {checks['requests']} answered, "
+             f"**{'PASSED' if checks['passed'] else 'FAILED'}**: {checks['answered']} of {checks['requests']} "
+             "answered, "
              f"{checks['errors']} errors, {checks['lost']} lost, {checks['duplicates']} duplicated, "
              f"{checks['mismatches']} unlike `Runtime.predict` (max abs prob diff {checks['max_abs_prob_diff']:.2g}); "
              f"server counted {checks['server_requests']}; exit code {checks['server_exit_code']} after Ctrl-C. "
