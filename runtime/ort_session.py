@@ -108,9 +108,9 @@ ARENA_SHRINKAGE = ("memory.enable_memory_arena_shrinkage", "cpu:0")
 
 def run_options(release_arena: bool = True) -> onnxruntime.RunOptions:
     """Options for every graph run: with ``release_arena``, ORT hands the CPU arena's memory beyond its first block
-    back at the end of each run, so one large request does not leave the process at its high-water mark (measured
-    on bert-sst2: ~450 MB kept after a 16 x 512-token run, none with shrinkage, small-request latency unchanged;
-    benchmarks/reliability/arena.py)."""
+    back at the end of each run, so one large request does not leave the process at its high-water mark (bert-sst2,
+    one 16 x 512-token run: 451 MB stay resident with the arena kept, 3 MB released; one-text latency within noise:
+    benchmarks/results/reliability-arena-bert-sst2_20261208T002302Z.md)."""
     import onnxruntime
 
     options = onnxruntime.RunOptions()
