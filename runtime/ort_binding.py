@@ -38,12 +38,21 @@ LOGITS = "logits"
 ORT_DEVICE = {"cpu": "cpu", "cuda": "cuda"}
 
 
-def run_plain(session: onnxruntime.InferenceSession, feeds: Mapping[str, np.ndarray], outputs: Sequence[str]) -> list:
-    return session.run(list(outputs), dict(feeds))
+def run_plain(
+    session: onnxruntime.InferenceSession,
+    feeds: Mapping[str, np.ndarray],
+    outputs: Sequence[str],
+    run_options: onnxruntime.RunOptions | None = None,
+) -> list:
+    return session.run(list(outputs), dict(feeds), run_options)
 
 
 def run_bound(
-    session: onnxruntime.InferenceSession, feeds: Mapping[str, np.ndarray], outputs: Sequence[str], device: str
+    session: onnxruntime.InferenceSession,
+    feeds: Mapping[str, np.ndarray],
+    outputs: Sequence[str],
+    device: str,
+    run_options: onnxruntime.RunOptions | None = None,
 ) -> list[np.ndarray]:
     """One run with a fresh binding (bindings are per call, so concurrent calls never share one)."""
     binding = session.io_binding()
@@ -51,7 +60,7 @@ def run_bound(
         binding.bind_cpu_input(name, np.ascontiguousarray(value))
     for name in outputs:
         binding.bind_output(name, ORT_DEVICE[device])
-    session.run_with_iobinding(binding)
+    session.run_with_iobinding(binding, run_options)
     return binding.copy_outputs_to_cpu()
 
 

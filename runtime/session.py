@@ -28,6 +28,7 @@ from .ort_session import (
     create_session,
     first_line,
     ort_errors,
+    run_options,
     session_options,
 )
 
@@ -91,6 +92,8 @@ class OrtBackend(Backend):
     - ``outputs``: which outputs ``infer`` returns (default all).
     - ``verified``: the graph's checked bytes and external data (``acc.runtime.verified_graphs``); the session is
       built from them and ``graph_path`` only names it in messages. ``Runtime`` always passes them.
+    - ``release_arena`` (default on): each run hands the CPU arena's growth back (``ort_session.run_options``), so
+      memory returns to its idle level after a large request; off keeps the arena at its high-water mark.
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class OrtBackend(Backend):
         min_keep: int = 1,
         fixed_shapes: bool = False,
         verified: VerifiedGraph | None = None,
+        release_arena: bool = True,
     ) -> None:
         self.graph_path = Path(graph_path)
         self._verified = verified
@@ -119,6 +123,7 @@ class OrtBackend(Backend):
         self._cuda_graph = cuda_graph
         self._threads = threads
         self._session = self._create_session(threads)
+        self._run_options = run_options(release_arena)
         self.input_names = tuple(node.name for node in self._session.get_inputs())
         all_outputs = tuple(node.name for node in self._session.get_outputs())
         self.output_names = tuple(outputs) if outputs is not None else all_outputs
@@ -172,9 +177,9 @@ class OrtBackend(Backend):
             if self._buckets is not None:
                 return self._buckets.run(feeds)
             if self.io_binding:
-                outputs = run_bound(self._session, feeds, self.output_names, self.device)
+                outputs = run_bound(self._session, feeds, self.output_names, self.device, self._run_options)
             else:
-                outputs = run_plain(self._session, feeds, self.output_names)
+                outputs = run_plain(self._session, feeds, self.output_names, self._run_options)
         except ort_errors() as exc:
             shapes = {name: (tuple(value.shape), str(value.dtype)) for name, value in feeds.items()}
             raise BackendError(

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +251,79 @@ def _cap_memory(limit: int) -> None:
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def sigterm_under_load(bundle: Path, clients: int = 16, load_s: float = 5.0) -> dict[str, Any]:
+    """SIGTERM while ``clients`` threads send one-text requests, each on its own connection, without pause.
+
+    A request is in flight once its bytes were sent. Each one must end answered (200) or refused with the
+    documented JSON error (``{"detail", "error"}``, 503 while shutting down); a connection the kernel had queued but
+    the server never accepted is reset with no reply (reported apart: the client may retry it, nothing ran). A
+    connection refused at connect came after the listener closed. The process must exit within the graceful-
+    shutdown deadline (``--shutdown-timeout-s``, default ``DEFAULT_SHUTDOWN_TIMEOUT_S``) plus 5 s of slack.
+    """
+    from acc.runtime.server_limits import DEFAULT_SHUTDOWN_TIMEOUT_S
+
+    server = Server(bundle)
+    asks = [{"text": "a gripping, funny and moving film"}, {"text": "dull and far too long", "speedup": 3.0}]
+    outcomes: list[str] = []
+    stop = threading.Event()
+    signalled = threading.Event()
+
+    def client(index: int) -> None:
+        count = 0
+        while not stop.is_set():
+            body = json.dumps(asks[(index + count) % len(asks)]).encode()
+            count += 1
+            try:
+                sock = server.connect(timeout=60)
+            except OSError:
+                outcomes.append("connect refused after SIGTERM" if signalled.is_set() else "connect failed")
+                time.sleep(0.05)
+                continue
+            with sock:
+                after_signal = signalled.is_set()
+                try:
+                    sock.sendall(_post(body))
+                except OSError:
+                    outcomes.append("reset before sent")
+                    continue
+                outcomes.append(_classify(_read_reply(sock), after_signal))
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
+    try:
+        server.request(_post(json.dumps(asks[0]).encode()))  # warm the dense graph before timing anything
+        for thread in threads:
+            thread.start()
+        time.sleep(load_s)
+        signalled.set()
+        exit_s = server.stop(signal.SIGTERM, timeout=DEFAULT_SHUTDOWN_TIMEOUT_S + 60)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(90)
+        if server.process.poll() is None:
+            server.stop(signal.SIGKILL)
+    counts = dict(Counter(outcomes))
+    bad = sum(n for name, n in counts.items() if name.startswith(("BROKEN", "NO REPLY")))
+    return {"clients": clients, "load_s": load_s, "outcomes": counts, "exit_code": server.process.returncode,
+            "exit_s": round(exit_s, 2), "deadline_s": DEFAULT_SHUTDOWN_TIMEOUT_S,
+            "within_deadline": exit_s <= DEFAULT_SHUTDOWN_TIMEOUT_S + 5, "defects": bad}  # fmt: skip
+
+
+def _classify(reply: bytes, after_signal: bool) -> str:
+    """One in-flight request's end: answered, refused with the documented JSON error, reset unaccepted, or broken."""
+    when = "sent after SIGTERM" if after_signal else "sent before SIGTERM"
+    if not reply:
+        return f"reset, no reply ({when})" if after_signal else "NO REPLY (sent before SIGTERM)"
+    status = int(reply.split(b" ", 2)[1]) if reply.startswith(b"HTTP/1.1") else 0
+    if status == 200:
+        return f"200 answered ({when})"
+    try:
+        body = json.loads(reply.partition(b"\r\n\r\n")[2])
+        documented = isinstance(body, dict) and {"detail", "error"} <= body.keys()
+    except ValueError:
+        documented = False
+    if documented:
+        return f"{status} {body['error']} ({when})"
+    return f"BROKEN {status} ({when})"
