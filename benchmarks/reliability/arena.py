@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from server_probe import child_row
+
 ARENA_SCRIPT = """
 import json, sys, time
 from pathlib import Path
@@ -65,12 +67,7 @@ def arena_settings(bundle: Path, rounds: int = 3, small: int = 300) -> list[dict
             command = [sys.executable, "-c", ARENA_SCRIPT, str(bundle), setting, str(small)]
             done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False,
                                   env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
-            row: dict[str, Any] = {"arena": setting, "round": round_}
-            if done.returncode == 0:
-                row.update(json.loads(done.stdout.strip().splitlines()[-1]))
-            else:
-                row["failed"] = (done.stderr.strip().splitlines() or ["?"])[-1][:160]
-            rows.append(row)
+            rows.append(child_row(done, {"arena": setting, "round": round_}))
     return rows
 
 

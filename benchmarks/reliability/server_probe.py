@@ -222,6 +222,15 @@ print(json.dumps({{"loaded_peak_mb": round(before, 1), "peak_mb": round(after, 1
 """
 
 
+def child_row(done: subprocess.CompletedProcess, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` plus the JSON a measuring child printed last, or its last error line when it failed."""
+    if done.returncode == 0:
+        row.update(json.loads(done.stdout.strip().splitlines()[-1]))
+    else:
+        row["failed"] = (done.stderr.strip().splitlines() or ["?"])[-1][:160]
+    return row
+
+
 def memory_per_request(bundle: Path, sizes: tuple[int, ...], unsplit_max: int, cap_gb: float) -> list[dict[str, Any]]:
     """Peak RSS of one ``predict`` of N texts of 512 tokens, split (defaults) vs one graph run (the old behaviour),
     each in a fresh process capped at ``cap_gb`` of address space (a failure under the cap is reported)."""
@@ -238,12 +247,7 @@ def memory_per_request(bundle: Path, sizes: tuple[int, ...], unsplit_max: int, c
             done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False,
                                   env={**os.environ, "OMP_NUM_THREADS": "1"},
                                   preexec_fn=lambda cap=cap: _cap_memory(cap))  # fmt: skip
-            row: dict[str, Any] = {"mode": mode, "texts": texts, "tokens_per_text": 512}
-            if done.returncode == 0:
-                row.update(json.loads(done.stdout.strip().splitlines()[-1]))
-            else:
-                row["failed"] = (done.stderr.strip().splitlines() or ["?"])[-1][:160]
-            rows.append(row)
+            rows.append(child_row(done, {"mode": mode, "texts": texts, "tokens_per_text": 512}))
     return rows
 
 

@@ -18,18 +18,6 @@ from onnx import TensorProto
 from acc.exporter.acc_score import acc_score_model, acc_score_reference
 from acc.runtime.custom_ops import find_library
 
-
-def _cuda_ep() -> bool:
-    try:
-        import onnxruntime
-    except ImportError:
-        return False
-    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-
-
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not _cuda_ep(), reason="needs onnxruntime-gpu with the CUDA EP "
-                                                  "(pip install 'acc-deploy[gpu]' on an NVIDIA GPU)")]  # fmt: skip
-
 HEADS, HEAD_DIM, SCALE = 12, 64, 0.125
 MAX_ABS_DIFF = 1e-4  # ops_check's bound for kernel vs body; the reference here is the body's own definition
 

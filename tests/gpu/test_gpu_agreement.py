@@ -10,22 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from acc.modeling.data import load_sst2
 from acc.runtime import Runtime
-
-
-def _cuda_ep() -> bool:
-    try:
-        import onnxruntime
-    except ImportError:
-        return False
-    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-
-
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not _cuda_ep(), reason="needs onnxruntime-gpu with the CUDA EP "
-                                                  "(pip install 'acc-deploy[gpu]' on an NVIDIA GPU)")]  # fmt: skip
 
 MIN_LABEL_AGREEMENT = 0.97
 MEDIAN_LOGITS_ATOL = 1e-3
