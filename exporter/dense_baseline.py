@@ -148,9 +148,9 @@ def validate_dense_baseline(
 
     ``config`` is the architecture's ``AccOnnxConfig`` (it makes the padded sample inputs).
     """
-    import onnxruntime as ort
+    from acc.runtime.ort_session import create_session
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = create_session(path, device="cpu")
     wanted = [node.name for node in session.get_inputs()]
     worst = 0.0
     shape_errors: list[str] = []

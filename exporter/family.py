@@ -122,12 +122,9 @@ def profiles_of(name: str, adjustable: bool, profiles: list[Profile]) -> list[Pr
 
 def ort_session(path: Path, threads: int | None) -> Any:
     """An ONNX Runtime CPU session: validation and the latency tables run where the export is the reference."""
-    import onnxruntime as ort
+    from acc.runtime.ort_session import create_session
 
-    session_options = ort.SessionOptions()
-    if threads:
-        session_options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), session_options, providers=["CPUExecutionProvider"])
+    return create_session(path, device="cpu", threads=threads or None)
 
 
 def progress_bar(enabled: bool, total: int, description: str) -> Any:

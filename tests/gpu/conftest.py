@@ -6,19 +6,14 @@ from pathlib import Path
 
 import pytest
 
-
-def _cuda_ep() -> bool:
-    try:
-        import onnxruntime
-    except ImportError:
-        return False
-    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+from acc.runtime.session import available_ort_providers
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     skip = pytest.mark.skipif(
-        not _cuda_ep(), reason="needs onnxruntime-gpu with the CUDA EP (pip install 'acc-deploy[gpu]' on an NVIDIA GPU)"
+        "CUDAExecutionProvider" not in available_ort_providers(),
+        reason="needs onnxruntime-gpu with the CUDA EP (pip install 'acc-deploy[gpu]' on an NVIDIA GPU)",
     )
     for item in items:
         if here in Path(item.fspath).parents:
