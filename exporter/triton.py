@@ -240,9 +240,11 @@ def pin_output_shapes(source: Path, destination: Path) -> None:
     import onnx
     import onnxruntime as ort
 
+    from acc.runtime.ort_session import create_session
+
     session_options = ort.SessionOptions()
     session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(str(source), session_options, providers=["CPUExecutionProvider"])
+    session = create_session(source, device="cpu", options=session_options)
     inferred = {arg.name: arg.shape for arg in session.get_outputs()}
     proto = onnx.load(str(source), load_external_data=False)
     for value in proto.graph.output:
