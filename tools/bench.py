@@ -25,7 +25,7 @@ RENAMED = {"--output-dir": "--output", "--no-progress": "--quiet"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from acc.tools.timing_options import BenchOptions
+    from acc.runtime.timing_options import BenchOptions
 
     BenchOptions.add_arguments(parser)
 

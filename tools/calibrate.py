@@ -24,7 +24,7 @@ RENAMED = {"--no-progress": "--quiet"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from acc.tools.timing_options import CalibrateOptions
+    from acc.runtime.timing_options import CalibrateOptions
 
     parser = cli.make_parser("acc-calibrate", __doc__.split("\n\n")[0].split(": ", 1)[1], EXAMPLES)
     CalibrateOptions.add_arguments(parser)
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from acc.runtime.calibrate import calibrate
-    from acc.tools.timing_options import CalibrateOptions
+    from acc.runtime.timing_options import CalibrateOptions
 
     try:
         options = CalibrateOptions.from_args(args)

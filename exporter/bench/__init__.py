@@ -6,7 +6,7 @@ inside the functions that need them.
 
 from __future__ import annotations
 
-from acc.tools.timing_options import BenchOptions
+from acc.runtime.timing_options import BenchOptions
 
 from .benchmark import BenchResult, benchmark_bundle, results_name, run_benchmark, write_results
 from .console import render_table

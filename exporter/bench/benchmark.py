@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from acc.profiles import BundleError
-from acc.tools.timing_options import BenchOptions
+from acc.runtime.timing_options import BenchOptions
 
 from .measure import SessionSettings, bundle_candidates, measure_grid
 from .random_model import RANDOM_BERT_BASE_NAME, random_bert_checkpoint

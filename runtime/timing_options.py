@@ -1,7 +1,8 @@
 """acc-bench's and acc-calibrate's flags, defaults and API kwargs in one place (they cannot drift).
 
-Here in tools/ because one command is exporter-side (acc-bench, ``acc.exporter.bench``) and one runtime-side
-(acc-calibrate, ``acc.runtime.calibrate``), and the runtime must not import the exporter.
+Here in the runtime (it needs only ``acc.profiles``) because one command is exporter-side (acc-bench,
+``acc.exporter.bench``) and one runtime-side (acc-calibrate, ``acc.runtime.calibrate``): the exporter may import the
+runtime, never the other way, and neither imports ``acc.tools``.
 
 ``BenchOptions``: the benchmark against the dense baseline (``acc-bench``). ``CalibrateOptions``: ``acc-calibrate
 BUNDLE``, which measures the bundle's latency table on this machine and writes it into the manifest; it shares the
