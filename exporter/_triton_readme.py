@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from acc.runtime.manifest import Manifest
+    from acc.runtime.bundle_format import Manifest
 
     from .triton import TritonModel, TritonOptions
 

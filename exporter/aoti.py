@@ -241,10 +241,10 @@ def aoti_from_bundle(
             _write_json(staging / "aoti.json", {"bundle": str(manifest.bundle_dir), "packages": records})
             _move_into_place(staging, target)
             return target, records
-        data = json.loads((manifest.bundle_dir / "manifest.json").read_text(encoding="utf-8"))
-        fields = {k: v for k, v in data.items() if k not in ("format", "format_version", "files")}
+        fields = {k: v for k, v in manifest.to_json().items() if k not in ("format", "format_version", "files")}
         fresh = {(r["profile"], tuple(r["seq_buckets"])) for r in records}
-        kept = [r for r in data.get("aoti", []) if (r.get("profile"), tuple(r.get("seq_buckets", ()))) not in fresh]
+        kept = [r for r in manifest.sections.get("aoti", [])
+                if (r.get("profile"), tuple(r.get("seq_buckets", ()))) not in fresh]  # fmt: skip
         fields["aoti"] = kept + records
         say("writing bundle")
         write_bundle(staging, target, fields, overwrite=True)

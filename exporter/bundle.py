@@ -5,41 +5,30 @@ runtime, a CI job, ``acc-bench``) sees either no bundle or a complete, hashed on
 The caller fills the staging directory (graphs, weights, tokenizer, profiles) and hands it to ``write_bundle``,
 which owns it from then on: it is either renamed to the target or removed.
 
-The reader of this format is ``acc.runtime.manifest`` (docs/DESIGN.md#bundle); this writer does not use the
-reader's records, so the round trip writer → reader is pinned by tests. The exporter does import the runtime where
-it needs a finished bundle's view: signing (``acc.runtime.signing``) and the Triton repository (``read_manifest``).
+The format is ``acc.runtime.bundle_format`` (docs/DESIGN.md#bundle), the one definition the runtime reads with too:
+the manifest is built as a ``BundleManifest`` record in strict mode, so a key the format does not define, a value of
+the wrong type or a bad model card fails the export here instead of the first load.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from acc.profiles import BundleError
+from acc.runtime.bundle_format import BundleManifest, FileEntry
+from acc.runtime.integrity import MANIFEST_NAME
 
-BUNDLE_FORMAT = "acc-bundle"
-BUNDLE_FORMAT_VERSION = 1
-MANIFEST_NAME = "manifest.json"
 # Keys write_bundle computes itself; a caller that passes them is confused about who owns them.
 _COMPUTED_KEYS = ("format", "format_version", "files")
 _REQUIRED_KEYS = ("model", "profiles")
-_DEFAULTS: dict[str, Any] = {
-    "tokenizer": "tokenizer",
-    "adjustable": None,
-    "engines": [],
-    "tables": {"accuracy": [], "latency": []},
-    "validation": {},
-    "allow_mismatch": False,
-}
 # Distribution names whose versions every manifest records (read from package metadata: no heavy imports).
 _VERSIONED_PACKAGES = {
     "acc": "acc-deploy",
@@ -51,18 +40,7 @@ _VERSIONED_PACKAGES = {
 _CHUNK_BYTES = 1 << 20
 
 
-@dataclass(frozen=True)
-class FileDigest:
-    """Content identity of one bundle file, as recorded under ``manifest["files"][path]``."""
-
-    sha256: str
-    bytes: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"sha256": self.sha256, "bytes": self.bytes}
-
-
-def file_digest(path: str | os.PathLike[str]) -> FileDigest:
+def file_digest(path: str | os.PathLike[str]) -> FileEntry:
     """sha256 and size of one file, read in 1 MiB chunks so multi-GB weight files do not need to fit in memory."""
     digest = hashlib.sha256()
     size = 0
@@ -73,7 +51,7 @@ def file_digest(path: str | os.PathLike[str]) -> FileDigest:
                 size += len(chunk)
     except OSError as exc:
         raise BundleError(f"cannot read {path} to hash it ({exc.strerror}); check it exists and is readable") from exc
-    return FileDigest(sha256=digest.hexdigest(), bytes=size)
+    return FileEntry(sha256=digest.hexdigest(), bytes=size)
 
 
 def new_staging_dir(target_dir: str | os.PathLike[str]) -> Path:
@@ -119,24 +97,24 @@ def installed_versions() -> dict[str, str | None]:
     return versions
 
 
-def bundle_files(staging_dir: Path) -> dict[str, dict[str, Any]]:
-    """``{relative posix path: {"sha256", "bytes"}}`` for every file under ``staging_dir`` except the manifest.
+def bundle_files(staging_dir: Path) -> dict[str, FileEntry]:
+    """``{relative posix path: FileEntry}`` for every file under ``staging_dir`` except the manifest.
 
     Symlinks are refused: a bundle must be self-contained, and a link could point at a file that changes later.
     """
-    files: dict[str, dict[str, Any]] = {}
+    files: dict[str, FileEntry] = {}
     for path in sorted(staging_dir.rglob("*")):
         relative = path.relative_to(staging_dir).as_posix()
         if path.is_symlink():
             raise BundleError(f"bundle file {relative} is a symlink; copy the file into the bundle instead")
         if path.is_dir() or relative == MANIFEST_NAME:
             continue
-        files[relative] = file_digest(path).to_dict()
+        files[relative] = file_digest(path)
     return files
 
 
-def build_manifest(manifest_fields: dict[str, Any], files: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The manifest dict: the caller's fields, defaults for optional keys, format keys and the file table.
+def build_manifest(manifest_fields: dict[str, Any], files: dict[str, FileEntry]) -> BundleManifest:
+    """The manifest record: the caller's fields, the format's defaults, the versions and the file table.
 
     Checks that every file the manifest refers to (tokenizer, graphs, engines) is in the bundle, so a bundle that
     the runtime would reject is never written.
@@ -147,30 +125,28 @@ def build_manifest(manifest_fields: dict[str, Any], files: dict[str, dict[str, A
     missing = [key for key in _REQUIRED_KEYS if key not in manifest_fields]
     if missing:
         raise BundleError(f"manifest_fields lacks {', '.join(missing)}; pass the model card and the profile list")
-    manifest: dict[str, Any] = {
-        "format": BUNDLE_FORMAT,
-        "format_version": BUNDLE_FORMAT_VERSION,
+    data = {
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "tables": {},
+        **manifest_fields,
+        "versions": {**installed_versions(), **dict(manifest_fields.get("versions") or {})},
+        "files": {path: entry.to_json() for path, entry in files.items()},
     }
-    manifest.update(copy.deepcopy(_DEFAULTS))
-    manifest.update(manifest_fields)
-    manifest["versions"] = {**installed_versions(), **dict(manifest_fields.get("versions") or {})}
-    manifest["files"] = files
-    _check_references(manifest, files)
+    manifest = BundleManifest.from_json(data, "manifest being written", strict=True)
+    _check_references(manifest)
     return manifest
 
 
-def _check_references(manifest: dict[str, Any], files: dict[str, dict[str, Any]]) -> None:
-    tokenizer = str(manifest["tokenizer"]).rstrip("/")
-    if f"{tokenizer}/tokenizer.json" not in files:  # the one tokenizer file the runtimes read (listed, verified)
-        raise BundleError(f"tokenizer directory {tokenizer}/ has no tokenizer.json in the bundle; save a fast "
+def _check_references(manifest: BundleManifest) -> None:
+    if f"{manifest.tokenizer}/tokenizer.json" not in manifest.files:  # the one tokenizer file the runtimes read
+        raise BundleError(f"tokenizer directory {manifest.tokenizer}/ has no tokenizer.json in the bundle; save a fast "
                           "tokenizer (save_pretrained of a PreTrainedTokenizerFast)")  # fmt: skip
-    referenced = [(f"profile {entry.get('name')!r} graph", entry.get("graph")) for entry in manifest["profiles"]]
-    if manifest["adjustable"]:
-        referenced.append(("adjustable graph", manifest["adjustable"].get("graph")))
-    referenced += [(f"engine for profile {entry.get('profile')!r}", entry.get("file")) for entry in manifest["engines"]]
+    referenced = [(f"profile {entry.name!r} graph", entry.graph) for entry in manifest.profiles]
+    if manifest.adjustable is not None:
+        referenced.append(("adjustable graph", manifest.adjustable.graph))
+    referenced += [(f"engine for profile {entry.profile!r}", entry.file) for entry in manifest.engines]
     for what, path in referenced:
-        if path not in files:
+        if path not in manifest.files:
             raise BundleError(f"{what} {path!r} is not a file in the bundle; write it into the staging dir first")
 
 
@@ -201,7 +177,7 @@ def write_bundle(
         if target.exists() and not overwrite:
             raise BundleError(f"bundle {target} already exists; pass overwrite=True (--overwrite) or another path")
         manifest = build_manifest(manifest_fields, bundle_files(staging))
-        _write_json(staging / MANIFEST_NAME, manifest)
+        _write_json(staging / MANIFEST_NAME, manifest.to_json())
         if sign_key is not None:
             from acc.runtime.signing import sign_manifest
 

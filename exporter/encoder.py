@@ -14,6 +14,7 @@ from typing import Any
 
 from acc.modeling.checkpoint import ENCODER_CLASSIFIER
 from acc.profiles import ExportError, Profile
+from acc.runtime.bundle_format import AccuracyRow
 
 from .config import AccOnnxConfig, config_for
 from .export import ADJUSTABLE_NAME, ExportedGraph, GraphSpec, export_graph
@@ -22,7 +23,7 @@ from .latency_table import LatencyCell, measure_latency_table
 from .token_select import BODY_VERSION as TOKEN_SELECT_BODY_VERSION
 from .tokenizer_file import resolve_max_length
 from .validate import FAST_GRID, SLOW_GRID, GraphReport, check_reports, measure_graph, sst2_batches, synthetic_batches
-from .validation_set import SST2_DEV, ValidationSet, choose_validation_set
+from .validation_set import ValidationSet, choose_validation_set
 
 
 @dataclass
@@ -33,11 +34,11 @@ class SummaryRow:
     target_speedup: float
     theoretical_speedup_64: float
     theoretical_speedup_128: float
-    accuracy: float | None
-    label_agreement: float
+    accuracy: float | None  # ONNX on the real validation data, when labelled (T5: greedy answers)
+    label_agreement: float  # worst agreement with PyTorch (T5: generated token sequences identical)
     max_abs_diff: float
     index_flip_rate: float
-    cpu_speedup: float | None = None  # vs the dense graph, largest latency cell
+    cpu_speedup: float | None = None  # vs the dense graph, largest latency cell (T5: the encoder graph)
 
 
 @dataclass
@@ -119,12 +120,7 @@ class EncoderExport(ExportFamily):
 
     def sections(self, profiles: list[Profile], failures: list[str]) -> dict[str, Any]:
         data, config, latency = self.data, self.config, self.latency
-        accuracy = [
-            {"profile": r.profile, "graph": r.graph, "dataset": data.name, "examples": r.examples,
-             "accuracy": r.onnx_accuracy, "torch_accuracy": r.torch_accuracy, "label_agreement": r.label_agreement,
-             "max_abs_diff": r.max_abs_diff}
-            for r in self.reports if data.labelled and r.source == data.name and r.graph != ADJUSTABLE_NAME
-        ]  # fmt: skip
+        accuracy = accuracy_rows(self.reports) if data.labelled else []
         return {
             "tables": {"accuracy": accuracy, "latency": [c.to_manifest_row() for c in latency if "@" not in c.graph]},
             "validation": {
@@ -149,7 +145,7 @@ class EncoderExport(ExportFamily):
             self._add_engines(staging, fields)
 
     def result(self, bundle: Path, profiles: list[Profile], failures: list[str], triton: Path | None) -> ExportResult:
-        rows = summary_rows(profiles, self.reports, self.latency, self.data.name)
+        rows = summary_rows(profiles, self.reports, self.latency)
         return ExportResult(bundle, rows, self.latency, failures, triton=triton, dataset=self.data.name,
                             labelled=self.data.labelled)  # fmt: skip
 
@@ -176,7 +172,7 @@ class EncoderExport(ExportFamily):
                                              data.name, ratios, profile.name, references))  # fmt: skip
                 if grid:
                     reports.append(measure_graph(session, loaded.model, graph, synthetic_batches(config, grid),
-                                                 "synthetic", ratios, profile.name, references))  # fmt: skip
+                                                 SYNTHETIC, ratios, profile.name, references))  # fmt: skip
                 bar.update(1)
         return reports
 
@@ -227,48 +223,41 @@ def _engine_setup(options: Any) -> tuple[Any, Any]:
     return engine_target(options.engine_target), shapes
 
 
+SYNTHETIC = "synthetic"  # the source name of the reports on the synthetic (batch, length) grid
+
+
+def accuracy_rows(reports: list[GraphReport]) -> list[dict[str, Any]]:
+    """The manifest's accuracy table: each profile graph's report on real data (not the synthetic grid), for the
+    encoder and T5 families alike (T5's agreement is identical greedy sequences)."""
+    return [
+        AccuracyRow(profile=r.profile, dataset=r.source, examples=r.examples, accuracy=r.onnx_accuracy,
+                    label_agreement=r.label_agreement, max_abs_diff=r.max_abs_diff, graph=r.graph,
+                    torch_accuracy=r.torch_accuracy).to_json()
+        for r in reports if r.source != SYNTHETIC and r.graph != ADJUSTABLE_NAME
+    ]  # fmt: skip
+
+
 def summary_rows(
-    profiles: list[Profile], reports: list[GraphReport], latency: list[LatencyCell], dataset: str = SST2_DEV
+    profiles: list[Profile], reports: list[GraphReport], latency: list[LatencyCell], row: type[SummaryRow] = SummaryRow
 ) -> list[SummaryRow]:
-    """Per profile (from its own graph): accuracy on ``dataset`` (labelled data only), agreement with PyTorch, and
-    CPU speedup vs dense."""
+    """Per profile (from its own graph): accuracy on real data (when labelled), the worst agreement with PyTorch, and
+    CPU speedup vs dense: the largest latency cell, the dense graph's p50 over this graph's."""
+    largest = max(((c.batch, c.seq) for c in latency), default=None)
+    dense_ms = {(c.batch, c.seq): c.p50_ms for c in latency if c.graph == DENSE_NAME}
     rows: list[SummaryRow] = []
     for profile in profiles:
-        sst2 = next((r for r in reports if r.graph == profile.name and r.source == dataset), None)
-        own = profile_measures(profile.name, reports, latency)
-        rows.append(SummaryRow(
+        own = [r for r in reports if r.graph == profile.name]
+        real = next((r for r in own if r.source != SYNTHETIC), None)
+        cell = next((c for c in latency if c.graph == profile.name and (c.batch, c.seq) == largest), None)
+        rows.append(row(
             profile=profile.name,
             target_speedup=profile.target_speedup,
             theoretical_speedup_64=profile.speedup_at.get("64", 1.0),
             theoretical_speedup_128=profile.speedup_at.get("128", 1.0),
-            accuracy=sst2.onnx_accuracy if sst2 else None,
-            label_agreement=own.agreement,
-            max_abs_diff=own.max_abs_diff,
-            index_flip_rate=own.index_flip_rate,
-            cpu_speedup=own.cpu_speedup,
+            accuracy=real.onnx_accuracy if real else None,
+            label_agreement=min((r.label_agreement for r in own), default=1.0),
+            max_abs_diff=max((r.max_abs_diff for r in own), default=0.0),
+            index_flip_rate=max((max(r.index_mismatch.values(), default=0.0) for r in own), default=0.0),
+            cpu_speedup=(dense_ms[largest] / cell.p50_ms) if cell and largest in dense_ms else None,
         ))  # fmt: skip
     return rows
-
-
-@dataclass(frozen=True)
-class ProfileMeasures:
-    """What the encoder and T5 summary rows read off a profile's own graph; worst case over its validation reports."""
-
-    agreement: float  # lowest label (or sequence) agreement with PyTorch
-    max_abs_diff: float
-    index_flip_rate: float
-    cpu_speedup: float | None  # dense p50 / own p50 at the largest measured (batch, seq); None when not timed
-
-
-def profile_measures(name: str, reports: list[GraphReport], latency: list[LatencyCell]) -> ProfileMeasures:
-    """The agreement, error and CPU speedup columns of profile ``name``, from its own graph's reports and timings."""
-    own = [r for r in reports if r.graph == name]
-    largest = max(((c.batch, c.seq) for c in latency), default=None)
-    dense_ms = {(c.batch, c.seq): c.p50_ms for c in latency if c.graph == DENSE_NAME}
-    cell = next((c for c in latency if c.graph == name and (c.batch, c.seq) == largest), None)
-    return ProfileMeasures(
-        agreement=min((r.label_agreement for r in own), default=1.0),
-        max_abs_diff=max((r.max_abs_diff for r in own), default=0.0),
-        index_flip_rate=max((max(r.index_mismatch.values(), default=0.0) for r in own), default=0.0),
-        cpu_speedup=(dense_ms[largest] / cell.p50_ms) if cell and largest in dense_ms else None,
-    )

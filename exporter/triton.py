@@ -49,7 +49,7 @@ from .flags import flag
 from .triton_text import TEXT, check_text_model, is_text_model, write_text_models
 
 if TYPE_CHECKING:
-    from acc.runtime.manifest import Manifest
+    from acc.runtime.bundle_format import Manifest
 
 PLATFORM = "onnxruntime_onnx"
 VERSION = "1"

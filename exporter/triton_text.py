@@ -31,7 +31,7 @@ from acc.profiles import ExportError
 from ._triton_schema import parse_model_config
 
 if TYPE_CHECKING:
-    from acc.runtime.manifest import Manifest
+    from acc.runtime.bundle_format import Manifest
 
     from .triton import TritonModel, TritonOptions
 

@@ -8,14 +8,12 @@ table on this machine), ``acc.runtime.server.create_app`` and ``acc.runtime.serv
 from __future__ import annotations
 
 from .batching import BatcherClosedError, BatcherStats, DynamicBatcher, merge_batches
-from .device_names import cpu_name, device_name, gpu_name
-from .inputs import Batch, TextEncoder, pad_batch
-from .manifest import (
+from .bundle_format import (
     BUNDLE_FORMAT,
-    MANIFEST_NAME,
-    SUPPORTED_FORMAT_VERSION,
+    FORMAT_VERSION,
     AccuracyRow,
     AdjustableEntry,
+    BundleManifest,
     EngineEntry,
     FileEntry,
     LatencyRow,
@@ -23,9 +21,11 @@ from .manifest import (
     ModelCard,
     ProfileEntry,
     Tables,
-    read_manifest,
-    update_manifest_tables,
 )
+from .device_names import cpu_name, device_name, gpu_name
+from .inputs import Batch, TextEncoder, pad_batch
+from .integrity import MANIFEST_NAME
+from .manifest import read_manifest, update_manifest_tables
 from .policy import (
     Choice,
     LoadAdaptivePolicy,
@@ -40,8 +40,8 @@ from .session import Backend, BackendError, OrtBackend, SessionCache, resolve_de
 
 __all__ = [
     "BUNDLE_FORMAT",
+    "FORMAT_VERSION",
     "MANIFEST_NAME",
-    "SUPPORTED_FORMAT_VERSION",
     "AccuracyRow",
     "AdjustableEntry",
     "Backend",
@@ -49,6 +49,7 @@ __all__ = [
     "Batch",
     "BatcherClosedError",
     "BatcherStats",
+    "BundleManifest",
     "Choice",
     "DynamicBatcher",
     "EngineEntry",

@@ -20,7 +20,7 @@ from acc.profiles import (
     profile_for_speedup,
 )
 
-from .manifest import Manifest
+from .bundle_format import Manifest
 from .policy import Choice
 
 

@@ -24,9 +24,10 @@ import numpy as np
 
 from acc.profiles import BundleError, DataError
 
+from .bundle_format import LatencyRow, Manifest
 from .device_names import device_name
 from .inputs import TextEncoder
-from .manifest import LatencyRow, Manifest, read_manifest, update_manifest_tables
+from .manifest import read_manifest, update_manifest_tables
 from .session import Backend, BackendError, OrtBackend, resolve_device
 from .timing import full_length_feeds, measure_interleaved
 

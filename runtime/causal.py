@@ -8,7 +8,6 @@ decode tokens/s. Imports neither torch nor transformers (the tokenizer is read w
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 from acc.profiles import BundleError, DataError
 
 from .adhoc import AdhocProfiles
+from .bundle_format import Manifest
 from .causal_names import DECODE_NAME
 from .causal_step import OrtCausalStep, PromptBatch, left_pad
 from .generate import GenerationConfig, generate
-from .manifest import MANIFEST_NAME, Manifest, read_manifest
+from .manifest import read_manifest
 from .ort_session import create_session
 from .policy import choose_profile
 from .verified_graphs import read_graph
@@ -52,19 +52,18 @@ class CausalGeneration:
 class CausalRuntime:
     """A loaded causal-LM bundle. Sessions are created on first use and cached per graph (thread-safe)."""
 
-    def __init__(self, manifest: Manifest, data: dict[str, Any], tokenizer: Tokenizer, device: str = "cpu",
+    def __init__(self, manifest: Manifest, tokenizer: Tokenizer, device: str = "cpu",
                  threads: int | None = None) -> None:  # fmt: skip
         self.manifest = manifest
-        self.model_card: dict[str, Any] = data["model"]
-        self.decode_graph = str(data["decode"]["graph"])
+        self.decode_graph = str(manifest.sections["decode"]["graph"])
         self.tokenizer = tokenizer
         self.device = device
         self.threads = threads
-        self.eos_token_id = self.model_card.get("eos_token_id")
-        self.pad_token_id = self.model_card.get("pad_token_id")
+        self.eos_token_id = manifest.model.extra.get("eos_token_id")
+        self.pad_token_id = manifest.model.extra.get("pad_token_id")
         if self.pad_token_id is None:
             self.pad_token_id = self.eos_token_id if self.eos_token_id is not None else 0
-        self.adhoc = AdhocProfiles(manifest, min_keep=int(self.model_card.get("min_keep", 1)))
+        self.adhoc = AdhocProfiles(manifest, min_keep=manifest.model.min_keep or 1)
         self._sessions: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -76,14 +75,14 @@ class CausalRuntime:
         from tokenizers import Tokenizer
 
         manifest = read_manifest(bundle_dir, verify=verify)
-        data = json.loads((Path(bundle_dir) / MANIFEST_NAME).read_text(encoding="utf-8"))
-        family = data["model"].get("family")
+        family = manifest.model.family
         if family != CAUSAL_FAMILY:
             kind = family or "encoder-classifier"
             kind = ("an " if kind[0] in "aeiou" else "a ") + kind
             raise BundleError(f"bundle {bundle_dir} holds {kind} model, not a causal LM; load it with "
                               "acc.runtime.Runtime")  # fmt: skip
-        decode = (data.get("decode") or {}).get("graph")
+        decode_section = manifest.sections.get("decode")
+        decode = decode_section.get("graph") if isinstance(decode_section, dict) else None
         if not decode or decode not in manifest.files:
             raise BundleError(f"bundle {bundle_dir} has no listed decode graph; re-export the bundle with acc-export")
         if device not in ("cpu", "cuda"):
@@ -91,7 +90,7 @@ class CausalRuntime:
         tokenizer = Tokenizer.from_str(manifest.read_file(f"{manifest.tokenizer}/tokenizer.json").decode("utf-8"))
         tokenizer.no_padding()
         tokenizer.no_truncation()
-        return cls(manifest, data, tokenizer, device, threads)
+        return cls(manifest, tokenizer, device, threads)
 
     @property
     def num_layers(self) -> int:

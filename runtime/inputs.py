@@ -21,7 +21,7 @@ from acc.profiles import BundleError, DataError
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
-    from .manifest import Manifest
+    from .bundle_format import Manifest
 
 TOKENIZER_FILE = "tokenizer.json"
 # One text, several texts, or several token-id lists (each starting with [CLS] as the tokenizer writes them).

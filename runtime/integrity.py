@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from acc.profiles import BundleError
 
 if TYPE_CHECKING:
-    from .manifest import FileEntry, Manifest
+    from .bundle_format import FileEntry, Manifest
 
 MANIFEST_NAME = "manifest.json"
 REEXPORT = "re-export the bundle with acc-export"

@@ -1,13 +1,15 @@
-"""Read (and verify) a bundle's ``manifest.json`` into frozen records; rewrite its measured tables atomically.
+"""Read (and verify) a bundle's ``manifest.json`` from disk; rewrite its measured tables atomically.
 
-This module is the definition of what a valid bundle is (docs/DESIGN.md#bundle): the exporter writes the format, the
-runtime and the C++ library read it by these rules. Every failure is one ``BundleError`` line naming the bundle, the
-problem and the fix, because a half-valid bundle that loads and then fails on the first request is worse than one
-that refuses to load.
+The format itself (records, types, defaults) is ``acc.runtime.bundle_format``; this module adds what touches the
+disk: the bundle directory, strict JSON, the format version, the file table's sizes and hashes
+(``acc.runtime.integrity``) and the digest that names the bundle. Every failure is one ``BundleError`` line naming the
+bundle, the problem and the fix, because a half-valid bundle that loads and then fails on the first request is worse
+than one that refuses to load.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -15,168 +17,16 @@ import re
 import stat
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields
 from importlib import metadata
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from acc.profiles import BundleError, EncoderShape, PolicyError, Profile, ProfileError
+from acc.profiles import BundleError
 
-from .integrity import (
-    MANIFEST_NAME,
-    check_files,
-    check_references,
-    read_manifest_bytes,
-    read_verified,
-)
+from .bundle_format import BUNDLE_FORMAT, FORMAT_VERSION, AccuracyRow, LatencyRow, Manifest
+from .integrity import MANIFEST_NAME, check_files, check_references, read_manifest_bytes
 from .integrity import REEXPORT as _REEXPORT
-from .manifest_rules import check_model_card, parse_strict
-
-BUNDLE_FORMAT = "acc-bundle"
-SUPPORTED_FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class ModelCard:
-    """What the graphs compute: architecture numbers, label names and the inputs the graphs take."""
-
-    name: str
-    source: str
-    architecture: str
-    num_layers: int
-    hidden_size: int
-    num_heads: int
-    intermediate_size: int
-    labels: tuple[str, ...]
-    max_length: int
-    inputs: tuple[str, ...]
-
-    @property
-    def shape(self) -> EncoderShape:
-        """The FLOPs-model view of the encoder, used to offline-tune ad-hoc profiles for the adjustable graph."""
-        return EncoderShape(self.num_layers, self.hidden_size, self.intermediate_size, self.num_heads)
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """Content identity of one bundle file."""
-
-    sha256: str
-    bytes: int
-
-
-@dataclass(frozen=True)
-class ProfileEntry:
-    """One shipped profile and the graph that runs it."""
-
-    name: str
-    graph: str
-    profile: Profile
-
-    @property
-    def target_speedup(self) -> float:
-        return self.profile.target_speedup
-
-
-@dataclass(frozen=True)
-class AdjustableEntry:
-    """The graph whose keep ratios are an input (``input``: float[num_layers]), so any speedup can run."""
-
-    graph: str
-    input: str
-
-
-@dataclass(frozen=True)
-class EngineEntry:
-    """A prebuilt engine, keyed by (profile, backend, compute capability, precision)."""
-
-    profile: str
-    backend: str
-    compute_capability: str
-    precision: str
-    file: str
-    trt_version: str | None = None
-
-
-@dataclass(frozen=True)
-class AccuracyRow:
-    """Accuracy of one profile on one data set; agreement and diff are against the dense PyTorch model."""
-
-    profile: str
-    dataset: str
-    examples: int
-    accuracy: float
-    label_agreement: float | None = None
-    max_abs_diff: float | None = None
-
-
-@dataclass(frozen=True)
-class LatencyRow:
-    """Measured latency of one profile at one (backend, device, batch, seq) point, in milliseconds."""
-
-    profile: str
-    backend: str
-    device: str
-    batch: int
-    seq: int
-    p50_ms: float
-    p99_ms: float
-    threads: int | None = None
-
-
-@dataclass(frozen=True)
-class Tables:
-    """The measured tables the policy decides from."""
-
-    accuracy: tuple[AccuracyRow, ...] = ()
-    latency: tuple[LatencyRow, ...] = ()
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """A parsed ``manifest.json``. ``bundle_dir`` resolves the relative paths; the dict fields are copies."""
-
-    bundle_dir: Path
-    format_version: int
-    created_utc: str
-    versions: dict[str, Any]
-    model: ModelCard
-    tokenizer: str
-    files: dict[str, FileEntry]
-    profiles: tuple[ProfileEntry, ...]
-    adjustable: AdjustableEntry | None
-    engines: tuple[EngineEntry, ...]
-    tables: Tables
-    validation: dict[str, Any]
-    allow_mismatch: bool
-    graph_format: dict[str, Any] = field(default_factory=dict)  # opset, inline, attention form, TokenSelect version
-    precisions: dict[str, Any] = field(default_factory=dict)  # fp16 variants: files, validation, default per device
-    digest: str = ""  # the bundle's identity: "sha256:" + sha256 of manifest.json's bytes (see bundle_digest)
-
-    @property
-    def profile_names(self) -> list[str]:
-        return [entry.name for entry in self.profiles]
-
-    def profile(self, name: str) -> ProfileEntry:
-        """The entry called ``name``; a ``PolicyError`` listing the shipped names when there is none."""
-        for entry in self.profiles:
-            if entry.name == name:
-                return entry
-        raise PolicyError(f"bundle {self.bundle_dir} has no profile {name!r}; choose one of {self.profile_names}")
-
-    def path(self, relative: str) -> Path:
-        """Absolute path of a file named relative to the bundle root."""
-        return self.bundle_dir / relative
-
-    def read_file(self, relative: str) -> bytes:
-        """The verified bytes of a listed file (size and sha256 checked on the bytes returned); an unlisted file
-        is never read."""
-        entry = self.files.get(relative)
-        if entry is None:
-            raise BundleError(f"bundle {self.bundle_dir} needs {relative}, which {MANIFEST_NAME} does not list (it "
-                              f"would be read unverified); {_REEXPORT}")  # fmt: skip
-        return read_verified(self.bundle_dir, relative, entry)
-
+from .manifest_rules import parse_strict
 
 DIGEST_PREFIX = "sha256:"
 _DIGEST = re.compile(r"^(sha256:)?[0-9a-f]{64}$")
@@ -247,12 +97,12 @@ def _check_format(data: dict[str, Any], root: Path) -> None:
     version = data.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise BundleError(f"bundle {root} has an invalid format_version {version!r}; {_REEXPORT}")
-    if version > SUPPORTED_FORMAT_VERSION:
+    if version > FORMAT_VERSION:
         versions = data.get("versions")
         writer = (versions.get("acc") if isinstance(versions, dict) else None) or "unknown"
         raise BundleError(
             f"bundle {root} has format_version {version}, written by acc-deploy {writer}; this acc-deploy "
-            f"{_own_version()} reads format_version <= {SUPPORTED_FORMAT_VERSION}, upgrade acc-deploy"
+            f"{_own_version()} reads format_version <= {FORMAT_VERSION}, upgrade acc-deploy"
         )
 
 
@@ -264,120 +114,7 @@ def _own_version() -> str:
 
 
 def _parse(data: dict[str, Any], root: Path, digest: str = "") -> Manifest:
-    where = f"{root / MANIFEST_NAME}"
-    for key in ("versions", "model", "files", "profiles", "tables"):
-        if key not in data:
-            raise BundleError(f"{where} lacks key {key!r}; {_REEXPORT}")
-    files = {
-        _safe_relative(path, where): _file_entry(entry, f"{where} files[{path!r}]")
-        for path, entry in _expect(data["files"], dict, f"{where} files").items()
-    }
-    model = _record(ModelCard, data["model"], f"{where} model")
-    check_model_card(model, f"{where} model")
-    tables = _expect(data["tables"], dict, f"{where} tables")
-    profiles = _list(data, "profiles", where)
-    adjustable = data.get("adjustable")
-    return Manifest(
-        bundle_dir=root,
-        format_version=int(data["format_version"]),
-        created_utc=str(data.get("created_utc", "")),
-        versions=dict(_expect(data["versions"], dict, f"{where} versions")),
-        model=model,
-        tokenizer=_safe_relative(str(data.get("tokenizer", "tokenizer")), where).rstrip("/"),
-        files=files,
-        profiles=tuple(_profile_entry(item, f"{where} profiles[{i}]") for i, item in enumerate(profiles)),
-        adjustable=None if adjustable is None else _record(AdjustableEntry, adjustable, f"{where} adjustable"),
-        engines=_records(EngineEntry, _list(data, "engines", where), f"{where} engines"),
-        tables=Tables(
-            accuracy=_records(AccuracyRow, _list(tables, "accuracy", where), f"{where} tables.accuracy"),
-            latency=_records(LatencyRow, _list(tables, "latency", where), f"{where} tables.latency"),
-        ),
-        validation=dict(_expect(data.get("validation") or {}, dict, f"{where} validation")),
-        allow_mismatch=bool(data.get("allow_mismatch", False)),
-        graph_format=dict(_expect(data.get("graph_format") or {}, dict, f"{where} graph_format")),
-        precisions=dict(_expect(data.get("precisions") or {}, dict, f"{where} precisions")),
-        digest=digest,
-    )
-
-
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-def _file_entry(item: Any, where: str) -> FileEntry:
-    """A file record whose size can bound a read and whose sha256 can match one (lower-case hex)."""
-    entry = _record(FileEntry, item, where)
-    if not _SHA256.match(entry.sha256):
-        raise BundleError(f"{where}.sha256 = {entry.sha256!r} is not 64 lower-case hex digits; {_REEXPORT}")
-    if entry.bytes < 0:
-        raise BundleError(f"{where}.bytes = {entry.bytes} is negative; {_REEXPORT}")
-    return entry
-
-
-def _profile_entry(item: Any, where: str) -> ProfileEntry:
-    item = _expect(item, dict, where)
-    for key in ("name", "graph", "profile"):
-        if key not in item:
-            raise BundleError(f"{where} lacks key {key!r}; {_REEXPORT}")
-    try:
-        profile = Profile.from_dict(_expect(item["profile"], dict, f"{where}.profile"))
-    except ProfileError as exc:
-        raise BundleError(f"{where}.profile is invalid ({exc}); {_REEXPORT}") from exc
-    return ProfileEntry(name=str(item["name"]), graph=_safe_relative(str(item["graph"]), where), profile=profile)
-
-
-_SCALARS = {"str": str, "int": int, "float": float}
-
-
-def _record(cls: type, data: Any, where: str) -> Any:
-    """Build a frozen record from a JSON object: required keys present, scalars coerced, unknown keys ignored.
-
-    Unknown keys are ignored on purpose: a format-1 writer may add optional keys without breaking older readers.
-    """
-    data = _expect(data, dict, where)
-    values: dict[str, Any] = {}
-    for spec in fields(cls):
-        if spec.name not in data:
-            if spec.default is MISSING:
-                raise BundleError(f"{where} lacks key {spec.name!r}; {_REEXPORT}")
-            continue
-        value = data[spec.name]
-        kind = str(spec.type).replace(" ", "")
-        optional = kind.endswith("|None")
-        kind = kind.removesuffix("|None")
-        if value is None and optional:
-            values[spec.name] = None
-        elif kind == "tuple[str,...]":
-            values[spec.name] = tuple(str(v) for v in _expect(value, list, f"{where}.{spec.name}"))
-        elif kind in _SCALARS and not isinstance(value, (dict, list, bool)):
-            try:
-                values[spec.name] = _SCALARS[kind](value)
-            except (TypeError, ValueError, OverflowError):
-                raise BundleError(f"{where}.{spec.name} = {value!r} is not of type {kind}; {_REEXPORT}") from None
-        else:
-            raise BundleError(f"{where}.{spec.name} = {value!r} is not of type {kind}; {_REEXPORT}")
-    return cls(**values)
-
-
-def _expect(value: Any, kind: type, where: str) -> Any:
-    if not isinstance(value, kind):
-        raise BundleError(f"{where} is a {type(value).__name__}, expected a JSON {kind.__name__}; {_REEXPORT}")
-    return value
-
-
-def _list(data: dict[str, Any], key: str, where: str) -> list[Any]:
-    return _expect(data.get(key) or [], list, f"{where} {key}")
-
-
-def _records(cls: type, items: list[Any], where: str) -> tuple[Any, ...]:
-    return tuple(_record(cls, item, f"{where}[{index}]") for index, item in enumerate(items))
-
-
-def _safe_relative(path: str, where: str) -> str:
-    """Bundle paths are relative POSIX paths inside the bundle; anything else could read files outside it."""
-    pure = PurePosixPath(path)
-    if not path or pure.is_absolute() or ".." in pure.parts or "\\" in path:
-        raise BundleError(f"{where} names path {path!r} outside the bundle; paths must be relative, without '..'")
-    return path
+    return dataclasses.replace(Manifest.from_json(data, f"{root / MANIFEST_NAME}"), bundle_dir=root, digest=digest)
 
 
 # --------------------------------------------------------------------------------------------------- updating
@@ -419,9 +156,11 @@ def update_manifest_tables(
     return read_manifest(root, verify=False)
 
 
-def _row_dict(cls: type, row: Any, manifest: Manifest, fill: dict[str, str | None]) -> dict[str, Any]:
+def _row_dict(
+    cls: type[LatencyRow] | type[AccuracyRow], row: Any, manifest: Manifest, fill: dict[str, str | None]
+) -> dict[str, Any]:
     """Validate one new row by building its record, so a bad row fails before anything is written."""
-    raw = asdict(row) if isinstance(row, cls) else dict(row)
+    raw = row.to_json() if isinstance(row, cls) else dict(row)
     for key, value in fill.items():
         if value is None:
             continue
@@ -432,13 +171,13 @@ def _row_dict(cls: type, row: Any, manifest: Manifest, fill: dict[str, str | Non
                 f"{cls.__name__} for profile {raw.get('profile')!r} has {key} {raw[key]!r}, not {value!r}; "
                 "pass rows measured on that backend and device"
             )
-    record = _record(cls, raw, f"new {cls.__name__}")
+    record = cls.from_json(raw, f"new {cls.__name__}")
     if record.profile not in manifest.profile_names:
         raise BundleError(
             f"{cls.__name__} names profile {record.profile!r}, not in bundle {manifest.bundle_dir} "
             f"(has {manifest.profile_names}); measure a shipped profile"
         )
-    return asdict(record)
+    return record.to_json()
 
 
 def _replace_json(path: Path, data: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from acc.profiles import PolicyError
 
-from .manifest import AdjustableEntry, LatencyRow, ProfileEntry, Tables
+from .bundle_format import AdjustableEntry, LatencyRow, ProfileEntry, Tables
 
 SPEEDUP_TOLERANCE = 1e-6
 DENSE = "dense"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from acc.profiles import BundleError, DataError
 
-from .manifest import Manifest
+from .bundle_format import Manifest
 from .session import BackendError
 
 FP32 = "fp32"

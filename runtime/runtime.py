@@ -22,11 +22,12 @@ import numpy as np
 from acc.profiles import BundleError, DataError
 
 from .adhoc import AdhocProfiles
+from .bundle_format import Manifest
 from .device_names import cpu_name
 from .device_names import device_name as name_of_device
 from .inputs import Batch, Inputs, TextEncoder
 from .length_groups import length_groups
-from .manifest import Manifest, check_digest, read_manifest
+from .manifest import check_digest, read_manifest
 from .policy import Choice, _latency_rows, choose_profile, interpolate_p99_ms
 from .precision import graphs_of, resolve_precision
 from .request import RequestOptions

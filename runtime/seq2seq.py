@@ -9,7 +9,6 @@ Only the encoder depends on the profile; the decoder reads whatever the encoder 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -19,10 +18,11 @@ from typing import Any
 from acc.profiles import BundleError, DataError, EncoderShape
 
 from .adhoc import AdhocProfiles
+from .bundle_format import Manifest
 from .generate import Generation, GenerationConfig, generate
 from .inputs import TextEncoder
 from .integrity import MANIFEST_NAME, REEXPORT
-from .manifest import Manifest, read_manifest
+from .manifest import read_manifest
 from .policy import choose_profile
 from .seq2seq_step import DecoderSpec, GraphSeq2SeqStep
 from .session import SessionCache, ort_factory, resolve_device
@@ -49,11 +49,12 @@ class Seq2SeqResult:
 class Seq2SeqRuntime:
     """A loaded seq2seq bundle. ``generate`` is thread-safe (sessions are shared, decoding state is per call)."""
 
-    def __init__(self, manifest: Manifest, raw: Mapping[str, Any], sessions: SessionCache, backend: str) -> None:
+    def __init__(self, manifest: Manifest, sessions: SessionCache, backend: str) -> None:
         where = str(manifest.bundle_dir / MANIFEST_NAME)
-        section = raw.get("seq2seq")
-        if raw.get("family") != SEQ2SEQ_FAMILY or not isinstance(section, Mapping):
-            raise BundleError(f"{manifest.bundle_dir} is not a seq2seq bundle (family {raw.get('family')!r}); "
+        section = manifest.sections.get("seq2seq")
+        family = manifest.model.family
+        if family != SEQ2SEQ_FAMILY or not isinstance(section, Mapping):
+            raise BundleError(f"{manifest.bundle_dir} is not a seq2seq bundle (family {family!r}); "
                               "load it with acc.runtime.Runtime, or export a T5 checkpoint")  # fmt: skip
         self.manifest = manifest
         try:
@@ -80,11 +81,8 @@ class Seq2SeqRuntime:
              threads: int | None = None) -> Seq2SeqRuntime:  # fmt: skip
         """Read and verify the bundle (sha256 of every file, the decoder graph included); sessions load lazily."""
         manifest = read_manifest(path, verify=verify)
-        raw = json.loads((manifest.bundle_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
         resolved = resolve_device(device)
-        return cls(
-            manifest, raw, SessionCache(ort_factory(resolved, threads=threads, manifest=manifest)), f"ort-{resolved}"
-        )
+        return cls(manifest, SessionCache(ort_factory(resolved, threads=threads, manifest=manifest)), f"ort-{resolved}")
 
     def template(self, name: str) -> str:
         """A prompt template shipped in the bundle (trained or held-out) by name."""

@@ -35,7 +35,7 @@ from .ort_session import (
 if TYPE_CHECKING:
     import onnxruntime
 
-    from .manifest import Manifest
+    from .bundle_format import Manifest
     from .verified_graphs import VerifiedGraph
 
 BATCH_AXIS, SEQUENCE_AXIS = "batch", "sequence"  # the exporter's dynamic axis names of every input

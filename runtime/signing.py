@@ -15,8 +15,9 @@ from pathlib import Path
 
 from acc.profiles import BundleError
 
+from .bundle_format import Manifest
 from .integrity import MANIFEST_NAME, open_inside, read_manifest_bytes
-from .manifest import Manifest, bundle_digest
+from .manifest import bundle_digest
 
 SIGNATURE_NAME = MANIFEST_NAME + ".sig"
 SIGN_EXTRA = "pip install 'acc-deploy[sign]'"

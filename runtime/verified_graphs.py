@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from acc.profiles import BundleError
 
+from .bundle_format import Manifest
 from .integrity import REEXPORT
-from .manifest import Manifest
 
 
 @dataclass(frozen=True, eq=False)

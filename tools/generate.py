@@ -51,11 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def bundle_family(bundle: str) -> str | None:
     """The model family a bundle's manifest records (None when unreadable: the runtime's loader then says why)."""
-    from pathlib import Path
+    from acc.profiles import AccError
+    from acc.runtime.manifest import read_manifest
 
     try:
-        return json.loads((Path(bundle) / "manifest.json").read_text(encoding="utf-8"))["model"].get("family")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return read_manifest(bundle, verify=False).model.family
+    except AccError:
         return None
 
 

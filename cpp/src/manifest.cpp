@@ -221,7 +221,7 @@ ProfileEntry parse_profile_entry(const Json& item, const std::string& where) {
         if (!object.contains(key)) throw BundleError(where + " lacks key " + py_repr(std::string(key)) + "; " + kReexport);
     }
     Profile profile = parse_profile(object["profile"], where);
-    return {detail::py_str_json(object["name"]), safe_relative(detail::py_str_json(object["graph"]), where),
+    return {detail::py_str_json(object["name"]), safe_relative(detail::py_str_json(object["graph"]), where + ".graph"),
             std::move(profile)};
 }
 
@@ -245,7 +245,8 @@ EngineEntry parse_engine(const Json& data, const std::string& where) {
     const Json& o = expect_object(data, where);
     return {detail::get_str(o, "profile", where),   detail::get_str(o, "backend", where),
             detail::get_str(o, "compute_capability", where), detail::get_str(o, "precision", where),
-            detail::get_str(o, "file", where),      detail::get_opt_str(o, "trt_version", where)};
+            safe_relative(detail::get_str(o, "file", where), where + ".file"),
+            detail::get_opt_str(o, "trt_version", where)};
 }
 
 AccuracyRow parse_accuracy(const Json& data, const std::string& where) {
@@ -374,7 +375,7 @@ Manifest parse_manifest(const std::filesystem::path& bundle_dir, bool verify) {
     m.digest = digest;
     std::vector<std::string> file_order;
     for (const auto& [path, entry] : expect_object(data["files"], where + " files").items()) {
-        const std::string relative = safe_relative(path, where);
+        const std::string relative = safe_relative(path, where + " files");
         const std::string at = where + " files[" + py_repr(path) + "]";
         const Json& object = expect_object(entry, at);
         m.files[relative] = {detail::get_str(object, "sha256", at), detail::get_int(object, "bytes", at)};
@@ -397,7 +398,7 @@ Manifest parse_manifest(const std::filesystem::path& bundle_dir, bool verify) {
     m.model = parse_model(data["model"], where + " model");
     check_model_card(m.model, where + " model");
     const std::string tokenizer = data.contains("tokenizer") ? detail::py_str_json(data["tokenizer"]) : "tokenizer";
-    m.tokenizer = safe_relative(tokenizer, where);
+    m.tokenizer = safe_relative(tokenizer, where + " tokenizer");
     while (!m.tokenizer.empty() && m.tokenizer.back() == '/') m.tokenizer.pop_back();
     for (std::size_t i = 0; i < profiles.size(); ++i) {
         m.profiles.push_back(parse_profile_entry(profiles[i], where + " profiles[" + std::to_string(i) + "]"));
@@ -405,7 +406,8 @@ Manifest parse_manifest(const std::filesystem::path& bundle_dir, bool verify) {
     if (data.contains("adjustable") && !data["adjustable"].is_null()) {
         const std::string at = where + " adjustable";
         const Json& object = expect_object(data["adjustable"], at);
-        m.adjustable = AdjustableEntry{detail::get_str(object, "graph", at), detail::get_str(object, "input", at)};
+        m.adjustable = AdjustableEntry{safe_relative(detail::get_str(object, "graph", at), at + ".graph"),
+                                       detail::get_str(object, "input", at)};
     }
     const Json& engines = list_or_empty(data, "engines", where);
     for (std::size_t i = 0; i < engines.size(); ++i) {

@@ -31,7 +31,7 @@ from .records import ADJUSTABLE, BASELINE, BUNDLE_DENSE, PROFILE, BenchRow
 if TYPE_CHECKING:
     import onnxruntime
 
-    from acc.runtime.manifest import Manifest
+    from acc.runtime.bundle_format import Manifest
 
 DENSE_PROFILE = "dense"
 

@@ -16,7 +16,8 @@ from acc.profiles import Profile
 from acc.runtime.seq2seq_names import DECODER_NAME, ENCODER_HIDDEN, ENCODER_INPUTS, ENCODER_MASK
 
 from ..config import AXES_BS, AccOnnxConfig
-from ..encoder import graph_specs, profile_measures
+from ..encoder import SYNTHETIC, SummaryRow, accuracy_rows, graph_specs
+from ..encoder import summary_rows as encoder_summary_rows
 from ..export import ADJUSTABLE_NAME, ExportedGraph
 from ..family import GRAPHS_DIR, BuiltGraph, ExportFamily, ort_session, profiles_of, progress_bar
 from ..latency_table import LatencyCell
@@ -31,18 +32,9 @@ SEQ2SEQ_MAX_LENGTH = 128  # T5 has relative positions, no limit of its own; the 
 
 
 @dataclass
-class Seq2SeqSummaryRow:
+class Seq2SeqSummaryRow(SummaryRow):
     """One line of the printed summary: a profile's encoder graph, validated end to end with the decoder."""
 
-    profile: str
-    target_speedup: float
-    theoretical_speedup_64: float
-    theoretical_speedup_128: float
-    accuracy: float | None  # ONNX greedy answers on SST-2 dev under the validation template
-    sequence_agreement: float  # generated token sequences identical to PyTorch's
-    max_abs_diff: float
-    index_flip_rate: float
-    encoder_cpu_speedup: float | None = None  # encoder graph vs dense, largest latency cell
     generation_ms: float | None = None  # whole greedy generation, smallest latency cell
 
 
@@ -122,7 +114,7 @@ class Seq2SeqExport(ExportFamily):
                                                     profile.name, answers, max(len(a) for a in answers),
                                                     references))  # fmt: skip
                 if grid:
-                    self.reports.append(measure_seq2seq(*common, synthetic_prompts(config, grid), "synthetic",
+                    self.reports.append(measure_seq2seq(*common, synthetic_prompts(config, grid), SYNTHETIC,
                                                         profile.keep_ratios, profile.name,
                                                         reference_cache=references))  # fmt: skip
                 bar.update(1)
@@ -151,14 +143,8 @@ class Seq2SeqExport(ExportFamily):
 
     def sections(self, profiles: list[Profile], failures: list[str]) -> dict[str, Any]:
         config, latency = self.config, self.latency
-        accuracy = [
-            {"profile": r.profile, "graph": r.graph, "dataset": r.source, "examples": r.examples,
-             "accuracy": r.onnx_accuracy, "torch_accuracy": r.torch_accuracy, "label_agreement": r.label_agreement,
-             "max_abs_diff": r.max_abs_diff}
-            for r in self.reports if r.source != "synthetic" and r.graph != ADJUSTABLE_NAME
-        ]  # fmt: skip
+        accuracy = accuracy_rows(self.reports)
         return {
-            "family": FAMILY,
             "seq2seq": {
                 "decoder": asdict(self.spec),
                 "encoder_outputs": [ENCODER_HIDDEN, ENCODER_MASK],
@@ -204,23 +190,10 @@ def _decoder_spec(model: Any, decoder: DecoderGraph) -> Any:
 
 def summary_rows(profiles: list[Profile], reports: list[GraphReport], latency: list[LatencyCell],
                  generation: list[GenerationCell]) -> list[Seq2SeqSummaryRow]:  # fmt: skip
-    """Per profile, from its own encoder graph: accuracy, agreement with PyTorch, CPU speedups."""
-    rows: list[Seq2SeqSummaryRow] = []
+    """The encoder family's rows plus each profile's greedy generation time at the smallest latency cell."""
     smallest = min(((c.batch, c.seq) for c in generation), default=None)
-    for profile in profiles:
-        labelled = next((r for r in reports if r.graph == profile.name and r.source != "synthetic"), None)
-        gen = next((g for g in generation if g.profile == profile.name and (g.batch, g.seq) == smallest), None)
-        own = profile_measures(profile.name, reports, latency)
-        rows.append(Seq2SeqSummaryRow(
-            profile=profile.name,
-            target_speedup=profile.target_speedup,
-            theoretical_speedup_64=profile.speedup_at.get("64", 1.0),
-            theoretical_speedup_128=profile.speedup_at.get("128", 1.0),
-            accuracy=labelled.onnx_accuracy if labelled else None,
-            sequence_agreement=own.agreement,
-            max_abs_diff=own.max_abs_diff,
-            index_flip_rate=own.index_flip_rate,
-            encoder_cpu_speedup=own.cpu_speedup,
-            generation_ms=gen.p50_ms if gen else None,
-        ))  # fmt: skip
-    return rows
+    rows = encoder_summary_rows(profiles, reports, latency, row=Seq2SeqSummaryRow)
+    for row in rows:
+        gen = next((g for g in generation if g.profile == row.profile and (g.batch, g.seq) == smallest), None)
+        row.generation_ms = gen.p50_ms if gen else None  # type: ignore[attr-defined]
+    return rows  # type: ignore[return-value]

@@ -38,10 +38,10 @@ def render_seq2seq_summary(result: Seq2SeqExportResult) -> Table:
             f"{row.theoretical_speedup_64:.2f}x",
             f"{row.theoretical_speedup_128:.2f}x",
             "-" if row.accuracy is None else f"{100 * row.accuracy:.2f}%",
-            f"{100 * row.sequence_agreement:.2f}%",
+            f"{100 * row.label_agreement:.2f}%",
             f"{row.max_abs_diff:.1e}",
             f"{100 * row.index_flip_rate:.2f}%",
-            "-" if row.encoder_cpu_speedup is None else f"{row.encoder_cpu_speedup:.2f}x",
+            "-" if row.cpu_speedup is None else f"{row.cpu_speedup:.2f}x",
             "-" if row.generation_ms is None else f"{row.generation_ms:.1f}",
         )
     table.caption = "speedups are encoder FLOPs / encoder graph time; the decoder is shared by every profile"

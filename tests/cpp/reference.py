@@ -38,7 +38,7 @@ from tokenizers import Tokenizer
 from acc.exporter.bundle import new_staging_dir, write_bundle
 from acc.modeling.data import load_sst2
 from acc.profiles import AccError, EncoderShape, ProfileError, profile_for_speedup
-from acc.runtime import Runtime, choose_profile, read_manifest
+from acc.runtime import AccuracyRow, LatencyRow, ModelCard, ProfileEntry, Runtime, choose_profile, read_manifest
 
 BATCH_SIZE = 64
 TRUNCATE_AT = 16
@@ -167,10 +167,6 @@ def predict(bundle: Path, texts: list[str]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ fake bundles
 
 
-def _profile_json(speedup: float, name: str | None = None) -> dict[str, Any]:
-    return profile_for_speedup(FAKE_SHAPE, speedup, name=name).to_dict()
-
-
 def _write_fake(target: Path, tokenizer_json: Path, fields: dict[str, Any]) -> Path:
     """A valid bundle whose graphs are placeholder bytes (enough for manifest, policy and request checks)."""
     staging = new_staging_dir(target)
@@ -183,30 +179,30 @@ def _write_fake(target: Path, tokenizer_json: Path, fields: dict[str, Any]) -> P
         graphs.append(fields["adjustable"]["graph"])
     for graph in graphs:
         (staging / graph).write_bytes(f"placeholder {graph}".encode())
-    model = {"name": "fake", "source": "tests/cpp", "architecture": "bert", "num_layers": FAKE_SHAPE.num_layers,
-             "hidden_size": FAKE_SHAPE.hidden_size, "num_heads": FAKE_SHAPE.num_heads,
-             "intermediate_size": FAKE_SHAPE.intermediate_size, "labels": LABELS, "max_length": 512,
-             "inputs": ["input_ids", "attention_mask", "token_type_ids"]}  # fmt: skip
-    return write_bundle(staging, target, {"versions": {"opset": 17}, "model": model, **fields})
+    model = ModelCard(name="fake", source="tests/cpp", architecture="bert", num_layers=FAKE_SHAPE.num_layers,
+                      hidden_size=FAKE_SHAPE.hidden_size, num_heads=FAKE_SHAPE.num_heads,
+                      intermediate_size=FAKE_SHAPE.intermediate_size, labels=tuple(LABELS), max_length=512,
+                      inputs=("input_ids", "attention_mask", "token_type_ids"))  # fmt: skip
+    return write_bundle(staging, target, {"versions": {"opset": 17}, "model": model.to_json(), **fields})
 
 
 def _entries(speedups: dict[str, float]) -> list[dict[str, Any]]:
-    return [{"name": n, "graph": f"graphs/{n}.onnx", "profile": _profile_json(s, n)} for n, s in speedups.items()]
+    return [ProfileEntry(n, f"graphs/{n}.onnx", profile_for_speedup(FAKE_SHAPE, s, name=n)).to_json()
+            for n, s in speedups.items()]  # fmt: skip
 
 
 def _latency(profile: str, scale: float, backend: str = "ort-cpu", device: str = "Test CPU",
              batches: tuple[int, ...] = (1, 8), seqs: tuple[int, ...] = (32, 128)) -> list[dict[str, Any]]:  # fmt: skip
-    return [{"profile": profile, "backend": backend, "device": device, "batch": b, "seq": s,
-             "p50_ms": 0.8 * scale * b * (s / 64) ** 1.2, "p99_ms": scale * b * (s / 64) ** 1.2 + 0.5, "threads": 2}
+    return [LatencyRow(profile, backend, device, b, s, p50_ms=0.8 * scale * b * (s / 64) ** 1.2,
+                       p99_ms=scale * b * (s / 64) ** 1.2 + 0.5, threads=2).to_json()
             for b in batches for s in seqs]  # fmt: skip
 
 
 def fake_bundles(root: Path, tokenizer_json: Path) -> dict[str, Path]:
     """Three catalogs that exercise every branch of the policy."""
     full = {"dense": 1.0, "s1.5": 1.5, "s3": 3.0}
-    accuracy = [{"profile": n, "dataset": "sst2-dev", "examples": 872, "accuracy": a}
-                for n, a in zip(full, (0.90, 0.89, 0.86))]  # fmt: skip
-    accuracy += [{"profile": "s3", "dataset": "other", "examples": 100, "accuracy": 0.95}]
+    accuracy = [AccuracyRow(n, "sst2-dev", 872, a).to_json() for n, a in zip(full, (0.90, 0.89, 0.86), strict=True)]
+    accuracy += [AccuracyRow("s3", "other", 100, 0.95).to_json()]
     latency = _latency("dense", 1.0) + _latency("s1.5", 0.7) + _latency("s3", 0.4)
     latency += _latency("dense", 2.0, device="Other CPU", batches=(4,), seqs=(64,))
     latency += _latency("s3", 0.9, device="Other CPU", batches=(4,), seqs=(64,))
@@ -219,8 +215,7 @@ def fake_bundles(root: Path, tokenizer_json: Path) -> dict[str, Path]:
         "bare": _write_fake(root / "bare", tokenizer_json, {"profiles": _entries({"s3": 3.0, "s1.5": 1.5})}),
         "ties": _write_fake(root / "ties", tokenizer_json, {
             "profiles": _entries({"a": 2.0, "b": 2.0, "c": 2.5, "d": 1.2}),
-            "tables": {"accuracy": [{"profile": n, "dataset": "x", "examples": 10, "accuracy": 0.8}
-                                    for n in ("a", "b", "c")],
+            "tables": {"accuracy": [AccuracyRow(n, "x", 10, 0.8).to_json() for n in ("a", "b", "c")],
                        "latency": _latency("a", 1.0) + _latency("b", 1.0) + _latency("c", 1.0) + _latency("d", 0.2)}}),
     }  # fmt: skip
     return bundles

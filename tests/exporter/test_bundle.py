@@ -1,4 +1,5 @@
-"""exporter/bundle.py: hashing, manifest defaults, atomic move into place, overwrite rules."""
+"""exporter/bundle.py: hashing, manifest defaults, atomic move into place, overwrite rules; the typed format
+(acc.runtime.bundle_format) both the writer and the reader use."""
 
 from __future__ import annotations
 
@@ -9,15 +10,11 @@ from pathlib import Path
 import pytest
 
 from acc.exporter import bundle as bundle_mod
-from acc.exporter.bundle import (
-    BUNDLE_FORMAT,
-    BUNDLE_FORMAT_VERSION,
-    MANIFEST_NAME,
-    file_digest,
-    new_staging_dir,
-    write_bundle,
-)
-from acc.profiles import BundleError
+from acc.exporter.bundle import file_digest, new_staging_dir, write_bundle
+from acc.profiles import BundleError, EncoderShape, profile_for_speedup
+from acc.runtime import BUNDLE_FORMAT, FORMAT_VERSION, MANIFEST_NAME, BundleManifest, FileEntry, read_manifest
+
+SHAPE = EncoderShape(num_layers=4, hidden_size=64, intermediate_size=128, num_heads=4)
 
 
 def _stage(target: Path, payload: bytes = b"graph") -> Path:
@@ -32,10 +29,17 @@ def _stage(target: Path, payload: bytes = b"graph") -> Path:
 
 def _fields() -> dict:
     return {
-        "model": {"name": "tiny", "labels": ["negative", "positive"]},
-        "profiles": [{"name": "dense", "graph": "graphs/dense.onnx", "profile": {}}],
+        "model": {
+            "name": "tiny", "source": "test", "architecture": "bert", "num_layers": 4, "hidden_size": 64,
+            "num_heads": 4, "intermediate_size": 128, "labels": ["negative", "positive"], "max_length": 512,
+            "inputs": ["input_ids", "attention_mask", "token_type_ids"], "checkpoint_accuracy": 0.9,
+        },
+        "profiles": [
+            {"name": "dense", "graph": "graphs/dense.onnx",
+             "profile": profile_for_speedup(SHAPE, 1.0, name="dense").to_dict()}
+        ],
         "versions": {"opset": 17},
-    }
+    }  # fmt: skip
 
 
 def _leftovers(parent: Path) -> list[str]:
@@ -49,7 +53,7 @@ def test_file_digest_matches_hashlib(tmp_path: Path) -> None:
     digest = file_digest(path)
     assert digest.sha256 == hashlib.sha256(data).hexdigest()
     assert digest.bytes == len(data)
-    assert digest.to_dict() == {"sha256": digest.sha256, "bytes": len(data)}
+    assert digest.to_json() == {"sha256": digest.sha256, "bytes": len(data)}
 
 
 def test_file_digest_missing_file_is_bundle_error(tmp_path: Path) -> None:
@@ -68,7 +72,7 @@ def test_write_bundle_hashes_every_file_and_fills_manifest(tmp_path: Path) -> No
     result = write_bundle(_stage(target), target, _fields())
     assert result == target and target.is_dir()
     manifest = json.loads((target / MANIFEST_NAME).read_text())
-    assert manifest["format"] == BUNDLE_FORMAT and manifest["format_version"] == BUNDLE_FORMAT_VERSION
+    assert manifest["format"] == BUNDLE_FORMAT and manifest["format_version"] == FORMAT_VERSION
     assert sorted(manifest["files"]) == ["graphs/dense.onnx", "tokenizer/tokenizer.json", "weights.bin"]
     assert manifest["files"]["weights.bin"] == {"sha256": hashlib.sha256(b"\0" * 1000).hexdigest(), "bytes": 1000}
     assert manifest["versions"]["opset"] == 17 and "onnx" in manifest["versions"]
@@ -95,11 +99,11 @@ def test_exception_mid_write_leaves_no_target_and_no_staging(tmp_path: Path, mon
     staging = _stage(target)
     calls = []
 
-    def failing_digest(path: Path) -> bundle_mod.FileDigest:
+    def failing_digest(path: Path) -> FileEntry:
         calls.append(path)
         if len(calls) == 2:
             raise OSError("disk on fire")
-        return bundle_mod.FileDigest("0" * 64, 0)
+        return FileEntry("0" * 64, 0)
 
     monkeypatch.setattr(bundle_mod, "file_digest", failing_digest)
     with pytest.raises(OSError, match="disk on fire"):
@@ -177,27 +181,48 @@ def test_symlinks_are_refused(tmp_path: Path) -> None:
 
 
 def test_round_trip_through_the_runtime_reader(tmp_path: Path) -> None:
-    """The writer and the reader live in different stages; this pins that they agree on the format."""
-    from acc.profiles import EncoderShape, profile_for_speedup
-    from acc.runtime import SUPPORTED_FORMAT_VERSION, read_manifest
-
+    """The writer and the reader share one format module; what one writes the other reads back equal."""
     target = tmp_path / "bundle"
-    shape = EncoderShape(num_layers=4, hidden_size=64, intermediate_size=128, num_heads=4)
     fields = _fields()
-    fields["model"] = {
-        "name": "tiny", "source": "test", "architecture": "bert", "num_layers": 4, "hidden_size": 64, "num_heads": 4,
-        "intermediate_size": 128, "labels": ["negative", "positive"], "max_length": 512,
-        "inputs": ["input_ids", "attention_mask", "token_type_ids"],
-    }  # fmt: skip
-    fields["profiles"] = [
-        {
-            "name": "dense",
-            "graph": "graphs/dense.onnx",
-            "profile": profile_for_speedup(shape, 1.0, name="dense").to_dict(),
-        }
-    ]
+    fields["validation"] = {"atol": 1e-4}
+    fields["decode"] = {"graph": "graphs/dense.onnx"}  # a family's own section travels as it is
     write_bundle(_stage(target), target, fields)
     manifest = read_manifest(target)
-    assert BUNDLE_FORMAT_VERSION <= SUPPORTED_FORMAT_VERSION
     assert manifest.profile_names == ["dense"] and manifest.model.num_layers == 4
+    assert manifest.model.extra == {"checkpoint_accuracy": 0.9} and manifest.sections == {"decode": fields["decode"]}
     assert set(manifest.files) == {"graphs/dense.onnx", "tokenizer/tokenizer.json", "weights.bin"}
+    written = json.loads((target / MANIFEST_NAME).read_text())
+    assert manifest.to_json() == written  # nothing dropped, nothing added: the reader's record is the document
+    assert BundleManifest.from_json(written, "again", strict=True).to_json() == written
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f["profiles"][0].update(graph_name="x"), r"profiles\[0\] has keys \['graph_name'\] that the bundle"),
+        (lambda f: f.update(allow_mismatch="no"), "allow_mismatch = 'no' is not of type bool"),
+        (lambda f: f["model"].update(num_heads=5), "num_heads"),
+        (lambda f: f["model"].pop("inputs"), "model lacks key 'inputs'"),
+        (lambda f: f.update(tables={"latency": [{"profile": "dense"}]}), r"tables.latency\[0\] lacks key"),
+        (lambda f: f["profiles"][0].update(graph="../dense.onnx"), "outside the bundle"),
+    ],
+)
+def test_the_writer_refuses_what_the_format_does_not_define(tmp_path: Path, change, message: str) -> None:
+    """Strict on write: a misspelt key or a wrong type fails the export, not the first load of the bundle."""
+    target = tmp_path / "bundle"
+    staging = _stage(target)
+    fields = _fields()
+    change(fields)
+    with pytest.raises(BundleError, match=message):
+        write_bundle(staging, target, fields)
+    assert not target.exists() and not staging.exists()
+
+
+def test_the_reader_ignores_keys_a_newer_writer_added(tmp_path: Path) -> None:
+    """Lenient on read: format 1 may grow optional keys without breaking older readers."""
+    target = tmp_path / "bundle"
+    write_bundle(_stage(target), target, _fields())
+    data = json.loads((target / MANIFEST_NAME).read_text())
+    data["profiles"][0]["new_key"] = 1
+    (target / MANIFEST_NAME).write_text(json.dumps(data))
+    assert read_manifest(target).profiles[0].name == "dense"

@@ -24,7 +24,7 @@ def test_bundle_has_encoder_graphs_decoder_and_passing_validation(tiny_t5_bundle
 
     manifest = read_manifest(tiny_t5_bundle, verify=True)  # sha256 of every file, the decoder graph included
     raw = _manifest(tiny_t5_bundle)
-    assert raw["family"] == "seq2seq" and manifest.model.architecture == "t5"
+    assert raw["model"]["family"] == "seq2seq" and manifest.model.architecture == "t5"
     assert manifest.profile_names == ["dense", "s1.5", "s2"] and manifest.adjustable is not None
     decoder = raw["seq2seq"]["decoder"]
     assert decoder["graph"] in manifest.files and decoder["num_layers"] == 2

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from acc.profiles import BundleError, DataError, PolicyError
-from acc.runtime import BackendError, Runtime, cpu_name, read_manifest, update_manifest_tables
+from acc.runtime import BackendError, LatencyRow, Runtime, cpu_name, read_manifest, update_manifest_tables
 from acc.runtime import calibrate as calibrate_module
 from acc.runtime.calibrate import calibrate
 from acc.runtime.session import available_ort_providers
@@ -47,10 +47,12 @@ def test_rows_replace_this_device_and_keep_other_devices(bundle: Path) -> None:
     assert all(0 < r["p50_ms"] <= r["p99_ms"] for r in rows)
     after = read_manifest(bundle, verify=True)  # graphs and their sha256s untouched
     assert after.files == before.files and "manifest.json" not in after.files
-    table = [row.__dict__ for row in after.tables.latency]
-    assert OTHER in table  # another machine's rows survive
-    assert not [row for row in table if row["batch"] == 99]  # this machine's stale rows do not
-    assert sorted(table, key=str) == sorted([OTHER, *rows], key=str)
+    table = list(after.tables.latency)
+    other = LatencyRow.from_json(OTHER, "OTHER")
+    assert other in table  # another machine's rows survive
+    assert not [row for row in table if row.batch == 99]  # this machine's stale rows do not
+    written = [LatencyRow.from_json(row, "row") for row in rows]
+    assert sorted(table, key=str) == sorted([other, *written], key=str)
     assert after.tables.accuracy == before.tables.accuracy
     assert not list(bundle.glob(".manifest.*"))  # no temp file left behind
     assert stat.S_IMODE((bundle / "manifest.json").stat().st_mode) == 0o644  # still readable by a server's user

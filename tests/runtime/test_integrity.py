@@ -113,7 +113,7 @@ def test_external_data_escaping_the_bundle_is_refused(bundle: Path, tmp_path: Pa
             if entry.key == "location":
                 entry.value = "../../outside.bin"
     graph.write_bytes(model.SerializeToString())
-    _edit(bundle, lambda data: data["files"].__setitem__("graphs/dense.onnx", file_digest(graph).to_dict()))
+    _edit(bundle, lambda data: data["files"].__setitem__("graphs/dense.onnx", file_digest(graph).to_json()))
     with pytest.raises(BundleError, match="graphs/dense.onnx .* keeps tensor .* outside the bundle") as exc:
         Runtime.load(bundle, device="cpu")
     _one_line(exc)

@@ -12,7 +12,7 @@ import pytest
 
 from acc.profiles import BundleError, PolicyError
 from acc.runtime import (
-    SUPPORTED_FORMAT_VERSION,
+    FORMAT_VERSION,
     AccuracyRow,
     LatencyRow,
     Manifest,
@@ -110,7 +110,7 @@ def test_newer_format_version_says_upgrade(make_fake_bundle: MakeBundle) -> None
     bundle = make_fake_bundle()
 
     def newer(data: dict[str, Any]) -> None:
-        data["format_version"] = SUPPORTED_FORMAT_VERSION + 1
+        data["format_version"] = FORMAT_VERSION + 1
         data["versions"]["acc"] = "9.9.9"
 
     _edit_manifest(bundle, newer)

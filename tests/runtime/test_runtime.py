@@ -56,7 +56,7 @@ def _rehash(bundle: Path, relative: str) -> None:
     """Update the manifest after changing a file, as an attacker or a buggy copier would."""
     path = bundle / "manifest.json"
     data = json.loads(path.read_text())
-    data["files"][relative] = file_digest(bundle / relative).to_dict()
+    data["files"][relative] = file_digest(bundle / relative).to_json()
     path.write_text(json.dumps(data))
 
 

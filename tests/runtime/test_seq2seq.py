@@ -86,7 +86,7 @@ def test_bad_requests_and_bundles_fail_with_one_line(runtime, tiny_t5_bundle, tm
     copy = tmp_path / "b"
     shutil.copytree(tiny_t5_bundle, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
-    manifest.pop("family")
+    manifest["model"].pop("family")
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="not a seq2seq bundle"):
         Seq2SeqRuntime.load(copy)

@@ -117,9 +117,10 @@ def test_manifest_round_trip_with_a_placeholder_engine_file(tmp_path: Path) -> N
     records = [_record(), _record(profile="dense", file="engines/dense.tensorrt.sm87.fp16.engine")]
     bundle = _write(tmp_path, [r.to_manifest() for r in records], [r.file for r in records])
     manifest = read_manifest(bundle, verify=True)
-    assert manifest.engines == tuple(
-        EngineEntry(r.profile, r.backend, r.compute_capability, r.precision, r.file, r.trt_version) for r in records
-    )
+    assert manifest.engines == tuple(EngineEntry.from_json(r.to_manifest(), "engine") for r in records)
+    assert [
+        (e.profile, e.backend, e.compute_capability, e.precision, e.file, e.trt_version) for e in manifest.engines
+    ] == [(r.profile, r.backend, r.compute_capability, r.precision, r.file, r.trt_version) for r in records]
     assert all(entry.file in manifest.files for entry in manifest.engines)
     assert manifest.versions["tensorrt"] == "10.3.0"
     raw = json.loads((bundle / "manifest.json").read_text())["engines"]
