@@ -22,6 +22,7 @@ import numpy as np
 from acc.profiles import BundleError, DataError
 
 from .adhoc import AdhocProfiles
+from .backends import BACKENDS, backend_factory
 from .bundle_format import Manifest
 from .device_names import cpu_name
 from .device_names import device_name as name_of_device
@@ -31,9 +32,8 @@ from .manifest import check_digest, read_manifest
 from .policy import Choice, _latency_rows, choose_profile, interpolate_p99_ms
 from .precision import graphs_of, resolve_precision
 from .request import RequestOptions
-from .session import BackendError, SessionCache, ort_factory, resolve_device
+from .session import BackendError, SessionCache, VerifiedOrtFactory, resolve_device
 
-BACKENDS = ("auto", "ort")
 # One graph run holds at most this many rows and rows x padded tokens: a request of 256 texts x 512 tokens runs as
 # 16 runs of 16 rows instead of one run whose attention tensors alone take gigabytes (issue #20, item 6).
 MAX_RUN_ROWS = 64
@@ -113,11 +113,12 @@ class Runtime:
         ``max_run_rows`` / ``max_run_tokens``: bigger requests are split into graph runs of at most this many rows
         and rows x padded length (bounded memory per request; answers are per sample, so unchanged).
 
-        ``device``: ``auto`` (CUDA when onnxruntime-gpu sees a GPU, else CPU), ``cpu`` or ``cuda``. ``backend``:
-        ``auto`` or ``ort`` (``Runtime`` does not pick TensorRT engines; ``TrtBackend`` runs one directly).
+        ``device``: ``auto`` (CUDA when onnxruntime-gpu sees a GPU, else CPU), ``cpu`` or ``cuda``. ``backend``
+        (``acc.runtime.backends``): ``auto`` or ``ort`` (the ONNX graphs on ONNX Runtime), ``trt`` (the bundle's
+        TensorRT engines for this GPU) or ``aoti`` (its AOTInductor packages, ``acc-aoti``; needs torch).
         ``threads``: ORT intra-op threads (default: ORT's).
         ``precision``: ``auto`` (the bundle's default for the device where safe: fp16 on CUDA), ``fp32``,
-        ``fp16``, ``fp16-all`` or ``int8`` (CPU; see ``acc.runtime.precision``).
+        ``fp16``, ``fp16-all`` or ``int8`` (CPU; see ``acc.runtime.precision``); for ``trt`` the engines' precision.
         """
         if backend not in BACKENDS:
             raise BackendError(f"unknown backend {backend!r}; pass one of {', '.join(repr(b) for b in BACKENDS)}")
@@ -133,19 +134,24 @@ class Runtime:
             verify_signature(manifest, verify_key)
         resolved = resolve_device(device)
         encoder = TextEncoder.from_manifest(manifest)
-        chosen = resolve_precision(manifest, resolved, precision)
-        factory = ort_factory(resolved, threads=threads, precision=chosen, manifest=manifest)
-        sessions = SessionCache(factory)
-        runtime = cls(manifest, encoder, sessions, backend=f"ort-{resolved}", device_name=name_of_device(resolved),
+        onnx = backend in ("auto", "ort")
+        chosen = resolve_precision(manifest, resolved, precision) if onnx else precision
+        backends = backend_factory(manifest, backend, resolved, threads=threads, precision=chosen,
+                                   graphs=graphs_of(manifest))  # fmt: skip
+        sessions = SessionCache(backends.factory)
+        runtime = cls(manifest, encoder, sessions, backend=backends.name, device_name=name_of_device(resolved),
                       max_run_rows=max_run_rows, max_run_tokens=max_run_tokens)  # fmt: skip
         runtime.precision = chosen
         if preload:  # a broken graph fails the load, not the first request that needs it
-            factory.external_cache = {}  # the graphs share one verified read of their weights
+            shared = isinstance(backends.factory, VerifiedOrtFactory)
+            if shared:
+                backends.factory.external_cache = {}  # the graphs share one verified read of their weights
             try:
-                for graph in graphs_of(manifest):
-                    sessions.get(manifest.path(graph))
+                for graph in backends.graphs:
+                    sessions.get(graph)
             finally:
-                factory.external_cache = None
+                if shared:
+                    backends.factory.external_cache = None
         return runtime
 
     @property

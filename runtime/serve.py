@@ -35,6 +35,7 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 8080
     device: str = "auto"
+    backend: str = "auto"
     threads: int | None = None
     max_batch: int = 32
     max_wait_ms: float = 5.0
@@ -77,6 +78,7 @@ class ServeOptions:
         parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
         parser.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0: any free port)")
         cli.add_device(parser, "auto: CUDA when onnxruntime-gpu sees a GPU, else CPU")
+        cli.add_backend(parser)
         parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads (default: ORT's)")
         parser.add_argument("--max-batch", type=int, default=32, help="most rows per graph run (default 32)")
         parser.add_argument(
@@ -177,8 +179,8 @@ def serve(options: ServeOptions) -> None:
     from .server import create_app
     from .server_limits import header_deadline_protocol
 
-    runtime = Runtime.load(options.bundle, device=options.device, verify=options.verify, threads=options.threads,
-                           digest=options.digest, verify_key=options.verify_key)  # fmt: skip
+    runtime = Runtime.load(options.bundle, device=options.device, backend=options.backend, verify=options.verify,
+                           threads=options.threads, digest=options.digest, verify_key=options.verify_key)  # fmt: skip
     adaptive = None
     if options.adaptive:
         adaptive = LoadAdaptivePolicy.from_catalog(runtime.manifest, high_water_ms=options.high_water_ms,

@@ -109,6 +109,15 @@ def add_device(parser: argparse.ArgumentParser, help: str, default: str = "auto"
     parser.add_argument("--device", type=device_arg, default=default, metavar=DEVICE_METAVAR, help=help)
 
 
+def add_backend(parser: argparse.ArgumentParser) -> None:
+    """``--backend {auto,ort,trt,aoti}``: what runs the bundle's graphs (``acc.runtime.backends``)."""
+    from acc.runtime.backends import BACKENDS
+
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="auto/ort: the ONNX graphs on ONNX Runtime; trt: the bundle's TensorRT engines for this "
+                             "GPU; aoti: its AOTInductor packages (acc-aoti, needs torch)")  # fmt: skip
+
+
 def device_arg(text: str) -> str:
     """argparse type of ``--device``: the spelling is checked here, whether the device exists by the command."""
     if not _DEVICE.fullmatch(text):

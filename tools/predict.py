@@ -63,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="fail on a text longer than the model's max_length instead of cutting it",
     )
-    cli.add_device(parser, "where the graphs run (ONNX Runtime)")
+    cli.add_device(parser, "where the graphs run")
+    cli.add_backend(parser)
     parser.add_argument("--precision", default="auto", help="graph precision: auto, fp32, fp16, int8 (if exported)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     cli.add_quiet(parser, help="no progress bar and no summary line")
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         with ExitStack() as stack:
             stream = stack.enter_context(open_input(args.file))
             runtime = Runtime.load(args.bundle, device=cli.select_gpu(args.device), threads=args.threads,
-                                   precision=args.precision)  # fmt: skip
+                                   precision=args.precision, backend=args.backend)  # fmt: skip
             output = sys.stdout if output_path in (None, "-") else stack.enter_context(
                 open(output_path, "w", encoding="utf-8"))  # fmt: skip
             rows = read_rows(stream, fmt_in, args.file, args.text_column)

@@ -243,3 +243,29 @@ def test_acc_aoti_out_dir_leaves_the_bundle_untouched(
         want = model(ids, torch.ones_like(ids)).logits.numpy()
     np.testing.assert_allclose(runner.predict(ids, torch.ones_like(ids)), want, atol=1e-5, rtol=0)
     assert main(argv) == 2  # exists now: refused without --overwrite
+
+
+def test_runtime_serves_the_bundle_through_its_aoti_packages(aoti_bundle: AotiBundle, sst2_dir: Path) -> None:
+    """``Runtime.load(backend="aoti")``: the same policy and answers as ONNX Runtime, the packages run the graph."""
+    from acc.modeling.data import load_sst2
+    from acc.profiles import DataError
+    from acc.runtime import BackendError, Runtime
+
+    sentences = list(load_sst2("dev", sst2_dir).head(80).texts)
+    aoti = Runtime.load(aoti_bundle.bundle, device="cpu", backend="aoti")
+    onnx = Runtime.load(aoti_bundle.bundle, device="cpu")
+    fits = [t for t in sentences if aoti.encoder.encode([t]).seq_len <= AOTI_LENGTH]
+    texts = fits[:12]
+    assert aoti.backend == "aoti-cpu" and len(texts) == 12
+    got = aoti.predict(texts, speedup=1.5)
+    want = onnx.predict(texts, speedup=1.5)
+    assert got.profile == want.profile == AOTI_PROFILE
+    np.testing.assert_allclose(got.probabilities, want.probabilities, atol=1e-4, rtol=0)
+    assert got.labels == want.labels
+    too_long = next(t for t in sentences if t not in fits)
+    with pytest.raises(DataError, match=rf"exceed the largest AOTInductor bucket \({AOTI_LENGTH}\); build a larger"):
+        aoti.predict([too_long], speedup=1.5)
+    with pytest.raises(BackendError, match=r"no AOTInductor package for profile 'dense'.*acc-aoti --profiles dense"):
+        aoti.predict(texts[:1], speedup=1.0)
+    with pytest.raises(BackendError, match=r"packages for \['cpu'\], not cuda; build them with acc-aoti --device cuda"):
+        Runtime.load(aoti_bundle.bundle, device="cuda", backend="aoti")

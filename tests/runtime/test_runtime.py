@@ -298,8 +298,8 @@ def test_cuda_without_onnxruntime_gpu_says_how_to_fix(tiny_bundle: Path) -> None
 def test_unknown_device_or_backend(tiny_bundle: Path) -> None:
     with pytest.raises(BackendError, match="unknown device 'tpu'"):
         Runtime.load(tiny_bundle, device="tpu")
-    with pytest.raises(BackendError, match="unknown backend 'trt'"):
-        Runtime.load(tiny_bundle, backend="trt")
+    with pytest.raises(BackendError, match="unknown backend 'tensorrt'; pass one of"):
+        Runtime.load(tiny_bundle, backend="tensorrt")
 
 
 def test_missing_bundle(tmp_path: Path) -> None:
