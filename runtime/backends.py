@@ -81,7 +81,8 @@ def _trt(manifest: Manifest, device: str, precision: str) -> GraphBackends:
         if entry is None:
             raise BackendError(f"bundle {manifest.bundle_dir} has no TensorRT engine for profile {name!r} on "
                                f"{cc}; build one with acc-export --engine trt, or use backend='ort'")  # fmt: skip
-        return TrtBackend(manifest.path(entry.file), entry, device_cc=cc, min_keep=min_keep)
+        return TrtBackend(manifest.path(entry.file), entry, device_cc=cc, min_keep=min_keep,
+                          verified=manifest.read_file(entry.file))  # fmt: skip
 
     engines = tuple(chosen.values())
     graphs = tuple(graph for graph, name in profile_of.items() if name in chosen)

@@ -114,7 +114,9 @@ def _cc(text: str) -> str:
 class TrtBackend(Backend):
     """One engine of a bundle. ``name`` is the record's backend (``tensorrt`` / ``tensorrt-rtx``).
 
-    ``device_cc`` and ``trt`` default to this machine's GPU and installed TensorRT; pass them only in tests. The
+    ``device_cc`` and ``trt`` default to this machine's GPU and installed TensorRT; pass them only in tests.
+    ``verified``: the engine's bytes as checked against the manifest (``Manifest.read_file``), so the bytes
+    deserialized are the bytes verified; without it the file is read from ``engine_path``. The
     execution context is not thread-safe, so ``infer`` calls are serialised by the runner's lock. An engine of the
     adjustable graph takes ``keep_counts`` (TopK widths, a shape input): computed here from ``keep_ratios`` and the
     mask with the graph's own arithmetic (``keep_widths``), so callers feed the same inputs as to ORT.
@@ -128,6 +130,7 @@ class TrtBackend(Backend):
         device_cc: str | None = None,
         trt: ModuleType | None = None,
         min_keep: int = 1,
+        verified: bytes | None = None,
     ) -> None:
         trt = trt or trt_module()
         device_cc = device_cc or visible_compute_capability()
@@ -138,12 +141,12 @@ class TrtBackend(Backend):
             )
         check_engine_compatible(record, backend=backend_name(trt), trt_version=trt_version(trt), device_cc=device_cc)
         self.engine_path = Path(engine_path)
-        if not self.engine_path.is_file():
+        if verified is None and not self.engine_path.is_file():
             raise BundleError(f"engine file {self.engine_path} is missing; copy the whole bundle again or {REBUILD}")
         self.record = record
         self.name = record.backend
         self.min_keep = min_keep
-        self._runner = _EngineRunner(trt, self.engine_path)
+        self._runner = _EngineRunner(trt, self.engine_path, verified)
         self.input_names = self._runner.input_names
         self.output_names = self._runner.output_names
 
@@ -178,7 +181,7 @@ class _EngineRunner:
     engines keep only ``logits``).
     """
 
-    def __init__(self, trt: ModuleType, path: Path) -> None:
+    def __init__(self, trt: ModuleType, path: Path, verified: bytes | None = None) -> None:
         try:
             import torch
         except ImportError as exc:
@@ -190,7 +193,7 @@ class _EngineRunner:
             raise BackendError(f"engine {path.name} needs a CUDA GPU that torch can see; use the ORT backend here")
         self._torch = torch
         self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self._engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
+        self._engine = self._runtime.deserialize_cuda_engine(path.read_bytes() if verified is None else verified)
         if self._engine is None:
             raise BundleError(f"TensorRT could not load engine {path} (corrupt, or another GPU/release); {REBUILD}")
         self._context = self._engine.create_execution_context()
