@@ -14,12 +14,12 @@ from typing import Any
 
 from acc.modeling.checkpoint import ENCODER_CLASSIFIER
 from acc.profiles import ExportError, Profile
-from acc.runtime.bundle_format import AccuracyRow
+from acc.runtime.bundle_format import AccuracyRow, LatencyRow
 
 from .config import AccOnnxConfig, config_for
 from .export import ADJUSTABLE_NAME, ExportedGraph, GraphSpec, export_graph
 from .family import DENSE_NAME, BuiltGraph, ExportFamily, ort_session, profiles_of, progress_bar
-from .latency_table import LatencyCell, measure_latency_table
+from .latency_table import measure_latency_table
 from .token_select import BODY_VERSION as TOKEN_SELECT_BODY_VERSION
 from .tokenizer_file import resolve_max_length
 from .validate import FAST_GRID, SLOW_GRID, GraphReport, check_reports, measure_graph, sst2_batches, synthetic_batches
@@ -45,7 +45,7 @@ class SummaryRow:
 class ExportResult:
     bundle: Path
     rows: list[SummaryRow]
-    latency: list[LatencyCell] = field(default_factory=list)
+    latency: list[LatencyRow] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     triton: Path | None = None  # the Triton model repository written with --triton
     dataset: str = "sst2-dev"  # what the texts were validated on (validation_set.py); accuracy only with labels
@@ -73,7 +73,7 @@ class EncoderExport(ExportFamily):
         self.config: AccOnnxConfig = replace(config, max_length=max_length).with_atol(options.atol)
         self.tokenizer, self.max_length = loaded.tokenizer, max_length
         self.data: ValidationSet = choose_validation_set(options, loaded.acc_config, loaded.model.config.num_labels)
-        self.latency: list[LatencyCell] = []
+        self.latency: list[LatencyRow] = []
         return loaded.model
 
     def export_graphs(self, profiles: list[Profile], graphs_dir: Path) -> Iterator[BuiltGraph]:
@@ -122,13 +122,13 @@ class EncoderExport(ExportFamily):
         data, config, latency = self.data, self.config, self.latency
         accuracy = accuracy_rows(self.reports) if data.labelled else []
         return {
-            "tables": {"accuracy": accuracy, "latency": [c.to_manifest_row() for c in latency if "@" not in c.graph]},
+            "tables": {"accuracy": accuracy, "latency": [c.to_json() for c in latency if "@" not in c.graph]},
             "validation": {
                 "reports": [r.to_dict() for r in self.reports],
                 "atol": config.atol, "min_label_agreement": config.min_label_agreement,
                 "grid": self.options.validate_grid, "failures": failures, "dataset": data.name,
                 "examples": len(data.examples), "labelled": data.labelled,
-                "adjustable_latency": [c.to_manifest_row() for c in latency if "@" in c.graph],
+                "adjustable_latency": [c.to_json() for c in latency if "@" in c.graph],
             },
         }  # fmt: skip
 
@@ -238,7 +238,7 @@ def accuracy_rows(reports: list[GraphReport]) -> list[dict[str, Any]]:
 
 
 def summary_rows(
-    profiles: list[Profile], reports: list[GraphReport], latency: list[LatencyCell], row: type[SummaryRow] = SummaryRow
+    profiles: list[Profile], reports: list[GraphReport], latency: list[LatencyRow], row: type[SummaryRow] = SummaryRow
 ) -> list[SummaryRow]:
     """Per profile (from its own graph): accuracy on real data (when labelled), the worst agreement with PyTorch, and
     CPU speedup vs dense: the largest latency cell, the dense graph's p50 over this graph's."""

@@ -7,37 +7,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from acc.runtime.bundle_format import LatencyRow
 from acc.runtime.device_names import cpu_name
 from acc.runtime.ort_session import create_session, session_options
 from acc.runtime.timing import full_length_feeds
 
 from .latency import measure_latency
-
-
-@dataclass(frozen=True)
-class LatencyCell:
-    """Latency of one graph (at one profile) at one (batch, seq) on one backend."""
-
-    graph: str
-    profile: str
-    backend: str
-    device: str
-    batch: int
-    seq: int
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    iters: int
-    threads: int
-
-    def to_manifest_row(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def measure_latency_table(
@@ -49,12 +29,12 @@ def measure_latency_table(
     threads: int | None = None,
     progress: bool = True,
     max_seconds_per_cell: float = 2.0,
-) -> list[LatencyCell]:
+) -> list[LatencyRow]:
     """Time each ``(graph, profile, label)`` on ORT CPU at every (batch, seq); one session per graph file."""
     options = session_options("cpu", threads)
     effective_threads = threads or os.cpu_count() or 1
     sessions: dict[Path, Any] = {}
-    cells: list[LatencyCell] = []
+    cells: list[LatencyRow] = []
     device = cpu_name()
     total = len(runs) * len(batches) * len(seqs)
     bar = None
@@ -79,18 +59,18 @@ def measure_latency_table(
                     lambda: session.run(["logits"], run_feeds), warmup=1, iters=iters, max_seconds=max_seconds_per_cell
                 )
                 cells.append(
-                    LatencyCell(
-                        label,
+                    LatencyRow(
                         profile.name,
                         "ort-cpu",
                         device,
                         batch,
                         seq,
                         stats.p50_ms,
-                        stats.p90_ms,
                         stats.p99_ms,
-                        stats.iters,
                         effective_threads,
+                        graph=label,
+                        p90_ms=stats.p90_ms,
+                        iters=stats.iters,
                     )
                 )
                 if bar is not None:

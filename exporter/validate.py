@@ -181,6 +181,11 @@ def check_reports(reports: Sequence[GraphReport], config: AccOnnxConfig, allow_m
             failures.append(f"{where}: logits max|diff| {report.max_abs_diff:.2e} > atol {atol:.0e}")
         if report.label_agreement < config.min_label_agreement:
             failures.append(f"{where}: label agreement {report.label_agreement:.4f} < {config.min_label_agreement}")
+    return gate_failures(failures, allow_mismatch)
+
+
+def gate_failures(failures: list[str], allow_mismatch: bool) -> list[str]:
+    """Every family's gate: the failures, returned to be recorded when accepted, else one ``ToleranceError``."""
     if failures and not allow_mismatch:
         raise ToleranceError(
             f"{len(failures)} validation failure(s): "

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from acc.profiles import ToleranceError, keep_counts
+from acc.profiles import keep_counts
 from acc.runtime.causal_names import KEEP_RATIOS_INPUT, kept_index_name, present_names
 from acc.runtime.causal_step import OrtCausalStep, PromptBatch, left_pad
 
-from ..validate import _kept_sets_differ
+from ..validate import _kept_sets_differ, gate_failures
 from .export import CausalGraph
 
 if TYPE_CHECKING:
@@ -176,13 +176,7 @@ def check_causal_reports(
             )
         if r.token_agreement < tolerance.min_token_agreement:
             failures.append(f"{where}: next-token agreement {r.token_agreement:.4f} < {tolerance.min_token_agreement}")
-    if failures and not allow_mismatch:
-        raise ToleranceError(
-            f"{len(failures)} validation failure(s): "
-            + "; ".join(failures)
-            + "; re-export, or pass --atol / --allow-mismatch to accept (recorded in the bundle)"
-        )
-    return failures
+    return gate_failures(failures, allow_mismatch)
 
 
 def _cache_length_errors(

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from acc.modeling.checkpoint import SEQ2SEQ
 from acc.profiles import Profile
+from acc.runtime.bundle_format import LatencyRow
 from acc.runtime.seq2seq_names import DECODER_NAME, ENCODER_HIDDEN, ENCODER_INPUTS, ENCODER_MASK
 
 from ..config import AXES_BS, AccOnnxConfig
@@ -20,7 +21,6 @@ from ..encoder import SYNTHETIC, SummaryRow, accuracy_rows, graph_specs
 from ..encoder import summary_rows as encoder_summary_rows
 from ..export import ADJUSTABLE_NAME, ExportedGraph
 from ..family import GRAPHS_DIR, BuiltGraph, ExportFamily, ort_session, profiles_of, progress_bar
-from ..latency_table import LatencyCell
 from ..tokenizer_file import resolve_max_length
 from ..validate import FAST_GRID, SLOW_GRID, GraphReport, check_reports
 from .export import DecoderGraph, export_decoder, export_encoder
@@ -43,7 +43,7 @@ class Seq2SeqExportResult:
     bundle: Path
     rows: list[Seq2SeqSummaryRow]
     template: str
-    latency: list[LatencyCell] = field(default_factory=list)
+    latency: list[LatencyRow] = field(default_factory=list)
     generation: list[GenerationCell] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     family: str = FAMILY
@@ -72,7 +72,7 @@ class Seq2SeqExport(ExportFamily):
         ).with_atol(options.atol)  # the encoders' default tolerances
         self.template = templates_from_json(loaded.prompts)[0][0]  # validated under the first training template
         self.tokenizer, self.max_length = loaded.tokenizer, self.config.max_length
-        self.latency: list[LatencyCell] = []
+        self.latency: list[LatencyRow] = []
         self.generation: list[GenerationCell] = []
         return loaded.model
 
@@ -154,11 +154,11 @@ class Seq2SeqExport(ExportFamily):
                 "generation_latency": [cell.to_dict() for cell in self.generation],
                 "speedup_scope": "profiles target encoder FLOPs only (the decoder is not counted)",
             },
-            "tables": {"accuracy": accuracy, "latency": [c.to_manifest_row() for c in latency if "@" not in c.graph]},
+            "tables": {"accuracy": accuracy, "latency": [c.to_json() for c in latency if "@" not in c.graph]},
             "validation": {
                 "reports": [r.to_dict() for r in self.reports], "atol": config.atol,
                 "min_label_agreement": config.min_label_agreement, "grid": self.options.validate_grid,
-                "failures": failures, "adjustable_latency": [c.to_manifest_row() for c in latency if "@" in c.graph],
+                "failures": failures, "adjustable_latency": [c.to_json() for c in latency if "@" in c.graph],
                 "label_agreement_means": "identical greedy token sequences (ONNX Runtime vs PyTorch)",
             },
         }  # fmt: skip
@@ -188,7 +188,7 @@ def _decoder_spec(model: Any, decoder: DecoderGraph) -> Any:
     )  # fmt: skip
 
 
-def summary_rows(profiles: list[Profile], reports: list[GraphReport], latency: list[LatencyCell],
+def summary_rows(profiles: list[Profile], reports: list[GraphReport], latency: list[LatencyRow],
                  generation: list[GenerationCell]) -> list[Seq2SeqSummaryRow]:  # fmt: skip
     """The encoder family's rows plus each profile's greedy generation time at the smallest latency cell."""
     smallest = min(((c.batch, c.seq) for c in generation), default=None)

@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from acc.runtime.bundle_format import LatencyRow
 from acc.runtime.device_names import cpu_name
 from acc.runtime.ort_session import create_session, session_options
 from acc.runtime.timing import full_length_feeds
 
 from ..latency import measure_latency
-from ..latency_table import LatencyCell
 from .validate import session_runner
 
 GENERATION_NEW_TOKENS = 8
@@ -55,7 +55,7 @@ def measure_seq2seq_latency(
     threads: int | None = None,
     progress: bool = True,
     max_seconds_per_cell: float = 2.0,
-) -> tuple[list[LatencyCell], list[GenerationCell]]:
+) -> tuple[list[LatencyRow], list[GenerationCell]]:
     """Encoder cells for every ``(graph, profile, label)``; generation cells for the fixed-profile graphs."""
     from acc.runtime.generate import GenerationConfig, generate
     from acc.runtime.seq2seq_step import GraphSeq2SeqStep
@@ -69,7 +69,7 @@ def measure_seq2seq_latency(
     config = GenerationConfig(
         max_new_tokens=GENERATION_NEW_TOKENS, eos_token_id=None, pad_token_id=decoder.pad_token_id
     )
-    encoder_cells: list[LatencyCell] = []
+    encoder_cells: list[LatencyRow] = []
     generation_cells: list[GenerationCell] = []
     bar = _bar(progress, len(runs) * len(batches) * len(seqs))
     for batch in batches:
@@ -83,8 +83,9 @@ def measure_seq2seq_latency(
                     run_feeds["keep_ratios"] = np.asarray(profile.keep_ratios, dtype=np.float32)
                 stats = measure_latency(lambda: session.run(None, run_feeds), warmup=1, iters=iters,
                                         max_seconds=max_seconds_per_cell)  # fmt: skip
-                encoder_cells.append(LatencyCell(label, profile.name, "ort-cpu", device, batch, seq, stats.p50_ms,
-                                                 stats.p90_ms, stats.p99_ms, stats.iters, effective_threads))  # fmt: skip
+                encoder_cells.append(LatencyRow(profile.name, "ort-cpu", device, batch, seq, stats.p50_ms, stats.p99_ms,
+                                                effective_threads, graph=label, p90_ms=stats.p90_ms,
+                                                iters=stats.iters))  # fmt: skip
                 if not graph.spec.adjustable:
                     run_encoder = session_runner(session)
                     full = measure_latency(
