@@ -1,7 +1,8 @@
 """Causal LM (GPT-2) export: prefill graphs per profile with per-layer pruned KV outputs, one decode-step graph.
 
 Exported through ``acc.exporter.main_export`` (``CausalExport`` in ``acc.exporter.families``). Names are imported
-on first use (PEP 562), so the runtime can import the torch-free ``names`` and ``step`` modules without loading torch.
+on first use (PEP 562). The decoding step and the graph's input/output names the runtime needs too live in the
+torch-free ``acc.runtime.causal_step`` and ``acc.runtime.causal_names``.
 """
 
 from __future__ import annotations
@@ -18,11 +19,6 @@ _PUBLIC = {
     "check_causal_reports": ".validate",
     "measure_generation": ".validate",
     "measure_prefill": ".validate",
-    "OrtCausalStep": ".step",
-    "PromptBatch": ".step",
-    "left_pad": ".step",
-    "past_names": ".names",
-    "present_names": ".names",
 }
 
 __all__ = sorted(_PUBLIC)
