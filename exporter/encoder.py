@@ -197,7 +197,7 @@ class EncoderExport(ExportFamily):
         target, shapes = self.engine
         names = [graph.spec.name for graph in self.graphs]
         records = build_engines(staging, names, self.options.engine_precision, shapes, self.say, target=target)
-        fields["engines"] = [record.to_manifest() for record in records]
+        fields["engines"] = [record.to_json() for record in records]
         fields["versions"] = {target.backend: target.trt_version}
 
 

@@ -39,7 +39,7 @@ class EngineMismatchError(EngineBuildError):
 
 
 class EngineKey(Protocol):
-    """What the checks read from an engine entry (``acc.runtime.EngineEntry`` or ``EngineRecord``)."""
+    """What the checks read from an engine entry (``acc.runtime.EngineEntry``)."""
 
     profile: str
     backend: str

@@ -1,4 +1,4 @@
-"""TensorRT / TensorRT-RTX engines for a bundle's graphs: lazy loaders, the engine record, ``build_engines``.
+"""TensorRT / TensorRT-RTX engines for a bundle's graphs: lazy loaders, the engine file names, ``build_engines``.
 
 Importing this package imports neither TensorRT nor onnx; ``trt_module()`` finds the installed flavour when a
 loader runs. Names are imported on first use (PEP 562), like ``acc.exporter``; finding TensorRT and the
@@ -39,7 +39,6 @@ _PUBLIC = {
     "SaveEngine": ".loaders",
     "ENGINES_DIR": ".record",
     "PRECISIONS": ".record",
-    "EngineRecord": ".record",
     "engine_file_name": ".record",
     "parse_engine_file_name": ".record",
     "parse_precisions": ".record",

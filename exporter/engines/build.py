@@ -18,12 +18,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from acc.profiles import EngineBuildError
+from acc.runtime.bundle_format import EngineEntry
 
 from .flavour import EngineTarget, engine_target
 from .keep_counts import KeepCountsOnnx
 from .loaders import EngineFromNetwork, NetworkFromOnnx, SaveEngine
 from .onnx_prep import Fp16Onnx, InlinedOnnx
-from .record import ENGINES_DIR, EngineRecord, engine_file_name, parse_precisions
+from .record import ENGINES_DIR, engine_file_name, parse_precisions
 from .shapes import ShapeRanges
 
 GRAPHS_DIR = "graphs"
@@ -40,7 +41,7 @@ def build_engines(
     *,
     target: EngineTarget | None = None,
     timing_cache: str | Path | None = None,
-) -> list[EngineRecord]:
+) -> list[EngineEntry]:
     """Build ``engines/<profile>.<backend>.<cc>.<precision>.engine`` for every profile × precision.
 
     ``profiles`` names graphs under ``graphs/`` (a profile name or ``adjustable``). ``target`` (from
@@ -73,7 +74,7 @@ def build_engines(
 
 def _build_one(
     root: Path, name: str, precision: str, shapes: ShapeRanges, target: EngineTarget, cache: Path | None, file: str
-) -> EngineRecord:
+) -> EngineEntry:
     path = root / GRAPHS_DIR / f"{name}.onnx"
     # The adjustable graph takes host-computed TopK widths (keep_counts): its widths still come from the float
     # keep_ratios input, and TensorRT(-RTX 1.7) refuses that as TopK's K ("Network input keep_ratios is a shape
@@ -88,8 +89,8 @@ def _build_one(
             f"engine {file} came out as {built.backend}/{built.compute_capability}, expected "
             f"{target.backend}/{target.compute_capability} (TensorRT or the GPU changed mid-export); export again"
         )
-    return EngineRecord(
+    return EngineEntry(
         profile=name, backend=built.backend, compute_capability=built.compute_capability, precision=precision,
-        file=file, trt_version=built.trt_version, shapes=shapes, build_seconds=built.build_seconds,
-        network_layers=built.network_layers,
+        file=file, trt_version=built.trt_version, shapes=shapes.to_dict(),
+        build_seconds=round(float(built.build_seconds), 3), network_layers=int(built.network_layers),
     )  # fmt: skip

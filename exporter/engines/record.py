@@ -1,4 +1,4 @@
-"""``EngineRecord``: one prebuilt engine as the manifest lists it, and the file name that encodes its key.
+"""The file name that encodes a prebuilt engine's key; the manifest entry itself is ``acc.runtime.EngineEntry``.
 
 Engines are keyed by (profile, backend, compute capability, precision) (docs/DESIGN.md#bundle); the file name spells
 the key, so two engines of one bundle never collide and a file found alone still says what it is:
@@ -8,13 +8,11 @@ the key, so two engines of one bundle never collide and a file found alone still
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from acc.profiles import EngineBuildError
 
 from .flavour import BACKENDS, parse_cc
-from .shapes import ShapeRanges
 
 ENGINES_DIR = "engines"
 ENGINE_SUFFIX = ".engine"
@@ -58,50 +56,3 @@ def parse_engine_file_name(name: str) -> tuple[str, str, str, str]:
         )
     profile, backend, cc, precision = parts
     return profile, backend, parse_cc(cc), precision
-
-
-@dataclass(frozen=True)
-class EngineRecord:
-    """One entry of the manifest's ``engines`` list. ``file`` is relative to the bundle root.
-
-    ``build_seconds`` and ``network_layers`` (TensorRT network layers after parsing, before fusion) describe the
-    build; readers of format 1 ignore keys they do not know, so they travel in the manifest as information only.
-    """
-
-    profile: str
-    backend: str
-    compute_capability: str
-    precision: str
-    file: str
-    trt_version: str
-    shapes: ShapeRanges = field(default_factory=ShapeRanges)
-    build_seconds: float | None = None
-    network_layers: int | None = None
-
-    def to_manifest(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "profile": self.profile, "backend": self.backend, "compute_capability": self.compute_capability,
-            "precision": self.precision, "file": self.file, "trt_version": self.trt_version,
-            "shapes": self.shapes.to_dict(),
-        }  # fmt: skip
-        if self.build_seconds is not None:
-            entry["build_seconds"] = round(float(self.build_seconds), 3)
-        if self.network_layers is not None:
-            entry["network_layers"] = int(self.network_layers)
-        return entry
-
-    @classmethod
-    def from_manifest(cls, entry: dict[str, Any]) -> EngineRecord:
-        missing = [key for key in ("profile", "backend", "compute_capability", "precision", "file", "trt_version",
-                                "shapes") if key not in entry]  # fmt: skip
-        if missing:
-            raise EngineBuildError(
-                f"engine entry {entry!r} lacks {', '.join(missing)}; rebuild with acc-export --engine trt"
-            )
-        return cls(
-            profile=str(entry["profile"]), backend=str(entry["backend"]),
-            compute_capability=str(entry["compute_capability"]), precision=str(entry["precision"]),
-            file=str(entry["file"]), trt_version=str(entry["trt_version"]),
-            shapes=ShapeRanges.from_dict(entry["shapes"]),
-            build_seconds=entry.get("build_seconds"), network_layers=entry.get("network_layers"),
-        )  # fmt: skip

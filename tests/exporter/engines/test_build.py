@@ -31,7 +31,7 @@ def test_one_engine_per_graph_and_precision(fake_trt, staged: Path) -> None:  # 
     assert not [p for p in staged.rglob("*") if "cache" in p.name]  # the timing cache stays out of the bundle
     for record in records:
         assert parse_engine_file_name(record.file) == (record.profile, "tensorrt", "sm87", record.precision)
-        assert record.trt_version == "10.3.0" and record.shapes == shapes and record.network_layers > 0
+        assert record.trt_version == "10.3.0" and record.shapes == shapes.to_dict() and record.network_layers > 0
     plans = [json.loads((staged / n).read_bytes()) for n in names]
     assert [p["timing_cache_in"] for p in plans] == ["", "+", "++", "+++"]  # one cache shared by every build
     assert [("FP16" in p["flags"], "TF32" in p["flags"]) for p in plans] == [(False, True), (False, False)] * 2

@@ -15,7 +15,6 @@ import pytest
 
 from acc.exporter.bundle import new_staging_dir, write_bundle
 from acc.exporter.engines import (
-    EngineRecord,
     ShapeRanges,
     engine_file_name,
     parse_engine_file_name,
@@ -70,24 +69,23 @@ def test_parse_precisions() -> None:
             parse_precisions(bad)
 
 
-def _record(**overrides: object) -> EngineRecord:
-    record = EngineRecord(
+def _record(**overrides: object) -> EngineEntry:
+    record = EngineEntry(
         profile="s1.5", backend="tensorrt", compute_capability="sm87", precision="fp16",
         file="engines/s1.5.tensorrt.sm87.fp16.engine", trt_version="10.3.0",
-        shapes=ShapeRanges((1, 4, 8), (16, 64, 256)), build_seconds=12.3456, network_layers=321,
+        shapes=ShapeRanges((1, 4, 8), (16, 64, 256)).to_dict(), build_seconds=12.346, network_layers=321,
     )  # fmt: skip
     return replace(record, **overrides)
 
 
-def test_record_to_and_from_manifest() -> None:
+def test_engine_entry_round_trips_through_the_manifest_json() -> None:
     record = _record()
-    entry = record.to_manifest()
+    entry = record.to_json()
     assert entry["shapes"] == {"batch": [1, 4, 8], "seq": [16, 64, 256]} and entry["build_seconds"] == 12.346
-    assert EngineRecord.from_manifest(json.loads(json.dumps(entry))) == replace(record, build_seconds=12.346)
-    bare = _record(build_seconds=None, network_layers=None).to_manifest()
-    assert "build_seconds" not in bare and "network_layers" not in bare
-    with pytest.raises(EngineBuildError, match="lacks shapes"):
-        EngineRecord.from_manifest({k: v for k, v in entry.items() if k != "shapes"})
+    assert EngineEntry.from_json(json.loads(json.dumps(entry)), "engine", strict=True) == record
+    assert ShapeRanges.from_dict(record.shapes) == ShapeRanges((1, 4, 8), (16, 64, 256))
+    with pytest.raises(BundleError, match="engine lacks key 'file'"):
+        EngineEntry.from_json({k: v for k, v in entry.items() if k != "file"}, "engine")
 
 
 def _write(tmp_path: Path, engines: list[dict], engine_files: list[str]) -> Path:
@@ -115,19 +113,16 @@ def _write(tmp_path: Path, engines: list[dict], engine_files: list[str]) -> Path
 def test_manifest_round_trip_with_a_placeholder_engine_file(tmp_path: Path) -> None:
     """File handling only: the engine file is placeholder bytes, hashed and listed like any bundle file."""
     records = [_record(), _record(profile="dense", file="engines/dense.tensorrt.sm87.fp16.engine")]
-    bundle = _write(tmp_path, [r.to_manifest() for r in records], [r.file for r in records])
+    bundle = _write(tmp_path, [r.to_json() for r in records], [r.file for r in records])
     manifest = read_manifest(bundle, verify=True)
-    assert manifest.engines == tuple(EngineEntry.from_json(r.to_manifest(), "engine") for r in records)
-    assert [
-        (e.profile, e.backend, e.compute_capability, e.precision, e.file, e.trt_version) for e in manifest.engines
-    ] == [(r.profile, r.backend, r.compute_capability, r.precision, r.file, r.trt_version) for r in records]
+    assert manifest.engines == tuple(records)
     assert all(entry.file in manifest.files for entry in manifest.engines)
     assert manifest.versions["tensorrt"] == "10.3.0"
     raw = json.loads((bundle / "manifest.json").read_text())["engines"]
-    assert [EngineRecord.from_manifest(entry) for entry in raw] == [replace(r, build_seconds=12.346) for r in records]
+    assert [EngineEntry.from_json(entry, "engine", strict=True) for entry in raw] == records
 
 
 def test_an_engine_entry_without_its_file_is_not_written(tmp_path: Path) -> None:
     with pytest.raises(BundleError, match="engine for profile 's1.5'.*is not a file in the bundle"):
-        _write(tmp_path, [_record().to_manifest()], [])
+        _write(tmp_path, [_record().to_json()], [])
     assert not (tmp_path / "bundle").exists()
