@@ -58,6 +58,7 @@ def test_fused_graph_has_fused_attention_and_no_probabilities(fused: dict) -> No
     assert ops["com.microsoft::MultiHeadAttention"] == 4
     assert ops["ai.acc::AccScore"] == ops["ai.acc::TokenSelect"] == len(fused["fixed"].select_layers) == 2
     assert ops["Softmax"] == 0  # nothing n×n in the main graph: the probabilities live inside the two ops
+    assert ops["Split"] == 4  # Q, K, V split by static widths: no per-layer shape arithmetic (Shape/Div/Slice)
     # Packed QKV: per layer one GEMM for Q, K and V (split after the bias), then output, intermediate, output
     assert ops["MatMul"] == 4 * 4  # (three separate Q, K, V projections would make 6 per layer)
     # ORT's layer fusions: both residual layer norms and the GELU of every layer are one kernel each
