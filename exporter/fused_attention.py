@@ -8,7 +8,8 @@ Why: the default graphs compute the ACC score from the attention probabilities, 
 
 ``MultiHeadAttention`` is an ONNX Runtime contrib op (CPU and CUDA kernels; fused on CUDA in fp16), so fused graphs
 need ONNX Runtime; ``AccScore`` is an ONNX function (any runtime inlines its body) that our custom-op library
-(``acc-build-ops``) replaces with a flash-style kernel. TensorRT parses only the default form.
+(``acc-build-ops``) replaces with a flash-style kernel. TensorRT parses only the default form. After export, layers
+without an ``AccScore`` become one packed ``Attention`` node (``layer_fusions.py``).
 
 The key mask travels as per-sample key lengths (``MASK_1D_KEY_SEQ_LEN``: the form ORT's fused CUDA kernels accept),
 which is exact because valid word-vectors always form a prefix: inputs are right-padded (the bundle's tokenizer pads
