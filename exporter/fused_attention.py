@@ -8,7 +8,8 @@ Why: the default graphs compute the ACC score from the attention probabilities, 
 
 ``MultiHeadAttention`` is an ONNX Runtime contrib op (CPU and CUDA kernels; fused on CUDA in fp16), so fused graphs
 need ONNX Runtime; ``AccScore`` is an ONNX function (any runtime inlines its body) that our custom-op library
-(``acc-build-ops``) replaces with a flash-style kernel. TensorRT parses only the default form.
+(``acc-build-ops``) replaces with a flash-style kernel. TensorRT parses only the default form. After export, layers
+without an ``AccScore`` become one packed ``Attention`` node (``layer_fusions.py``).
 
 The key mask travels as per-sample key lengths (``MASK_1D_KEY_SEQ_LEN``: the form ORT's fused CUDA kernels accept),
 which is exact because valid word-vectors always form a prefix: inputs are right-padded (the bundle's tokenizer pads
@@ -68,10 +69,15 @@ def packed_qkv(
     projections: tuple[nn.Linear, nn.Linear, nn.Linear], hidden: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Q, K and V from one [D, 3D] projection (one GEMM instead of three; the exporter folds the concatenated
-    weights into one initializer), split after the bias: what ONNX Runtime's own BERT fusion does."""
+    weights into one initializer), split after the bias: what ONNX Runtime's own BERT fusion does.
+
+    The split uses the static widths: ``chunk(3)`` traces its sizes from the runtime shape (Shape, Gather, Add, Div,
+    two Muls and three Slices per layer, which ONNX Runtime's CPU graph keeps), a fixed ``split`` is one Split node.
+    """
     weight = torch.cat([linear.weight for linear in projections])
     bias = torch.cat([linear.bias for linear in projections])
-    query, key, value = nn.functional.linear(hidden, weight, bias).chunk(3, dim=-1)
+    widths = [linear.out_features for linear in projections]
+    query, key, value = nn.functional.linear(hidden, weight, bias).split(widths, dim=-1)
     return query, key, value
 
 

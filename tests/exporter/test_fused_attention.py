@@ -55,11 +55,16 @@ def _ops(path: Path) -> collections.Counter:
 
 def test_fused_graph_has_fused_attention_and_no_probabilities(fused: dict) -> None:
     ops = _ops(fused["fixed"].path)
-    assert ops["com.microsoft::MultiHeadAttention"] == 4
-    assert ops["ai.acc::AccScore"] == ops["ai.acc::TokenSelect"] == len(fused["fixed"].select_layers) == 2
+    # Layers scored for a selection keep Q and K apart (AccScore reads them); the others run one packed Attention.
+    scored = len(fused["fixed"].select_layers)
+    assert ops["com.microsoft::MultiHeadAttention"] == scored == 2
+    assert ops["com.microsoft::Attention"] == 4 - scored
+    assert ops["ai.acc::AccScore"] == ops["ai.acc::TokenSelect"] == scored
     assert ops["Softmax"] == 0  # nothing n×n in the main graph: the probabilities live inside the two ops
-    # Packed QKV: per layer one GEMM for Q, K and V (split after the bias), then output, intermediate, output
-    assert ops["MatMul"] == 4 * 4  # (three separate Q, K, V projections would make 6 per layer)
+    assert ops["Split"] == scored  # Q, K, V split by static widths: no per-layer shape arithmetic (Shape/Div/Slice)
+    # Packed QKV: per layer one GEMM for Q, K and V (split after the bias), then output, intermediate, output;
+    # an Attention node holds its layer's QKV GEMM (three separate projections would add 2 a layer)
+    assert ops["MatMul"] == 4 * 4 - (4 - scored)
     # ORT's layer fusions: both residual layer norms and the GELU of every layer are one kernel each
     assert ops["com.microsoft::SkipLayerNormalization"] == 2 * 4 and ops["com.microsoft::BiasGelu"] == 4
     assert ops["LayerNormalization"] == 1 and ops["Erf"] == 0  # the embeddings' layer norm is not residual
