@@ -151,7 +151,8 @@ def export_graph(
 
 
 def _layer_fusions(num_heads: int, hidden_size: int) -> Callable[[onnx.ModelProto], None]:
-    """SkipLayerNormalization and BiasGelu for a fused-form graph (``layer_fusions``), checked after."""
+    """The fused form's ORT fusions (``layer_fusions``: SkipLayerNormalization, BiasGelu, packed Attention in unscored
+    layers), checked after."""
 
     def rewrite(proto: onnx.ModelProto) -> None:
         import onnx
