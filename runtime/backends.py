@@ -21,34 +21,44 @@ import numpy as np
 from acc.profiles import BundleError
 
 from .bundle_format import EngineEntry, Manifest
+from .precision import graphs_of, resolve_precision
 from .session import Backend, BackendError, VerifiedOrtFactory, ort_factory
+from .trt_flavour import parse_cc, visible_compute_capability
 
 BACKENDS = ("auto", "ort", "trt", "aoti")
 
 
 @dataclass
 class GraphBackends:
-    """A backend's factory, its name in latency tables (``ort-cpu``, ``tensorrt-rtx``, ``aoti-cpu``) and the graphs
-    it can run (what a preload builds; a graph outside it is refused with the reason)."""
+    """A backend's factory, its name in latency tables (``ort-cpu``, ``tensorrt-rtx``, ``aoti-cpu``), the graphs
+    it can run (what a preload builds; a graph outside it is refused with the reason) and the precision it runs."""
 
     name: str
     factory: Any  # graph path -> Backend
     graphs: tuple[Path, ...]
+    precision: str
+
+
+def check_backend(backend: str) -> None:
+    """A known backend name; checked before a bundle is read and hashed, so a typo fails at once."""
+    if backend not in BACKENDS:
+        raise BackendError(f"unknown backend {backend!r}; pass one of {', '.join(repr(b) for b in BACKENDS)}")
 
 
 def backend_factory(
-    manifest: Manifest, backend: str, device: str, *, threads: int | None, precision: str, graphs: list[str]
+    manifest: Manifest, backend: str, device: str, *, threads: int | None, precision: str
 ) -> GraphBackends:
-    """The factory of ``backend`` for this bundle; ``device`` is resolved (``cpu``/``cuda``), ``graphs`` the
-    bundle-relative graphs the runtime serves (profiles, then the adjustable graph)."""
-    if backend not in BACKENDS:
-        raise BackendError(f"unknown backend {backend!r}; pass one of {', '.join(repr(b) for b in BACKENDS)}")
+    """The factory of ``backend`` for this bundle; ``device`` is resolved (``cpu``/``cuda``). ``precision``: for
+    ONNX Runtime resolved against the bundle's variants (``acc.runtime.precision``), for TensorRT the engines'."""
+    check_backend(backend)
     if backend in ("auto", "ort"):
-        factory: VerifiedOrtFactory = ort_factory(device, threads=threads, precision=precision, manifest=manifest)
-        return GraphBackends(f"ort-{device}", factory, tuple(manifest.path(g) for g in graphs))
+        chosen = resolve_precision(manifest, device, precision)
+        factory: VerifiedOrtFactory = ort_factory(device, threads=threads, precision=chosen, manifest=manifest)
+        graphs = tuple(manifest.path(g) for g in graphs_of(manifest))
+        return GraphBackends(f"ort-{device}", factory, graphs, chosen)
     if backend == "trt":
         return _trt(manifest, device, precision)
-    return _aoti(manifest, device)
+    return _aoti(manifest, device, precision)
 
 
 def _profile_of(manifest: Manifest) -> dict[Path, str]:
@@ -60,7 +70,6 @@ def _profile_of(manifest: Manifest) -> dict[Path, str]:
 
 def _trt(manifest: Manifest, device: str, precision: str) -> GraphBackends:
     from .trt_backend import TrtBackend
-    from .trt_flavour import parse_cc, visible_compute_capability
 
     if not manifest.engines:
         raise BackendError(f"bundle {manifest.bundle_dir} ships no TensorRT engines; export it with --engine trt "
@@ -86,13 +95,11 @@ def _trt(manifest: Manifest, device: str, precision: str) -> GraphBackends:
 
     engines = tuple(chosen.values())
     graphs = tuple(graph for graph, name in profile_of.items() if name in chosen)
-    return GraphBackends(engines[0].backend, factory, graphs)
+    return GraphBackends(engines[0].backend, factory, graphs, precision)
 
 
 def _engines_for(engines: tuple[EngineEntry, ...], cc: str, precision: str, manifest: Manifest) -> dict[str, Any]:
     """One engine per profile for this GPU: the asked precision, or (``auto``) fp16 before fp32."""
-    from .trt_flavour import parse_cc
-
     here = [e for e in engines if parse_cc(e.compute_capability) == cc]
     if not here:
         built = sorted({e.compute_capability for e in engines})
@@ -114,7 +121,7 @@ def _engines_for(engines: tuple[EngineEntry, ...], cc: str, precision: str, mani
 # --------------------------------------------------------------------------------------------------- AOTInductor
 
 
-def _aoti(manifest: Manifest, device: str) -> GraphBackends:
+def _aoti(manifest: Manifest, device: str, precision: str) -> GraphBackends:
     records = manifest.sections.get("aoti") or []
     if not isinstance(records, list) or not records:
         raise BackendError(f"bundle {manifest.bundle_dir} has no AOTInductor packages; build them with acc-aoti "
@@ -145,7 +152,7 @@ def _aoti(manifest: Manifest, device: str) -> GraphBackends:
         return AotiBackend(sorted(packages[name]), device, manifest.model.inputs)
 
     graphs = tuple(graph for graph, name in profile_of.items() if name in packages)
-    return GraphBackends(f"aoti-{device}", factory, graphs)
+    return GraphBackends(f"aoti-{device}", factory, graphs, precision)
 
 
 class AotiBackend(Backend):

@@ -22,7 +22,7 @@ import numpy as np
 from acc.profiles import BundleError, DataError
 
 from .adhoc import AdhocProfiles
-from .backends import BACKENDS, backend_factory
+from .backends import backend_factory, check_backend
 from .bundle_format import Manifest
 from .device_names import cpu_name
 from .device_names import device_name as name_of_device
@@ -30,9 +30,8 @@ from .inputs import Batch, Inputs, TextEncoder
 from .length_groups import length_groups
 from .manifest import check_digest, read_manifest
 from .policy import Choice, _latency_rows, choose_profile, interpolate_p99_ms
-from .precision import graphs_of, resolve_precision
 from .request import RequestOptions
-from .session import BackendError, SessionCache, VerifiedOrtFactory, resolve_device
+from .session import SessionCache, VerifiedOrtFactory, resolve_device
 
 # One graph run holds at most this many rows and rows x padded tokens: a request of 256 texts x 512 tokens runs as
 # 16 runs of 16 rows instead of one run whose attention tensors alone take gigabytes (issue #20, item 6).
@@ -120,8 +119,7 @@ class Runtime:
         ``precision``: ``auto`` (the bundle's default for the device where safe: fp16 on CUDA), ``fp32``,
         ``fp16``, ``fp16-all`` or ``int8`` (CPU; see ``acc.runtime.precision``); for ``trt`` the engines' precision.
         """
-        if backend not in BACKENDS:
-            raise BackendError(f"unknown backend {backend!r}; pass one of {', '.join(repr(b) for b in BACKENDS)}")
+        check_backend(backend)
         manifest = read_manifest(path, verify=verify)
         if not manifest.model.labels:
             raise BundleError(f"bundle {manifest.bundle_dir} has no labels, so it is not a classifier; load a "
@@ -134,14 +132,11 @@ class Runtime:
             verify_signature(manifest, verify_key)
         resolved = resolve_device(device)
         encoder = TextEncoder.from_manifest(manifest)
-        onnx = backend in ("auto", "ort")
-        chosen = resolve_precision(manifest, resolved, precision) if onnx else precision
-        backends = backend_factory(manifest, backend, resolved, threads=threads, precision=chosen,
-                                   graphs=graphs_of(manifest))  # fmt: skip
+        backends = backend_factory(manifest, backend, resolved, threads=threads, precision=precision)
         sessions = SessionCache(backends.factory)
         runtime = cls(manifest, encoder, sessions, backend=backends.name, device_name=name_of_device(resolved),
                       max_run_rows=max_run_rows, max_run_tokens=max_run_tokens)  # fmt: skip
-        runtime.precision = chosen
+        runtime.precision = backends.precision
         if preload:  # a broken graph fails the load, not the first request that needs it
             shared = isinstance(backends.factory, VerifiedOrtFactory)
             if shared:
