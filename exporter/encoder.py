@@ -237,9 +237,7 @@ def accuracy_rows(reports: list[GraphReport]) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def summary_rows(
-    profiles: list[Profile], reports: list[GraphReport], latency: list[LatencyRow], row: type[SummaryRow] = SummaryRow
-) -> list[SummaryRow]:
+def summary_rows(profiles: list[Profile], reports: list[GraphReport], latency: list[LatencyRow]) -> list[SummaryRow]:
     """Per profile (from its own graph): accuracy on real data (when labelled), the worst agreement with PyTorch, and
     CPU speedup vs dense: the largest latency cell, the dense graph's p50 over this graph's."""
     largest = max(((c.batch, c.seq) for c in latency), default=None)
@@ -249,7 +247,7 @@ def summary_rows(
         own = [r for r in reports if r.graph == profile.name]
         real = next((r for r in own if r.source != SYNTHETIC), None)
         cell = next((c for c in latency if c.graph == profile.name and (c.batch, c.seq) == largest), None)
-        rows.append(row(
+        rows.append(SummaryRow(
             profile=profile.name,
             target_speedup=profile.target_speedup,
             theoretical_speedup_64=profile.speedup_at.get("64", 1.0),

@@ -192,8 +192,8 @@ def summary_rows(profiles: list[Profile], reports: list[GraphReport], latency: l
                  generation: list[GenerationCell]) -> list[Seq2SeqSummaryRow]:  # fmt: skip
     """The encoder family's rows plus each profile's greedy generation time at the smallest latency cell."""
     smallest = min(((c.batch, c.seq) for c in generation), default=None)
-    rows = encoder_summary_rows(profiles, reports, latency, row=Seq2SeqSummaryRow)
-    for row in rows:
+    rows: list[Seq2SeqSummaryRow] = []
+    for row in encoder_summary_rows(profiles, reports, latency):
         gen = next((g for g in generation if g.profile == row.profile and (g.batch, g.seq) == smallest), None)
-        row.generation_ms = gen.p50_ms if gen else None  # type: ignore[attr-defined]
-    return rows  # type: ignore[return-value]
+        rows.append(Seq2SeqSummaryRow(**asdict(row), generation_ms=gen.p50_ms if gen else None))
+    return rows
